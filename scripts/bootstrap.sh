@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Creates (or refreshes) the project's virtualenv outside the repo, idempotently.
+# The venv is rebuilt only when pyproject.toml changes; pip's own cache makes a rebuild cheap.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${SHOPSTREAM_CACHE_DIR:-$HOME/.cache/shopstream}"
+VENV="${SHOPSTREAM_VENV:-$CACHE/venv}"
+PYTHON="${PYTHON:-python3.11}"
+STAMP="$VENV/.shopstream-stamp"
+
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+  echo "shopstream needs Python 3.11; found $("$PYTHON" --version 2>&1). Set PYTHON=/path/to/python3.11." >&2
+  exit 1
+fi
+
+want="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)-$ROOT"
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" && -x "$VENV/bin/shopstream" ]]; then
+  exit 0
+fi
+
+echo "==> preparing the Python environment in $VENV"
+[[ -x "$VENV/bin/python" ]] || "$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install --quiet --upgrade pip
+"$VENV/bin/python" -m pip install --quiet -e "$ROOT[dev]"
+echo "$want" > "$STAMP"

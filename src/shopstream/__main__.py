@@ -1,0 +1,3 @@
+from shopstream.cli.main import app
+
+app(prog_name="shopstream")

@@ -1,0 +1,18 @@
+"""Entry point of the `shopstream` command."""
+
+from __future__ import annotations
+
+import typer
+
+from shopstream.cli import ingest, stack
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="shopstream",
+    help="An e-commerce order-event pipeline: API -> Kafka -> Spark -> lake + MongoDB.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+stack.register(app)
+ingest.register(app)

@@ -1,0 +1,92 @@
+"""`shopstream up | down | status | install | migrate`."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from shopstream.cli.common import console, fail, load_settings
+from shopstream.config import Settings
+from shopstream.db import migrate
+from shopstream.messaging import ensure_topics
+from shopstream.stack import StackError, down, status, up
+from shopstream.stack import install as installer
+from shopstream.stack.manager import ServiceStatus
+
+__all__ = ["register"]
+
+_STYLE = {"running": "green", "external": "cyan", "stopped": "yellow", "failed": "red",
+          "unreachable": "red"}
+
+
+def _provision(settings: Settings) -> None:
+    applied = migrate(settings.postgres_url)
+    console.print(f"PostgreSQL schema up to date ({len(applied)} migration(s) applied now)")
+    created = ensure_topics(settings)
+    console.print(f"Kafka topics ready: {settings.orders_topic}, {settings.dlq_topic}"
+                  + (f" (created {', '.join(created)})" if created else ""))
+
+
+def _table(rows: list[ServiceStatus]) -> Table:
+    table = Table(title="shopstream stack")
+    for col in ("service", "state", "address", "pid", "detail"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        style = _STYLE.get(r.state, "")
+        table.add_row(r.title, f"[{style}]{r.state}[/]", r.address, str(r.pid or ""), r.detail)
+    return table
+
+
+def cmd_up() -> None:
+    """Start the local stack (only what is not running yet) and wait until it is ready."""
+    settings = load_settings()
+    try:
+        rows = up(settings, report=console.print, provision=_provision)
+    except (StackError, installer.InstallError) as exc:
+        fail(str(exc))
+    console.print(_table(rows))
+    console.print(f"API docs: {settings.api_url}/docs   logs: {settings.data_path / 'logs'}")
+
+
+def cmd_down() -> None:
+    """Stop what `up` started (data is kept)."""
+    settings = load_settings()
+    down(settings, report=console.print)
+
+
+def cmd_status() -> None:
+    """Show each service's state and address; exits 1 unless everything is up."""
+    rows = status(load_settings())
+    console.print(_table(rows))
+    if any(r.state not in ("running", "external") for r in rows):
+        raise typer.Exit(1)
+
+
+def cmd_install() -> None:
+    """Fetch Kafka's jars and build FerretDB into the cache (done by `up` when needed)."""
+    settings = load_settings()
+    try:
+        libs = installer.ensure_kafka(settings.cache_path)
+        console.print(f"Kafka {installer.KAFKA_VERSION}: {libs}")
+        if installer.find_mongod():
+            console.print(f"MongoDB: {installer.find_mongod()}")
+        else:
+            console.print(f"FerretDB: {installer.ensure_ferretdb(settings.cache_path)}")
+        console.print(f"PostgreSQL: {installer.postgres_bindir()}")
+    except installer.InstallError as exc:
+        fail(str(exc))
+
+
+def cmd_migrate() -> None:
+    """Apply pending PostgreSQL migrations."""
+    settings = load_settings()
+    applied = migrate(settings.postgres_url)
+    console.print(f"applied migrations: {applied or 'none pending'}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("up")(cmd_up)
+    app.command("down")(cmd_down)
+    app.command("status")(cmd_status)
+    app.command("install")(cmd_install)
+    app.command("migrate")(cmd_migrate)

@@ -1,0 +1,140 @@
+"""One typed settings object for every component; environment variables are read here only.
+
+Every external service is either *managed* (shopstream starts it locally, on the port given
+here) or *external* (a URL is given and nothing is started for it).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEV_API_KEY", "Settings", "get_settings", "settings_env"]
+
+DEV_API_KEY = "dev-key-change-me"  # noqa: S105 - a documented placeholder, refused outside dev
+
+Service = Literal["postgres", "kafka", "mongo", "api"]
+
+
+class Settings(BaseSettings):
+    """Configuration, from `SHOPSTREAM_*` environment variables or a `.env` file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SHOPSTREAM_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    environment: Literal["dev", "test", "prod"] = "dev"
+    log_level: str = "INFO"
+
+    # Where managed services keep their data and logs, and where downloads are cached.
+    data_dir: Path = Path(".shopstream")
+    cache_dir: Path = Path.home() / ".cache" / "shopstream"
+
+    # External services: when set, nothing is started for them.
+    kafka_bootstrap: str | None = None
+    postgres_dsn: SecretStr | None = None
+    mongo_uri: SecretStr | None = None
+
+    # Ports of managed services.
+    host: str = "127.0.0.1"
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_heap: str = "512m"
+    postgres_port: int = 5433
+    mongo_port: int = 27017
+    mongo_debug_port: int = 27018
+
+    # Document store.
+    mongo_database: str = "shopstream"
+
+    # Kafka topics.
+    orders_topic: str = "orders"
+    dlq_topic: str = "orders.dlq"
+    topic_partitions: int = Field(default=6, ge=1)
+    topic_replication: int = Field(default=1, ge=1)
+
+    # Ingestion API.
+    api_port: int = 8000
+    api_keys: SecretStr = SecretStr(DEV_API_KEY)  # comma-separated
+    max_order_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_batch_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    max_batch_orders: int = Field(default=1000, ge=1)
+    rate_limit: str = "20000/second"  # orders per API key, `limits` notation
+    produce_timeout_s: float = Field(default=5.0, gt=0, le=30)
+    producer_linger_ms: int = Field(default=5, ge=0)
+    id_cache_refresh_s: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.environment != "dev" and DEV_API_KEY in self.api_key_list:
+            raise ValueError(
+                "SHOPSTREAM_API_KEYS still holds the development placeholder; "
+                "set real keys (comma-separated) outside SHOPSTREAM_ENVIRONMENT=dev"
+            )
+        return self
+
+    @cached_property
+    def api_key_list(self) -> tuple[str, ...]:
+        keys = self.api_keys.get_secret_value().split(",")
+        return tuple(k.strip() for k in keys if k.strip())
+
+    @property
+    def data_path(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def cache_path(self) -> Path:
+        return self.cache_dir.expanduser().resolve()
+
+    def is_managed(self, service: Service) -> bool:
+        """True when shopstream starts `service` itself rather than using a given URL."""
+        external = {
+            "kafka": self.kafka_bootstrap,
+            "postgres": self.postgres_dsn,
+            "mongo": self.mongo_uri,
+            "api": None,
+        }
+        return external[service] is None
+
+    @property
+    def kafka_servers(self) -> str:
+        return self.kafka_bootstrap or f"{self.host}:{self.kafka_port}"
+
+    @property
+    def postgres_url(self) -> str:
+        if self.postgres_dsn is not None:
+            return self.postgres_dsn.get_secret_value()
+        return f"postgresql://shopstream@{self.host}:{self.postgres_port}/shopstream"
+
+    @property
+    def mongo_url(self) -> str:
+        if self.mongo_uri is not None:
+            return self.mongo_uri.get_secret_value()
+        return f"mongodb://{self.host}:{self.mongo_port}/"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides (used by the CLI and tests)."""
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as `SHOPSTREAM_*` variables, so child processes see the same config."""
+    env = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, Path):
+            value = value.expanduser().resolve()
+        env[f"SHOPSTREAM_{name.upper()}"] = str(value)
+    return env

@@ -1,0 +1,188 @@
+"""HTTP routes of the ingestion API."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, ValidationError
+
+from shopstream.domain import OrderBatchIn, OrderIn
+from shopstream.ingestion.guards import parse_json, read_body
+from shopstream.ingestion.intake import CatalogUnavailableError, Outcome, field_errors
+from shopstream.ingestion.state import AppState
+
+__all__ = ["router"]
+
+RETRY_AFTER_S = "2"
+
+router = APIRouter()
+_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key.")
+
+
+def _state(request: Request) -> AppState:
+    return request.app.state.shopstream  # type: ignore[no-any-return]
+
+
+def _caller(request: Request, key: Annotated[str | None, Depends(_key_header)]) -> str:
+    return _state(request).api_keys.identify(key)
+
+
+State = Annotated[AppState, Depends(_state)]
+Caller = Annotated[str, Depends(_caller)]
+
+
+class Accepted(BaseModel):
+    status: str = "accepted"
+    order_id: str
+
+
+class Problem(BaseModel):
+    detail: Any
+
+
+class BatchResult(BaseModel):
+    accepted: int
+    rejected: int
+    results: list[dict[str, Any]]
+
+
+def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """The model's JSON Schema with `$defs` references inlined (for `openapi_extra`)."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return walk(defs[node["$ref"].rsplit("/", 1)[-1]])
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return walk(schema)  # type: ignore[no-any-return]
+
+
+def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    schema = _inline_refs(model.model_json_schema())
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def _json(body: object, code: int, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), code, headers, media_type="application/json")
+
+
+async def _submit(state: AppState, orders: list[Any]) -> list[Outcome]:
+    try:
+        return await state.intake.submit(orders)
+    except CatalogUnavailableError as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail=f"cannot check customer/product ids, PostgreSQL is unavailable: {exc}",
+            headers={"Retry-After": RETRY_AFTER_S},
+        ) from exc
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "Missing or invalid X-API-Key."},
+    413: {"model": Problem, "description": "Body above the configured size."},
+    422: {"model": Problem, "description": "Field-level validation errors."},
+    429: {"model": Problem, "description": "Rate limit exceeded; see Retry-After."},
+    503: {"model": Problem, "description": "Kafka (or PostgreSQL) unavailable; see Retry-After."},
+}
+
+
+@router.post(
+    "/order",
+    status_code=202,
+    response_model=Accepted,
+    responses=_ERRORS,
+    openapi_extra=_body_doc(OrderIn),
+    summary="Submit one order",
+    description=(
+        "Answers 202 only after Kafka acknowledged the record (acks=all). Resending the same "
+        "`order_id` is safe: both records carry the same id and downstream keeps one."
+    ),
+)
+async def post_order(request: Request, state: State, caller: Caller) -> Response:
+    state.limiter.take(caller)
+    raw = parse_json(await read_body(request, state.settings.max_order_bytes))
+    (outcome,) = await _submit(state, [raw])
+    if outcome.status == "accepted":
+        return _json(outcome.as_json(), status.HTTP_202_ACCEPTED)
+    if outcome.status == "invalid":
+        errors = [{**e, "loc": ["body", *e["loc"]]} for e in outcome.errors]
+        return _json({"detail": errors}, status.HTTP_422_UNPROCESSABLE_CONTENT)
+    return _json(
+        {"detail": "Kafka did not acknowledge the order; retry with the same order_id",
+         **outcome.as_json()},
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        {"Retry-After": RETRY_AFTER_S},
+    )
+
+
+@router.post(
+    "/orders",
+    status_code=202,
+    response_model=BatchResult,
+    responses={**_ERRORS, 207: {"model": BatchResult, "description": "Mixed outcomes."}},
+    openapi_extra=_body_doc(OrderBatchIn),
+    summary="Submit a batch of orders",
+    description=(
+        "Each order is validated and acknowledged on its own; `results[i]` is the outcome of "
+        "`orders[i]`. 202 when all were accepted, 422 when all were invalid, 503 when Kafka "
+        "took none, 207 otherwise."
+    ),
+)
+async def post_orders(request: Request, state: State, caller: Caller) -> Response:
+    raw = parse_json(await read_body(request, state.settings.max_batch_bytes))
+    try:
+        batch = OrderBatchIn.model_validate(raw)
+    except ValidationError as exc:
+        raise HTTPException(422, detail=field_errors(exc, ("body",))) from None
+    limit = state.settings.max_batch_orders
+    if len(batch.orders) > limit:
+        detail = [{"loc": ["body", "orders"], "msg": f"at most {limit} orders per batch",
+                   "type": "too_long"}]
+        raise HTTPException(422, detail=detail)
+    state.limiter.take(caller, cost=len(batch.orders))
+    outcomes = await _submit(state, batch.orders)
+    return _batch_response(outcomes)
+
+
+def _batch_response(outcomes: list[Outcome]) -> Response:
+    accepted = sum(o.status == "accepted" for o in outcomes)
+    body = {
+        "accepted": accepted,
+        "rejected": len(outcomes) - accepted,
+        "results": [o.as_json(i) for i, o in enumerate(outcomes)],
+    }
+    kinds = {o.status for o in outcomes}
+    if kinds == {"accepted"}:
+        return _json(body, status.HTTP_202_ACCEPTED)
+    if kinds == {"invalid"}:
+        return _json(body, status.HTTP_422_UNPROCESSABLE_CONTENT)
+    if kinds == {"unavailable"}:
+        return _json(body, status.HTTP_503_SERVICE_UNAVAILABLE, {"Retry-After": RETRY_AFTER_S})
+    return _json(body, status.HTTP_207_MULTI_STATUS)
+
+
+@router.get("/healthz", summary="Liveness: the process answers")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Readiness: Kafka and PostgreSQL reachable")
+async def readyz(state: State) -> Response:
+    checks = {}
+    for name, check in (("kafka", state.kafka_ready), ("postgres", state.postgres_ready)):
+        try:
+            await asyncio.wait_for(check(), timeout=3)
+            checks[name] = "ok"
+        except Exception as exc:
+            checks[name] = f"unavailable: {exc or type(exc).__name__}"
+    ready = all(v == "ok" for v in checks.values())
+    return _json({"ready": ready, **checks}, 200 if ready else 503)

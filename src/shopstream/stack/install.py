@@ -1,0 +1,116 @@
+"""Fetches what the managed services need, once, into the cache directory.
+
+- Kafka: the official `org.apache.kafka:kafka_2.13` jars from Maven Central, via `mvn`.
+- FerretDB (when no `mongod` is on PATH): built from the Go module proxy, via `go install`.
+- PostgreSQL: the machine's server binaries (`apt-get install postgresql` when absent).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+__all__ = [
+    "FERRETDB_VERSION",
+    "KAFKA_VERSION",
+    "InstallError",
+    "ensure_ferretdb",
+    "ensure_kafka",
+    "ferretdb_binary",
+    "find_mongod",
+    "kafka_libs_dir",
+    "postgres_bindir",
+]
+
+log = logging.getLogger(__name__)
+
+KAFKA_VERSION = "4.1.1"
+FERRETDB_VERSION = "v1.24.2"
+FERRETDB_MODULE = "github.com/FerretDB/FerretDB/cmd/ferretdb"
+
+
+class InstallError(RuntimeError):
+    """A component could not be installed; the message says what to do."""
+
+
+def _run(cmd: list[str], what: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+    if shutil.which(cmd[0]) is None:
+        raise InstallError(f"{what} needs `{cmd[0]}` on PATH; install it and retry")
+    log.info("installing %s: %s", what, " ".join(cmd))
+    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
+        raise InstallError(f"{what} failed (exit {proc.returncode}):\n{tail}")
+
+
+def kafka_libs_dir(cache: Path, version: str = KAFKA_VERSION) -> Path:
+    return cache / "kafka" / version / "libs"
+
+
+def ensure_kafka(cache: Path, version: str = KAFKA_VERSION) -> Path:
+    """The directory of Kafka's broker jars, fetched with Maven on first use."""
+    libs = kafka_libs_dir(cache, version)
+    done = libs / ".complete"
+    if done.exists():
+        return libs
+    pom = resources.files("shopstream.stack").joinpath("kafka-pom.xml").read_text()
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "pom.xml").write_text(pom.replace("@KAFKA_VERSION@", version))
+        staging = libs.with_name("libs.partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        _run(
+            [
+                "mvn", "-B", "-q", "dependency:copy-dependencies",
+                f"-DoutputDirectory={staging}", "-DincludeScope=runtime",
+            ],
+            f"Kafka {version} (Maven Central)",
+            cwd=Path(tmp),
+        )
+        shutil.rmtree(libs, ignore_errors=True)
+        staging.rename(libs)
+    done.touch()
+    return libs
+
+
+def find_mongod() -> Path | None:
+    found = shutil.which("mongod")
+    return Path(found) if found else None
+
+
+def ferretdb_binary(cache: Path, version: str = FERRETDB_VERSION) -> Path:
+    return cache / "bin" / f"ferretdb-{version}"
+
+
+def ensure_ferretdb(cache: Path, version: str = FERRETDB_VERSION) -> Path:
+    """The FerretDB binary, built with `go install` on first use."""
+    binary = ferretdb_binary(cache, version)
+    if binary.exists():
+        return binary
+    with tempfile.TemporaryDirectory() as gobin:
+        env = {**os.environ, "GOBIN": gobin, "CGO_ENABLED": os.environ.get("CGO_ENABLED", "0")}
+        _run(["go", "install", f"{FERRETDB_MODULE}@{version}"], f"FerretDB {version}", env=env)
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(Path(gobin) / "ferretdb"), binary)
+    return binary
+
+
+def postgres_bindir() -> Path:
+    """The bin directory of the newest PostgreSQL server on this machine."""
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/postgres"),
+        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+    )
+    if candidates:
+        return candidates[-1].parent
+    found = shutil.which("postgres")
+    if found:
+        return Path(found).parent
+    raise InstallError(
+        "no PostgreSQL server binaries found; run `make install` (it apt-installs "
+        "`postgresql`) or set SHOPSTREAM_POSTGRES_DSN to an existing server"
+    )

@@ -1,0 +1,50 @@
+"""Readiness probes: each returns when its server really works and raises otherwise."""
+
+from __future__ import annotations
+
+import httpx
+import psycopg
+from confluent_kafka.admin import AdminClient
+from pymongo import MongoClient
+
+from shopstream.messaging import kafka_roundtrip
+
+__all__ = ["bootstrap_postgres", "http_ok", "kafka", "kafka_reachable", "mongo", "postgres"]
+
+
+def postgres(dsn: str) -> None:
+    with psycopg.connect(dsn, connect_timeout=3) as conn:
+        conn.execute("SELECT 1").fetchall()
+
+
+def bootstrap_postgres(superuser_dsn: str, role: str, database: str) -> None:
+    """Creates the application role and database in a managed cluster, once."""
+    with psycopg.connect(superuser_dsn, autocommit=True, connect_timeout=5) as conn:
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchall():
+            conn.execute(psycopg.sql.SQL("CREATE ROLE {} LOGIN").format(psycopg.sql.Identifier(role)))
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchall():
+            conn.execute(
+                psycopg.sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    psycopg.sql.Identifier(database), psycopg.sql.Identifier(role)
+                )
+            )
+
+
+def kafka(bootstrap: str) -> None:
+    kafka_roundtrip(bootstrap, timeout=10.0)
+
+
+def kafka_reachable(bootstrap: str) -> None:
+    AdminClient({"bootstrap.servers": bootstrap, "log_level": 0}).list_topics(timeout=5)
+
+
+def mongo(url: str) -> None:
+    client: MongoClient[dict[str, object]] = MongoClient(url, serverSelectionTimeoutMS=3000)
+    try:
+        client.admin.command("ping")
+    finally:
+        client.close()
+
+
+def http_ok(url: str) -> None:
+    httpx.get(url, timeout=3).raise_for_status()
