@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["DEV_API_KEY", "Settings", "get_settings", "settings_env"]
 
-DEV_API_KEY = "dev-key-change-me"  # noqa: S105 - a documented placeholder, refused outside dev
+DEV_API_KEY = "dev-key-change-me"
 
 Service = Literal["postgres", "kafka", "mongo", "api"]
 
@@ -29,6 +29,8 @@ class Settings(BaseSettings):
 
     environment: Literal["dev", "test", "prod"] = "dev"
     log_level: str = "INFO"
+    # The timezone in which "a day" is counted (daily demand, seasonality). UTC inside.
+    business_timezone: str = "UTC"
 
     # Where managed services keep their data and logs, and where downloads are cached.
     data_dir: Path = Path(".shopstream")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from shopstream.cli import ingest, stack
+from shopstream.cli import demo, ingest, sim, stack
 
 __all__ = ["app"]
 
@@ -16,3 +16,5 @@ app = typer.Typer(
 )
 stack.register(app)
 ingest.register(app)
+sim.register(app)
+demo.register(app)

@@ -15,16 +15,23 @@ from shopstream.stack.manager import ServiceStatus
 
 __all__ = ["register"]
 
-_STYLE = {"running": "green", "external": "cyan", "stopped": "yellow", "failed": "red",
-          "unreachable": "red"}
+_STYLE = {
+    "running": "green",
+    "external": "cyan",
+    "stopped": "yellow",
+    "failed": "red",
+    "unreachable": "red",
+}
 
 
 def _provision(settings: Settings) -> None:
     applied = migrate(settings.postgres_url)
     console.print(f"PostgreSQL schema up to date ({len(applied)} migration(s) applied now)")
     created = ensure_topics(settings)
-    console.print(f"Kafka topics ready: {settings.orders_topic}, {settings.dlq_topic}"
-                  + (f" (created {', '.join(created)})" if created else ""))
+    console.print(
+        f"Kafka topics ready: {settings.orders_topic}, {settings.dlq_topic}"
+        + (f" (created {', '.join(created)})" if created else "")
+    )
 
 
 def _table(rows: list[ServiceStatus]) -> Table:

@@ -51,7 +51,7 @@ def migrate(dsn: str) -> list[int]:
                 if version in done:
                     continue
                 with conn.transaction():
-                    conn.execute(sql)  # type: ignore[call-overload]
+                    conn.execute(sql)
                     conn.execute(
                         "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
                         (version, name),

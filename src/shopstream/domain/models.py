@@ -100,7 +100,7 @@ class OrderEvent(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, title="OrderEvent")
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     order_id: UUID
     customer_id: Id
     created_at: Timestamp = Field(description="When the order was placed (UTC).")

@@ -40,7 +40,9 @@ async def _with_retries(what: str, step: Callable[[], Awaitable[T]], timeout: fl
             return await step()
         except Exception as exc:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"gave up waiting for {what} after {timeout:.0f}s: {exc}") from exc
+                raise RuntimeError(
+                    f"gave up waiting for {what} after {timeout:.0f}s: {exc}"
+                ) from exc
             log.warning("waiting for %s error=%s", what, exc)
             await asyncio.sleep(1)
 
@@ -52,7 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await _with_retries("PostgreSQL migrations", lambda: asyncio.to_thread(migrate, settings.postgres_url))
+        await _with_retries(
+            "PostgreSQL migrations", lambda: asyncio.to_thread(migrate, settings.postgres_url)
+        )
         await _with_retries("Kafka topics", lambda: asyncio.to_thread(ensure_topics, settings))
         pool = AsyncConnectionPool(settings.postgres_url, min_size=1, max_size=8, open=False)
         await pool.open(wait=True, timeout=30)
@@ -63,7 +67,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         producer = OrderProducer(settings)
         intake = OrderIntake(settings.orders_topic, producer, customers, products, metrics)
         app.state.shopstream = AppState(
-            settings, intake, producer, pool, ApiKeys(settings.api_key_list),
+            settings,
+            intake,
+            producer,
+            pool,
+            ApiKeys(settings.api_key_list),
             RateLimiter(settings.rate_limit),
         )
         refreshers = [

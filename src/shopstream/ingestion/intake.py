@@ -119,7 +119,9 @@ class OrderIntake:
                 errors.append(_unknown_id(["customer_id"], "customer", order.customer_id))
             for j, item in enumerate(order.items):
                 if item.product_id in bad_products:
-                    errors.append(_unknown_id(["items", j, "product_id"], "product", item.product_id))
+                    errors.append(
+                        _unknown_id(["items", j, "product_id"], "product", item.product_id)
+                    )
             if errors:
                 found[i] = errors
         return found
@@ -127,9 +129,7 @@ class OrderIntake:
     async def _produce(self, events: list[OrderEvent]) -> list[Outcome]:
         if not events:
             return []
-        records = [
-            Record(self._topic, e.kafka_key(), e.model_dump_json().encode()) for e in events
-        ]
+        records = [Record(self._topic, e.kafka_key(), e.model_dump_json().encode()) for e in events]
         started = time.perf_counter()
         errors = await self._producer.send_many(records)
         self._metrics.produce_seconds.observe(time.perf_counter() - started)
@@ -140,7 +140,9 @@ class OrderIntake:
                 continue
             self._metrics.produce_failures.labels(err.kind).inc()
             outcomes.append(
-                Outcome("unavailable", event.order_id, [{"loc": [], "msg": err.reason, "type": "kafka"}])
+                Outcome(
+                    "unavailable", event.order_id, [{"loc": [], "msg": err.reason, "type": "kafka"}]
+                )
             )
         accepted = sum(o.status == "accepted" for o in outcomes)
         self._metrics.orders.labels("accepted").inc(accepted)

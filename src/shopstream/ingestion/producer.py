@@ -145,7 +145,10 @@ class OrderProducer:
         except TimeoutError:
             pending = [i for i, e in enumerate(batch.errors) if e is None]
             log.warning("kafka acknowledgement timed out records=%d", len(pending))
-            return [e or ProduceError("broker acknowledgement timed out", "ack_timeout") for e in batch.errors]
+            return [
+                e or ProduceError("broker acknowledgement timed out", "ack_timeout")
+                for e in batch.errors
+            ]
         return list(batch.errors)
 
     async def _produce(

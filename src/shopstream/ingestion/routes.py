@@ -24,7 +24,7 @@ _key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An A
 
 
 def _state(request: Request) -> AppState:
-    return request.app.state.shopstream  # type: ignore[no-any-return]
+    return request.app.state.shopstream
 
 
 def _caller(request: Request, key: Annotated[str | None, Depends(_key_header)]) -> str:
@@ -63,7 +63,7 @@ def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
             return [walk(v) for v in node]
         return node
 
-    return walk(schema)  # type: ignore[no-any-return]
+    return walk(schema)
 
 
 def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
@@ -117,8 +117,10 @@ async def post_order(request: Request, state: State, caller: Caller) -> Response
         errors = [{**e, "loc": ["body", *e["loc"]]} for e in outcome.errors]
         return _json({"detail": errors}, status.HTTP_422_UNPROCESSABLE_CONTENT)
     return _json(
-        {"detail": "Kafka did not acknowledge the order; retry with the same order_id",
-         **outcome.as_json()},
+        {
+            "detail": "Kafka did not acknowledge the order; retry with the same order_id",
+            **outcome.as_json(),
+        },
         status.HTTP_503_SERVICE_UNAVAILABLE,
         {"Retry-After": RETRY_AFTER_S},
     )
@@ -145,8 +147,13 @@ async def post_orders(request: Request, state: State, caller: Caller) -> Respons
         raise HTTPException(422, detail=field_errors(exc, ("body",))) from None
     limit = state.settings.max_batch_orders
     if len(batch.orders) > limit:
-        detail = [{"loc": ["body", "orders"], "msg": f"at most {limit} orders per batch",
-                   "type": "too_long"}]
+        detail = [
+            {
+                "loc": ["body", "orders"],
+                "msg": f"at most {limit} orders per batch",
+                "type": "too_long",
+            }
+        ]
         raise HTTPException(422, detail=detail)
     state.limiter.take(caller, cost=len(batch.orders))
     outcomes = await _submit(state, batch.orders)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 
 READINESS_TOPIC = "_shopstream.readiness"
 # librdkafka logs every refused connection; while probing a starting broker that is noise.
-_QUIET = {"log_level": 0, "logger": logging.getLogger("librdkafka.probe")}
+_QUIET: dict[str, Any] = {"log_level": 0, "logger": logging.getLogger("librdkafka.probe")}
 WEEK_MS = 7 * 24 * 3600 * 1000
 
 
@@ -83,15 +84,23 @@ def kafka_roundtrip(bootstrap: str, timeout: float = 10.0) -> None:
             delivered.append(TopicPartition(msg.topic(), msg.partition(), msg.offset()))  # type: ignore[attr-defined]
 
     producer = Producer(
-        {"bootstrap.servers": bootstrap, "acks": "all", "message.timeout.ms": int(timeout * 1000),
-         **_QUIET}
+        {
+            "bootstrap.servers": bootstrap,
+            "acks": "all",
+            "message.timeout.ms": int(timeout * 1000),
+            **_QUIET,
+        }
     )
     producer.produce(READINESS_TOPIC, token, on_delivery=on_delivery)
     if producer.flush(timeout) or not delivered:
         raise TimeoutError(f"the broker did not acknowledge the readiness record: {errors}")
     consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "shopstream-readiness",
-         "enable.auto.commit": False, **_QUIET}
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "shopstream-readiness",
+            "enable.auto.commit": False,
+            **_QUIET,
+        }
     )
     try:
         consumer.assign(delivered)

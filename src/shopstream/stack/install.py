@@ -38,7 +38,9 @@ class InstallError(RuntimeError):
     """A component could not be installed; the message says what to do."""
 
 
-def _run(cmd: list[str], what: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+def _run(
+    cmd: list[str], what: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> None:
     if shutil.which(cmd[0]) is None:
         raise InstallError(f"{what} needs `{cmd[0]}` on PATH; install it and retry")
     log.info("installing %s: %s", what, " ".join(cmd))
@@ -65,8 +67,12 @@ def ensure_kafka(cache: Path, version: str = KAFKA_VERSION) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         _run(
             [
-                "mvn", "-B", "-q", "dependency:copy-dependencies",
-                f"-DoutputDirectory={staging}", "-DincludeScope=runtime",
+                "mvn",
+                "-B",
+                "-q",
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={staging}",
+                "-DincludeScope=runtime",
             ],
             f"Kafka {version} (Maven Central)",
             cwd=Path(tmp),

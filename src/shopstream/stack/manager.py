@@ -74,7 +74,9 @@ def down(settings: Settings, report: Report = log.info) -> bool:
     """Stops what `up` started (by supervisord's PID), keeping all data."""
     sup = Supervisor(settings.data_path)
     stopped = sup.stop()
-    report("stack stopped; data kept in " + str(settings.data_path) if stopped else "stack not running")
+    report(
+        "stack stopped; data kept in " + str(settings.data_path) if stopped else "stack not running"
+    )
     return stopped
 
 
@@ -86,7 +88,9 @@ def status(settings: Settings) -> list[ServiceStatus]:
         info = procs.get(svc.name)
         state = info["statename"] if info else "STOPPED"
         pid = info.get("pid") or None if info else None
-        mapped = "running" if state == "RUNNING" else "failed" if state in _FAILED_STATES else "stopped"
+        mapped = (
+            "running" if state == "RUNNING" else "failed" if state in _FAILED_STATES else "stopped"
+        )
         detail = "" if mapped == "running" else f"log: {sup.log_path(svc.name)}"
         result.append(ServiceStatus(svc.name, svc.title, mapped, svc.address, pid, detail))
     for ext in external_services(settings):
@@ -94,7 +98,9 @@ def status(settings: Settings) -> list[ServiceStatus]:
             ext.ready()
             result.append(ServiceStatus(ext.name, ext.title, "external", ext.address))
         except Exception as exc:
-            result.append(ServiceStatus(ext.name, ext.title, "unreachable", ext.address, None, str(exc)))
+            result.append(
+                ServiceStatus(ext.name, ext.title, "unreachable", ext.address, None, str(exc))
+            )
     return result
 
 
@@ -129,8 +135,11 @@ def _check_external(ext: External, report: Report) -> None:
     try:
         ext.ready()
     except Exception as exc:
-        setting = {"kafka": "SHOPSTREAM_KAFKA_BOOTSTRAP", "postgres": "SHOPSTREAM_POSTGRES_DSN",
-                   "mongo": "SHOPSTREAM_MONGO_URI"}[ext.name]
+        setting = {
+            "kafka": "SHOPSTREAM_KAFKA_BOOTSTRAP",
+            "postgres": "SHOPSTREAM_POSTGRES_DSN",
+            "mongo": "SHOPSTREAM_MONGO_URI",
+        }[ext.name]
         raise StackError(
             f"{ext.title} at {ext.address} (from {setting}) is not reachable: {exc}. "
             f"Start it, fix {setting}, or unset it to let shopstream run one locally."

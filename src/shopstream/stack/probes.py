@@ -21,7 +21,9 @@ def bootstrap_postgres(superuser_dsn: str, role: str, database: str) -> None:
     """Creates the application role and database in a managed cluster, once."""
     with psycopg.connect(superuser_dsn, autocommit=True, connect_timeout=5) as conn:
         if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchall():
-            conn.execute(psycopg.sql.SQL("CREATE ROLE {} LOGIN").format(psycopg.sql.Identifier(role)))
+            conn.execute(
+                psycopg.sql.SQL("CREATE ROLE {} LOGIN").format(psycopg.sql.Identifier(role))
+            )
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchall():
             conn.execute(
                 psycopg.sql.SQL("CREATE DATABASE {} OWNER {}").format(

@@ -34,6 +34,7 @@ class Service:
     user: str | None = None
     stopsignal: str = "TERM"
     stopwaitsecs: int = 30
+    exitcodes: str = "0"
     ready_timeout: float = 90.0
     priority: int = 100
     env: dict[str, str] = field(default_factory=dict)
@@ -92,8 +93,15 @@ def _prepare_postgres(settings: Settings, cluster: Path, bindir: Path) -> None:
         shutil.chown(cluster, user, user)
     cluster.chmod(0o700)
     initdb = [
-        str(bindir / "initdb"), "-D", str(cluster), "-U", PG_SUPERUSER,
-        "--auth-local=trust", "--auth-host=trust", "--encoding=UTF8", "--locale=C.UTF-8",
+        str(bindir / "initdb"),
+        "-D",
+        str(cluster),
+        "-U",
+        PG_SUPERUSER,
+        "--auth-local=trust",
+        "--auth-host=trust",
+        "--encoding=UTF8",
+        "--locale=C.UTF-8",
     ]
     proc = subprocess.run(_as_user(user, initdb), capture_output=True, text=True, check=False)
     if proc.returncode != 0:
@@ -106,9 +114,19 @@ def postgres_service(settings: Settings) -> Service:
     port = settings.postgres_port
     superuser_dsn = f"postgresql://{PG_SUPERUSER}@{settings.host}:{port}/postgres"
     command = [
-        str(bindir / "postgres"), "-D", str(cluster), "-p", str(port),
-        "-c", f"listen_addresses={settings.host}", "-c", "unix_socket_directories=",
-        "-c", "max_connections=200", "-c", "logging_collector=off",
+        str(bindir / "postgres"),
+        "-D",
+        str(cluster),
+        "-p",
+        str(port),
+        "-c",
+        f"listen_addresses={settings.host}",
+        "-c",
+        "unix_socket_directories=",
+        "-c",
+        "max_connections=200",
+        "-c",
+        "logging_collector=off",
     ]
     return Service(
         name="postgres",
@@ -160,9 +178,18 @@ def _prepare_kafka(settings: Settings, kafka_dir: Path, libs: Path) -> None:
     digest = hashlib.sha256(str(kafka_dir).encode()).digest()[:16]
     cluster_id = base64.urlsafe_b64encode(digest).decode().rstrip("=")
     cmd = [
-        _java(), "-cp", f"{libs}/*", f"-Dlog4j2.configurationFile={kafka_dir / 'log4j2.properties'}",
-        "kafka.tools.StorageTool", "format", "--standalone",
-        "-t", cluster_id, "-c", str(conf), "--ignore-formatted",
+        _java(),
+        "-cp",
+        f"{libs}/*",
+        f"-Dlog4j2.configurationFile={kafka_dir / 'log4j2.properties'}",
+        "kafka.tools.StorageTool",
+        "format",
+        "--standalone",
+        "-t",
+        cluster_id,
+        "-c",
+        str(conf),
+        "--ignore-formatted",
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
@@ -173,10 +200,13 @@ def kafka_service(settings: Settings) -> Service:
     libs = install.kafka_libs_dir(settings.cache_path)
     kafka_dir = settings.data_path / "kafka"
     command = [
-        _java(), f"-Xmx{settings.kafka_heap}", f"-Xms{settings.kafka_heap}",
-        "-XX:+UseG1GC", "-Djava.awt.headless=true",
+        _java(),
+        f"-Xmx{settings.kafka_heap}",
         f"-Dlog4j2.configurationFile={kafka_dir / 'log4j2.properties'}",
-        "-cp", f"{libs}/*", "kafka.Kafka", str(kafka_dir / "server.properties"),
+        "-cp",
+        f"{libs}/*",
+        "kafka.Kafka",
+        str(kafka_dir / "server.properties"),
     ]
     return Service(
         name="kafka",
@@ -190,6 +220,7 @@ def kafka_service(settings: Settings) -> Service:
         ready=lambda: probes.kafka(settings.kafka_servers),
         prepare=lambda: _prepare_kafka(settings, kafka_dir, libs),
         stopwaitsecs=60,
+        exitcodes="0,143",  # the JVM exits 128+SIGTERM after a clean shutdown
         priority=20,
     )
 
@@ -209,18 +240,27 @@ def mongo_service(settings: Settings) -> Service:
     hp = f"{settings.host}:{settings.mongo_port}"
     if mongod is not None:
         command = [
-            str(mongod), "--dbpath", str(mongo_dir), "--bind_ip", settings.host,
-            "--port", str(settings.mongo_port),
+            str(mongod),
+            "--dbpath",
+            str(mongo_dir),
+            "--bind_ip",
+            settings.host,
+            "--port",
+            str(settings.mongo_port),
         ]
         ports = {settings.mongo_port: "SHOPSTREAM_MONGO_PORT"}
         title = "MongoDB"
     else:
         ferret = install.ferretdb_binary(settings.cache_path)
         command = [
-            str(ferret), "--handler=sqlite", f"--sqlite-url=file:{mongo_dir}/",
-            f"--listen-addr={hp}", f"--state-dir={mongo_dir}",
+            str(ferret),
+            "--handler=sqlite",
+            f"--sqlite-url=file:{mongo_dir}/",
+            f"--listen-addr={hp}",
+            f"--state-dir={mongo_dir}",
             f"--debug-addr={settings.host}:{settings.mongo_debug_port}",
-            "--telemetry=disable", "--log-level=WARN",
+            "--telemetry=disable",
+            "--log-level=WARN",
         ]
         ports = {
             settings.mongo_port: "SHOPSTREAM_MONGO_PORT",
@@ -271,14 +311,32 @@ def external_services(settings: Settings) -> list[External]:
     """The services given by URL, which `up` only checks."""
     found = []
     if not settings.is_managed("postgres"):
-        found.append(External("postgres", "PostgreSQL", _redact(settings.postgres_url),
-                              lambda: probes.postgres(settings.postgres_url)))
+        found.append(
+            External(
+                "postgres",
+                "PostgreSQL",
+                _redact(settings.postgres_url),
+                lambda: probes.postgres(settings.postgres_url),
+            )
+        )
     if not settings.is_managed("kafka"):
-        found.append(External("kafka", "Kafka", settings.kafka_servers,
-                              lambda: probes.kafka_reachable(settings.kafka_servers)))
+        found.append(
+            External(
+                "kafka",
+                "Kafka",
+                settings.kafka_servers,
+                lambda: probes.kafka_reachable(settings.kafka_servers),
+            )
+        )
     if not settings.is_managed("mongo"):
-        found.append(External("mongo", "MongoDB", _redact(settings.mongo_url),
-                              lambda: probes.mongo(settings.mongo_url)))
+        found.append(
+            External(
+                "mongo",
+                "MongoDB",
+                _redact(settings.mongo_url),
+                lambda: probes.mongo(settings.mongo_url),
+            )
+        )
     return found
 
 
@@ -289,4 +347,3 @@ def _redact(url: str) -> str:
     if not at or ":" not in creds:
         return url
     return f"{scheme}{sep}{creds.split(':', 1)[0]}:***@{host}"
-

@@ -65,6 +65,7 @@ class Supervisor:
                 "startsecs=2",
                 "startretries=2",
                 f"stopsignal={svc.stopsignal}",
+                f"exitcodes={svc.exitcodes}",
                 f"stopwaitsecs={svc.stopwaitsecs}",
                 "stopasgroup=true",
                 "killasgroup=true",
@@ -152,7 +153,9 @@ class Supervisor:
             self.rpc().supervisor.startProcess(name, True)
         except xmlrpc.client.Fault as fault:
             if "ALREADY_STARTED" not in fault.faultString:
-                raise RuntimeError(f"supervisord could not start {name}: {fault.faultString}") from None
+                raise RuntimeError(
+                    f"supervisord could not start {name}: {fault.faultString}"
+                ) from None
 
     def stop_program(self, name: str) -> None:
         try:

@@ -19,7 +19,7 @@ CREATE TABLE products (
     brand      text          NOT NULL,
     price      numeric(12,2) NOT NULL CHECK (price > 0),
     currency   char(3)       NOT NULL DEFAULT 'USD',
-    popularity integer       NOT NULL CHECK (popularity >= 1),
+    popularity integer       NOT NULL CHECK (popularity >= 1),  -- a score; higher sells more
     created_at timestamptz   NOT NULL DEFAULT now(),
     updated_at timestamptz   NOT NULL DEFAULT now()
 );

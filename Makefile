@@ -1,0 +1,54 @@
+# shopstream — `make demo` runs the whole thing, `make test` proves it. `make help` lists all.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CACHE ?= $(HOME)/.cache/shopstream
+VENV  ?= $(CACHE)/venv
+BIN   := $(VENV)/bin
+export SHOPSTREAM_CACHE_DIR := $(CACHE)
+export SHOPSTREAM_VENV := $(VENV)
+
+.PHONY: help install demo test unit integration lint format bench up down status clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+install: ## Install everything missing (system packages, venv, Kafka jars, FerretDB); cached
+	@scripts/bootstrap.sh
+	@$(BIN)/shopstream install
+
+demo: install ## Start the stack, seed it and stream simulated orders into Kafka (Ctrl-C stops)
+	$(BIN)/shopstream demo
+
+test: install lint ## Lint, then the whole suite (unit + integration against real servers)
+	$(BIN)/pytest
+
+unit: install ## Unit tests only (no servers)
+	$(BIN)/pytest tests/unit
+
+integration: install ## Integration tests only
+	$(BIN)/pytest tests/integration
+
+lint: install ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+format: install ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+bench: install ## Ingestion benchmark; writes bench/results/ingest.json (see docs/benchmarks.md)
+	$(BIN)/shopstream bench ingest
+
+up: install ## Start the local stack
+	$(BIN)/shopstream up
+
+down: ## Stop the local stack (data kept)
+	$(BIN)/shopstream down
+
+status: ## Show the stack's services
+	$(BIN)/shopstream status
+
+clean: down ## Stop the stack and delete its data (.shopstream/)
+	rm -rf .shopstream

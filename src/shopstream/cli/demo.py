@@ -1,0 +1,126 @@
+"""`shopstream demo` and `shopstream tail`: watch orders flow into Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections import deque
+from datetime import UTC, datetime
+
+import orjson
+import typer
+from rich.console import Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+
+from shopstream.cli.common import console, fail, load_settings
+from shopstream.cli.sim import SimOptions, run_simulation
+from shopstream.cli.stack import cmd_up
+from shopstream.messaging.tail import TailRecord, tail
+from shopstream.simulator import seed
+
+__all__ = ["register"]
+
+
+def _describe(rec: TailRecord) -> str:
+    try:
+        event = orjson.loads(rec.value or b"")
+        items = event["items"]
+        units = sum(i["quantity"] for i in items)
+        return (
+            f"p{rec.partition}@{rec.offset:<7} order {event['order_id'][:8]} "
+            f"customer {event['customer_id']:<6} {len(items)} item(s), {units} unit(s) "
+            f"at {event['created_at'][11:19]}"
+        )
+    except (ValueError, KeyError, TypeError):
+        return f"p{rec.partition}@{rec.offset:<7} (not an order event) {rec.value!r:.60}"
+
+
+def cmd_tail(
+    topic: str = typer.Argument(None, help="Topic to follow (default: the orders topic)."),
+    from_beginning: bool = typer.Option(False, help="Start at the oldest record."),
+    limit: int = typer.Option(0, min=0, help="Stop after N records (0 = follow forever)."),
+    raw: bool = typer.Option(False, help="Print record values as they are."),
+) -> None:
+    """Print records of a topic as they arrive."""
+    settings = load_settings()
+    seen = 0
+    try:
+        for rec in tail(settings.kafka_servers, topic or settings.orders_topic, from_beginning):
+            typer.echo((rec.value or b"").decode(errors="replace") if raw else _describe(rec))
+            seen += 1
+            if limit and seen >= limit:
+                return
+    except KeyboardInterrupt:
+        return
+    except RuntimeError as exc:
+        fail(str(exc))
+
+
+class _Watcher(threading.Thread):
+    """Follows the orders topic in the background, for the demo's live panel."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        super().__init__(daemon=True, name="demo-tail")
+        self.bootstrap, self.topic = bootstrap, topic
+        self.count = 0
+        self.recent: deque[str] = deque(maxlen=8)
+
+    def run(self) -> None:
+        for rec in tail(self.bootstrap, self.topic, from_beginning=False):
+            self.count += 1
+            self.recent.appendleft(_describe(rec))
+
+
+def cmd_demo(
+    rate: float = typer.Option(20.0, min=0.1, help="Live orders per second."),
+    duration: float = typer.Option(0, min=0, help="Seconds to run (0 = until Ctrl-C)."),
+    history_days: int = typer.Option(3, min=0, help="Days of history to backfill first."),
+) -> None:
+    """Start the stack, seed it, backfill some history, then stream live orders into Kafka."""
+    cmd_up()
+    settings = load_settings()
+    result = seed(settings.postgres_url, 10_000, 1_000, 42)
+    console.print(f"catalog: {result.products_total} products, {result.customers_total} customers")
+    truth = settings.data_path / "spikes_truth.json"
+    key = settings.api_key_list[0]
+    if history_days:
+        console.rule(f"backfilling {history_days} day(s) of history through POST /orders")
+        history = SimOptions(backfill_days=history_days, orders_per_day=3000)
+        asyncio.run(run_simulation(settings, history, truth, key))
+    console.rule(f"live: ~{rate:g} orders/s through POST /order -> Kafka '{settings.orders_topic}'")
+    watcher = _Watcher(settings.kafka_servers, settings.orders_topic)
+    watcher.start()
+    started = datetime.now(UTC)
+
+    def render() -> Panel:
+        table = Table.grid(padding=(0, 2))
+        elapsed = (datetime.now(UTC) - started).total_seconds()
+        table.add_row("records read back from Kafka", f"{watcher.count:,}")
+        table.add_row("rate", f"{watcher.count / max(elapsed, 1e-9):,.1f}/s")
+        body = Group(table, "", *watcher.recent)
+        return Panel(body, title="orders arriving in Kafka (Ctrl-C to stop)")
+
+    async def main() -> None:
+        opts = SimOptions(rate=rate, duration=duration or None, show_progress=False)
+        live_truth = truth.with_name("spikes_truth_live.json")
+        sim = asyncio.create_task(run_simulation(settings, opts, live_truth, key))
+        with Live(render(), console=console, refresh_per_second=4) as live:
+            while not sim.done():
+                live.update(render())
+                await asyncio.sleep(0.25)
+        await sim
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+    console.print(
+        f"demo stopped; the stack keeps running (`shopstream down` stops it). "
+        f"API docs: {settings.api_url}/docs"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("tail")(cmd_tail)
+    app.command("demo")(cmd_demo)
