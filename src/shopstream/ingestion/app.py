@@ -99,7 +99,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         should_group_status_codes=False,
         excluded_handlers=["/metrics"],
         registry=registry,
-    ).instrument(app, metric_namespace="shopstream", metric_subsystem="http").expose(
-        app, include_in_schema=False
-    )
+    ).instrument(app, metric_namespace="shopstream").expose(app, include_in_schema=False)
     return app

@@ -277,6 +277,7 @@ _CITIES = (
 _SEGMENTS = (("consumer", 0.82), ("small_business", 0.13), ("corporate", 0.05))
 _SIGNUP_SPAN = timedelta(days=3 * 365)
 _POOL = 512
+_CHUNK = 10_000
 
 
 @dataclass(frozen=True)
@@ -313,9 +314,8 @@ def customer_rows(
     now = (now or datetime(2026, 1, 1, tzinfo=UTC)).astimezone(UTC)
     weights = np.array([c[2] for c in _CITIES], dtype=float)
     seg_p = np.array([s[1] for s in _SEGMENTS])
-    for chunk in range(start, stop, 10_000):
-        end = min(chunk + 10_000, stop)
-        n = end - chunk
+    for chunk in range(start, stop, _CHUNK):
+        n = _CHUNK  # always draw a whole chunk, so row i never depends on `stop`
         rng = _rng(seed, 1, chunk)
         first = rng.integers(0, len(pools.first), n)
         last = rng.integers(0, len(pools.last), n)
@@ -323,7 +323,7 @@ def customer_rows(
         seg = rng.choice(len(_SEGMENTS), n, p=seg_p)
         age = rng.random(n) * _SIGNUP_SPAN.total_seconds()
         dom = rng.integers(0, len(pools.domains), n)
-        for k in range(n):
+        for k in range(min(n, stop - chunk)):
             cid = chunk + k + 1
             f, la = pools.first[first[k]], pools.last[last[k]]
             c_name, c_country, _ = _CITIES[city[k]]
@@ -345,9 +345,8 @@ def product_rows(seed: int, start: int, stop: int) -> Iterator[tuple[object, ...
     obscure products; the simulator's Zipf demand follows its rank (highest score first).
     """
     pools = _pools(seed)
-    for chunk in range(start, stop, 10_000):
-        end = min(chunk + 10_000, stop)
-        n = end - chunk
+    for chunk in range(start, stop, _CHUNK):
+        n = _CHUNK
         rng = _rng(seed, 2, chunk)
         cat = rng.integers(0, len(CATEGORIES), n)
         adj = rng.integers(0, len(_ADJECTIVES), n)
@@ -355,7 +354,7 @@ def product_rows(seed: int, start: int, stop: int) -> Iterator[tuple[object, ...
         noun = rng.integers(0, 1_000_000, n)
         price_factor = rng.lognormal(0.0, 0.3, n)
         score = rng.integers(1, 1_000_001, n)
-        for k in range(n):
+        for k in range(min(n, stop - chunk)):
             pid = chunk + k + 1
             c = CATEGORIES[cat[k]]
             j = noun[k] % len(c.nouns)

@@ -185,8 +185,7 @@ def _prepare_kafka(settings: Settings, kafka_dir: Path, libs: Path) -> None:
         "kafka.tools.StorageTool",
         "format",
         "--standalone",
-        "-t",
-        cluster_id,
+        f"--cluster-id={cluster_id}",  # ids may start with "-"
         "-c",
         str(conf),
         "--ignore-formatted",

@@ -1,0 +1,159 @@
+"""Servers the benchmark owns: a throw-away stack and the bare baseline app.
+
+The stack lives in a fresh directory under /tmp, listens on free ports of 127.0.0.1 and
+writes to its own topics, so a user's stack and data are never touched. It is stopped
+and deleted whatever happens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+from pydantic import SecretStr
+
+from shopstream.config import Settings, get_settings
+from shopstream.db import migrate
+from shopstream.messaging import ensure_topics
+from shopstream.simulator import seed
+from shopstream.stack import down, status, up
+
+__all__ = ["BENCH_DIR", "bare_server", "free_ports", "isolated_stack", "service_pids"]
+
+log = logging.getLogger(__name__)
+
+Report = Callable[[str], None]
+BENCH_DIR = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"  # the benchmark never targets anything else
+CUSTOMERS, PRODUCTS, CATALOG_SEED = 10_000, 1_000, 1
+# Settings naming an external server; they must not leak into the stack's processes.
+_EXTERNAL_ENV = ("SHOPSTREAM_KAFKA_BOOTSTRAP", "SHOPSTREAM_POSTGRES_DSN", "SHOPSTREAM_MONGO_URI")
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct ports free on 127.0.0.1 right now (held together while chosen)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind((HOST, 0))
+        return [sock.getsockname()[1] for sock in socks]
+
+
+def _bench_settings(base: Settings, data_dir: Path) -> Settings:
+    kafka, controller, postgres, mongo, mongo_debug, api = free_ports(6)
+    tag = uuid.uuid4().hex[:8]
+    return get_settings(
+        data_dir=data_dir,
+        cache_dir=base.cache_path,  # share the downloaded Kafka jars and FerretDB
+        host=HOST,
+        kafka_bootstrap=None,
+        postgres_dsn=None,
+        mongo_uri=None,
+        kafka_port=kafka,
+        kafka_controller_port=controller,
+        postgres_port=postgres,
+        mongo_port=mongo,
+        mongo_debug_port=mongo_debug,
+        api_port=api,
+        api_keys=SecretStr(f"bench-{secrets.token_urlsafe(16)}"),
+        rate_limit="100000000/second",
+        orders_topic=f"bench-orders-{tag}",
+        dlq_topic=f"bench-dlq-{tag}",
+    )
+
+
+def _provision(settings: Settings) -> None:
+    # Seeded before the API starts, so its id cache holds the whole catalog from the start.
+    migrate(settings.postgres_url)
+    ensure_topics(settings)
+    seed(settings.postgres_url, customers=CUSTOMERS, products=PRODUCTS, seed_value=CATALOG_SEED)
+
+
+@contextlib.contextmanager
+def _sealed_launch(cwd: Path) -> Iterator[None]:
+    """While the stack starts: no external-server variables, and no `.env` in reach."""
+    saved = {k: os.environ.pop(k) for k in _EXTERNAL_ENV if k in os.environ}
+    old_cwd = Path.cwd()
+    os.chdir(cwd)  # supervisord and its programs inherit it; a `.env` is read from there
+    try:
+        yield
+    finally:
+        os.chdir(old_cwd)
+        os.environ.update(saved)
+
+
+@contextlib.contextmanager
+def isolated_stack(base: Settings, report: Report) -> Iterator[Settings]:
+    """A running, seeded stack of its own; stopped and deleted on exit."""
+    data_dir = Path(tempfile.mkdtemp(prefix="shopstream-bench-", dir="/tmp"))  # noqa: S108
+    data_dir.chmod(0o755)  # PostgreSQL runs as `postgres` when we are root
+    settings = _bench_settings(base, data_dir)
+    try:
+        report(f"isolated stack in {data_dir} (API {settings.api_url})")
+        with _sealed_launch(data_dir):
+            up(settings, report=report, provision=_provision)
+        yield settings
+    finally:
+        try:
+            down(settings, report=report)
+        finally:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def service_pids(settings: Settings) -> dict[str, int]:
+    """PID of each running stack service (supervisord runs the commands without a shell)."""
+    return {row.name: row.pid for row in status(settings) if row.pid is not None}
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], log_path: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the bare app exited ({proc.returncode}); see {log_path}")
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.get(url, timeout=1).raise_for_status()
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"the bare app did not answer {url} within {timeout:.0f}s; see {log_path}")
+
+
+@contextlib.contextmanager
+def bare_server(port: int, log_path: Path, timeout: float = 30.0) -> Iterator[int]:
+    """The baseline app under uvicorn with the API's settings; yields its PID."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "shopstream_bench.bare_app:app",
+        f"--app-dir={BENCH_DIR}",
+        f"--host={HOST}",
+        f"--port={port}",
+        "--loop=uvloop",
+        "--http=httptools",
+        "--no-access-log",
+        "--log-level=warning",
+    ]
+    with log_path.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_http(f"http://{HOST}:{port}/healthz", proc, log_path, timeout)
+        yield proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)

@@ -1,0 +1,85 @@
+"""Kafka goes away: the API answers 503 quickly, never 202 for a record Kafka lacks."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import httpx
+import pytest
+
+from shopstream.config import Settings
+from shopstream.stack import probes
+from shopstream.stack.supervisor import Supervisor
+from tests.integration.conftest import API_KEY, read_back
+
+pytestmark = pytest.mark.integration
+
+
+class Client(threading.Thread):
+    """Posts orders continuously and remembers what the API acknowledged."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.accepted: list[str] = []
+        self.unavailable = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        with httpx.Client(base_url=self.url, headers={"X-API-Key": API_KEY}, timeout=30) as c:
+            while not self.stop.is_set():
+                oid = str(uuid.uuid4())
+                body = {
+                    "order_id": oid,
+                    "customer_id": 4,
+                    "items": [{"product_id": 2, "quantity": 1}],
+                }
+                resp = c.post("/order", json=body)
+                if resp.status_code == 202:
+                    self.accepted.append(oid)
+                elif resp.status_code == 503:
+                    self.unavailable += 1
+                    time.sleep(0.2)
+                else:
+                    raise AssertionError(resp.text)
+
+
+def test_broker_outage_gives_503_then_recovers_without_losing_acknowledged_orders(
+    stack: Settings,
+) -> None:
+    sup = Supervisor(stack.data_path)
+    client = Client(stack.api_url)
+    client.start()
+    time.sleep(1)
+    sup.stop_program("kafka")
+    try:
+        started = time.monotonic()
+        resp = httpx.post(
+            f"{stack.api_url}/order",
+            headers={"X-API-Key": API_KEY},
+            json={"customer_id": 4, "items": [{"product_id": 2, "quantity": 1}]},
+            timeout=30,
+        )
+        elapsed = time.monotonic() - started
+        assert resp.status_code == 503
+        assert elapsed <= 5.5
+        assert resp.headers["Retry-After"]
+        assert "retry" in resp.json()["detail"]
+        time.sleep(2)
+    finally:
+        sup.start_program("kafka")
+    probes.kafka(stack.kafka_servers)
+    accepted_before_recovery = len(client.accepted)
+    deadline = time.monotonic() + 60
+    while len(client.accepted) < accepted_before_recovery + 20 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    client.stop.set()
+    client.join(timeout=60)
+
+    assert client.unavailable > 0
+    assert len(client.accepted) >= accepted_before_recovery + 20, "API did not recover"
+    found = read_back(stack, set(client.accepted), timeout=60)
+    missing = set(client.accepted) - set(found)
+    assert not missing, f"{len(missing)} acknowledged orders are not in Kafka"

@@ -1,0 +1,117 @@
+"""`up`, `down`, `status`: idempotence, external services, port conflicts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+
+import psycopg
+import pytest
+
+from shopstream.config import Settings, settings_env
+from shopstream.stack import StackError, down, status, up
+from shopstream.stack.supervisor import Supervisor
+from tests.integration.conftest import new_base_dir, provision, stack_settings
+
+pytestmark = pytest.mark.integration
+
+
+def states(settings: Settings) -> dict[str, str]:
+    return {s.name: s.state for s in status(settings)}
+
+
+def test_up_is_idempotent_and_reports_the_running_stack(stack: Settings) -> None:
+    before = {s.name: s.pid for s in status(stack)}
+    assert set(before) == {"postgres", "kafka", "mongo", "api"}
+    assert all(before.values())
+    lines: list[str] = []
+    up(stack, report=lines.append, provision=provision)
+    assert {s.name: s.pid for s in status(stack)} == before
+    assert sum("already running" in line for line in lines) == 4
+
+
+def test_status_command_exits_zero_when_all_is_up(stack: Settings) -> None:
+    env = {**os.environ, **settings_env(stack)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "shopstream", "status"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "running" in proc.stdout
+
+
+def test_external_services_start_nothing_and_round_trip(stack: Settings) -> None:
+    base = new_base_dir()
+    settings = stack_settings(
+        base,
+        kafka_bootstrap=stack.kafka_servers,
+        mongo_uri=stack.mongo_url,
+        postgres_dsn=stack.postgres_url,
+        orders_topic=stack.orders_topic,
+        dlq_topic=stack.dlq_topic,
+    )
+    try:
+        up(settings, provision=provision)
+        assert states(settings) == {
+            "api": "running",
+            "postgres": "external",
+            "kafka": "external",
+            "mongo": "external",
+        }
+        procs = Supervisor(settings.data_path).processes()
+        assert set(procs) == {"api"}  # supervisord knows no other program
+        api_pid = procs["api"]["pid"]
+        assert down(settings) is True
+        assert states(settings)["api"] == "stopped"
+        with pytest.raises(ProcessLookupError):
+            os.kill(api_pid, 0)
+        assert down(settings) is False  # nothing left to stop
+    finally:
+        down(settings)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_port_in_use_is_a_clear_error_naming_the_setting() -> None:
+    base = new_base_dir()
+    settings = stack_settings(base)
+    try:
+        blocker = socket.socket()
+        blocker.bind(("127.0.0.1", settings.postgres_port))
+        blocker.listen()
+        with pytest.raises(StackError) as info:
+            up(settings, provision=provision)
+        blocker.close()
+        assert f"port {settings.postgres_port} is already in use" in str(info.value)
+        assert "SHOPSTREAM_POSTGRES_PORT" in str(info.value)
+    finally:
+        down(settings)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_unreachable_external_service_is_a_clear_error() -> None:
+    base = new_base_dir()
+    settings = stack_settings(base, kafka_bootstrap="127.0.0.1:1")
+    try:
+        with pytest.raises(StackError, match="SHOPSTREAM_KAFKA_BOOTSTRAP"):
+            up(settings, provision=provision)
+        assert Supervisor(settings.data_path).pid() is None  # nothing was started
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_down_keeps_data_and_up_restarts(stack: Settings) -> None:
+    with psycopg.connect(stack.postgres_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS keepme (x int)")
+        conn.execute("INSERT INTO keepme VALUES (42)")
+    assert down(stack) is True
+    assert set(states(stack).values()) == {"stopped"}
+    up(stack, provision=provision)
+    assert set(states(stack).values()) == {"running"}
+    with psycopg.connect(stack.postgres_url) as conn:
+        assert conn.execute("SELECT x FROM keepme").fetchall() == [(42,)]
