@@ -97,7 +97,7 @@ def _sealed_launch(cwd: Path) -> Iterator[None]:
 @contextlib.contextmanager
 def isolated_stack(base: Settings, report: Report) -> Iterator[Settings]:
     """A running, seeded stack of its own; stopped and deleted on exit."""
-    data_dir = Path(tempfile.mkdtemp(prefix="shopstream-bench-", dir="/tmp"))  # noqa: S108
+    data_dir = Path(tempfile.mkdtemp(prefix="shopstream-bench-", dir="/tmp"))
     data_dir.chmod(0o755)  # PostgreSQL runs as `postgres` when we are root
     settings = _bench_settings(base, data_dir)
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Iterator, Sequence
+from functools import partial
 from time import perf_counter
 from typing import cast
 
@@ -144,8 +145,8 @@ async def run_load(
     waits: list[asyncio.Future[None]] = []
     for _ in range(concurrency):
         done: asyncio.Future[None] = loop.create_future()
-        conn = _Connection(shared, done)
-        await asyncio.wait_for(loop.create_connection(lambda c=conn: c, host, port), timeout=5)
+        connect = loop.create_connection(partial(_Connection, shared, done), host, port)
+        _, conn = await asyncio.wait_for(connect, timeout=5)
         conns.append(conn)
         waits.append(done)
     if meter is not None:

@@ -63,7 +63,10 @@ def cmd_down() -> None:
 
 def cmd_status() -> None:
     """Show each service's state and address; exits 1 unless everything is up."""
-    rows = status(load_settings())
+    try:
+        rows = status(load_settings())
+    except installer.InstallError as exc:
+        fail(str(exc))
     console.print(_table(rows))
     if any(r.state not in ("running", "external") for r in rows):
         raise typer.Exit(1)
@@ -72,14 +75,22 @@ def cmd_status() -> None:
 def cmd_install() -> None:
     """Fetch Kafka's jars and build FerretDB into the cache (done by `up` when needed)."""
     settings = load_settings()
+    cache = settings.cache_path
     try:
-        libs = installer.ensure_kafka(settings.cache_path)
-        console.print(f"Kafka {installer.KAFKA_VERSION}: {libs}")
-        if installer.find_mongod():
-            console.print(f"MongoDB: {installer.find_mongod()}")
-        else:
-            console.print(f"FerretDB: {installer.ensure_ferretdb(settings.cache_path)}")
-        console.print(f"PostgreSQL: {installer.postgres_bindir()}")
+        console.print(f"PostgreSQL server: {installer.postgres_bindir()}")
+        if not installer.kafka_libs_dir(cache).joinpath(".complete").exists():
+            console.print(f"fetching Kafka {installer.KAFKA_VERSION} from Maven Central ...")
+        console.print(f"Kafka {installer.KAFKA_VERSION}: {installer.ensure_kafka(cache)}")
+        mongod = installer.find_mongod()
+        if mongod is not None:
+            console.print(f"MongoDB role: {mongod}")
+            return
+        if not installer.ferretdb_binary(cache).exists():
+            console.print(
+                f"building FerretDB {installer.FERRETDB_VERSION} with `go install` "
+                "(a few minutes, once) ..."
+            )
+        console.print(f"MongoDB role: FerretDB {installer.ensure_ferretdb(cache)}")
     except installer.InstallError as exc:
         fail(str(exc))
 
