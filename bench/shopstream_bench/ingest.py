@@ -31,7 +31,7 @@ from shopstream_bench.loadgen import http_request, run_load
 from shopstream_bench.machine import describe_machine
 from shopstream_bench.results import Measurement, Run, summarize
 
-__all__ = ["TARGETS", "IngestOptions", "run_ingest"]
+__all__ = ["TARGETS", "BenchError", "IngestOptions", "run_ingest"]
 
 Report = Callable[[str], None]
 TARGETS = {"b_over_a": 0.6, "c_orders_per_s": 20_000.0}
@@ -41,6 +41,7 @@ TARGETS = {"b_over_a": 0.6, "c_orders_per_s": 20_000.0}
 class IngestOptions:
     duration: float = 10.0
     warmup: float = 2.0
+    prime: float = 20.0  # unmeasured API traffic before the scenarios (JVM JIT, caches)
     concurrency: int = 32  # connections for (a) and (b)
     batch_size: int = 500
     batch_concurrency: int = 4  # connections for (c)
@@ -58,16 +59,15 @@ class BenchError(RuntimeError):
 
 
 def _http(
-    port: int, requests: Sequence[bytes], concurrency: int, opts: IngestOptions, meter: CpuMeter
+    port: int,
+    requests: Sequence[bytes],
+    concurrency: int,
+    warmup: float,
+    duration: float,
+    meter: CpuMeter | None = None,
 ) -> Run:
     coro = run_load(
-        HOST,
-        port,
-        requests,
-        concurrency=concurrency,
-        warmup=opts.warmup,
-        duration=opts.duration,
-        meter=meter,
+        HOST, port, requests, concurrency=concurrency, warmup=warmup, duration=duration, meter=meter
     )
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(coro)
@@ -115,8 +115,22 @@ class _Scenarios:
         self.settings, self.work, self.opts, self.report = settings, work, opts, report
         pids = service_pids(settings)
         self.api, self.kafka = pids["api"], pids["kafka"]
-        self.key = settings.api_key_list[0]
+        key, port = settings.api_key_list[0], settings.api_port
+        self.key, self.port = key, port
+        self.single_reqs = [http_request("/order", b, HOST, port, key) for b in work.singles]
+        self.batch_reqs = [http_request("/orders", b, HOST, port, key) for b in work.batches]
         self.window = f"{opts.warmup:g}s warm-up + {opts.duration:g}s"
+
+    def prime(self) -> None:
+        """Unmeasured API traffic: a cold broker JVM (JIT) makes the first scenario look slow."""
+        _expect_accepted(f"{self.settings.api_url}/order", self.work.singles[-1], self.key)
+        _expect_accepted(f"{self.settings.api_url}/orders", self.work.batches[-1], self.key)
+        if self.opts.prime <= 0:
+            return
+        half = self.opts.prime / 2
+        self.report(f"priming the API and Kafka for {self.opts.prime:g}s (not measured)")
+        _http(self.port, self.single_reqs, self.opts.concurrency, 0, half)
+        _http(self.port, self.batch_reqs, self.opts.batch_concurrency, 0, half)
 
     def bare(self) -> Measurement:
         opts, singles = self.opts, self.work.singles
@@ -126,26 +140,36 @@ class _Scenarios:
             _expect_accepted(f"http://{HOST}:{port}/order", singles[0], None)
             reqs = [http_request("/order", b, HOST, port, None) for b in singles]
             meter = CpuMeter({"server": pid, "kafka": self.kafka, "client": None})
-            run = _http(port, reqs, opts.concurrency, opts, meter)
-        return _summary("a", "bare FastAPI endpoint", run, 1)
+            run = _http(port, reqs, opts.concurrency, opts.warmup, opts.duration, meter)
+        return _summary("a", "bare FastAPI", run, 1)
 
     def single(self) -> Measurement:
-        opts, port = self.opts, self.settings.api_port
+        opts = self.opts
         self.report(f"(b) POST /order, {opts.concurrency} connections, {self.window}")
-        _expect_accepted(f"{self.settings.api_url}/order", self.work.singles[-1], self.key)
-        reqs = [http_request("/order", b, HOST, port, self.key) for b in self.work.singles]
-        run = _http(port, reqs, opts.concurrency, opts, self._api_meter())
-        return _summary("b", "POST /order (1 order/request)", run, 1)
+        run = _http(
+            self.port,
+            self.single_reqs,
+            opts.concurrency,
+            opts.warmup,
+            opts.duration,
+            self._api_meter(),
+        )
+        return _summary("b", "/order", run, 1)
 
     def batched(self) -> Measurement:
-        opts, port, size = self.opts, self.settings.api_port, self.opts.batch_size
+        opts, size = self.opts, self.opts.batch_size
         self.report(
             f"(c) POST /orders x{size}, {opts.batch_concurrency} connections, {self.window}"
         )
-        _expect_accepted(f"{self.settings.api_url}/orders", self.work.batches[-1], self.key)
-        reqs = [http_request("/orders", b, HOST, port, self.key) for b in self.work.batches]
-        run = _http(port, reqs, opts.batch_concurrency, opts, self._api_meter())
-        return _summary("c", f"POST /orders ({size} orders/request)", run, size)
+        run = _http(
+            self.port,
+            self.batch_reqs,
+            opts.batch_concurrency,
+            opts.warmup,
+            opts.duration,
+            self._api_meter(),
+        )
+        return _summary("c", f"/orders x{size}", run, size)
 
     def direct(self) -> Measurement:
         opts = self.opts
@@ -159,7 +183,7 @@ class _Scenarios:
             meter=CpuMeter({"client": None, "kafka": self.kafka}),
         )
         latency_of = "record: produce() to acknowledgement"
-        title = "bare confluent-kafka producer"
+        title = "bare producer"
         return summarize("d", title, run, ok="acked", orders_per_unit=1, latency_of=latency_of)
 
     def _api_meter(self) -> CpuMeter:
@@ -193,6 +217,7 @@ def run_ingest(base: Settings, opts: IngestOptions, report: Report) -> dict[str,
     with isolated_stack(base, report) as settings:
         work = _workload(settings, opts, report)
         scenarios = _Scenarios(settings, work, opts, report)
+        scenarios.prime()
         measured = [scenarios.bare(), scenarios.single(), scenarios.batched(), scenarios.direct()]
         config = _stack_config(settings)
     by_key = {m.key: m for m in measured}

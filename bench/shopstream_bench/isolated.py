@@ -110,6 +110,7 @@ def isolated_stack(base: Settings, report: Report) -> Iterator[Settings]:
             down(settings, report=report)
         finally:
             shutil.rmtree(data_dir, ignore_errors=True)
+            report(f"removed {data_dir}")
 
 
 def service_pids(settings: Settings) -> dict[str, int]:

@@ -106,6 +106,7 @@ class _Connection(asyncio.Protocol):
 
     def _fail(self, message: str) -> None:
         self._shared.run.error(message)
+        self._need = -1  # counted once, here, not again when the connection drops
         if self._transport is not None:
             self._transport.abort()
 

@@ -28,7 +28,6 @@ _LIBRARIES = (
     "psycopg",
     "limits",
     "prometheus-client",
-    "prometheus-fastapi-instrumentator",
 )
 
 

@@ -85,7 +85,7 @@ def test_each_order_gets_one_outcome_in_input_order() -> None:
         {"loc": ["customer_id"], "msg": "unknown customer id 99", "type": "unknown_customer"}
     ]
     assert [int(r.key) for r in producer.records] == [1, 2]
-    assert metrics.orders.labels("accepted")._value.get() == 2
+    assert metrics.outcome["accepted"]._value.get() == 2
 
 
 def test_record_is_the_event_with_defaults_filled_and_keyed_by_customer() -> None:

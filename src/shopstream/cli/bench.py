@@ -32,6 +32,9 @@ def _harness(module: str) -> ModuleType:
 def cmd_ingest(
     duration: float = typer.Option(10.0, min=1, max=600, help="Seconds measured per scenario."),
     warmup: float = typer.Option(2.0, min=0, max=60, help="Seconds of load before measuring."),
+    prime: float = typer.Option(
+        20.0, min=0, max=600, help="Seconds of unmeasured API traffic first (warms the broker)."
+    ),
     concurrency: int = typer.Option(
         32, min=1, max=1024, help="Connections for (a) and (b), one request in flight each."
     ),
@@ -49,6 +52,7 @@ def cmd_ingest(
     opts = ingest.IngestOptions(
         duration=duration,
         warmup=warmup,
+        prime=prime,
         concurrency=concurrency,
         batch_size=batch_size,
         batch_concurrency=batch_concurrency,
@@ -56,7 +60,7 @@ def cmd_ingest(
     )
     try:
         doc = ingest.run_ingest(settings, opts, console.print)
-    except RuntimeError as exc:  # StackError, BenchError and the like: say why and stop
+    except (RuntimeError, OSError) as exc:  # StackError, BenchError, refused connections
         fail(str(exc))
     report.write_json(doc, output)
     console.print(report.scenario_table(doc))

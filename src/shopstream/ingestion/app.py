@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -11,8 +12,8 @@ from contextlib import asynccontextmanager
 from typing import TypeVar
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
-from prometheus_fastapi_instrumentator import Instrumentator
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from psycopg_pool import AsyncConnectionPool
 
 from shopstream.config import Settings, get_settings
@@ -20,7 +21,7 @@ from shopstream.db import migrate
 from shopstream.ingestion.catalog import KnownIds
 from shopstream.ingestion.guards import ApiKeys, RateLimiter
 from shopstream.ingestion.intake import OrderIntake
-from shopstream.ingestion.metrics import IngestMetrics
+from shopstream.ingestion.metrics import HttpMetricsMiddleware, IngestMetrics
 from shopstream.ingestion.producer import OrderProducer
 from shopstream.ingestion.routes import router
 from shopstream.ingestion.state import AppState
@@ -45,6 +46,18 @@ async def _with_retries(what: str, step: Callable[[], Awaitable[T]], timeout: fl
                 ) from exc
             log.warning("waiting for %s error=%s", what, exc)
             await asyncio.sleep(1)
+
+
+def _tune_gc() -> None:
+    """Moves start-up objects (id caches, modules) out of the collector's way.
+
+    Request handling allocates many short-lived objects; with the default thresholds the
+    cyclic collector rescans the large, long-lived id sets over and over (a third of the
+    CPU of `POST /orders`, see docs/benchmarks.md).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 1_000)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -78,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             asyncio.create_task(ids.keep_fresh(settings.id_cache_refresh_s))
             for ids in (customers, products)
         ]
+        _tune_gc()
         try:
             yield
         finally:
@@ -85,7 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*refreshers)
-            await asyncio.to_thread(producer.close)
+            producer.close()  # on the loop thread: delivery callbacks touch loop futures
             await pool.close()
 
     app = FastAPI(
@@ -95,9 +109,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(router)
-    Instrumentator(
-        should_group_status_codes=False,
-        excluded_handlers=["/metrics"],
-        registry=registry,
-    ).instrument(app, metric_namespace="shopstream").expose(app, include_in_schema=False)
+    app.add_middleware(HttpMetricsMiddleware, metrics=metrics, skip=("/metrics",))
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
     return app

@@ -91,10 +91,11 @@ class OrderIntake:
                 valid[i] = OrderIn.model_validate(raw)
             except ValidationError as exc:
                 outcomes[i] = Outcome("invalid", errors=field_errors(exc))
-        self._metrics.orders.labels("invalid").inc(len(raw_orders) - len(valid))
+        if len(valid) < len(raw_orders):
+            self._metrics.outcome["invalid"].inc(len(raw_orders) - len(valid))
         for i, errors in (await self._unknown_ids(valid)).items():
             outcomes[i] = Outcome("invalid", valid.pop(i).order_id, errors)
-            self._metrics.orders.labels("unknown_id").inc()
+            self._metrics.outcome["unknown_id"].inc()
         events = {i: order.to_event(received_at) for i, order in valid.items()}
         for i, outcome in zip(events, await self._produce(list(events.values())), strict=True):
             outcomes[i] = outcome
@@ -145,6 +146,7 @@ class OrderIntake:
                 )
             )
         accepted = sum(o.status == "accepted" for o in outcomes)
-        self._metrics.orders.labels("accepted").inc(accepted)
-        self._metrics.orders.labels("unavailable").inc(len(outcomes) - accepted)
+        self._metrics.outcome["accepted"].inc(accepted)
+        if accepted < len(outcomes):
+            self._metrics.outcome["unavailable"].inc(len(outcomes) - accepted)
         return outcomes

@@ -23,15 +23,19 @@ router = APIRouter()
 _key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key.")
 
 
-def _state(request: Request) -> AppState:
+# Dependencies are `async def`: FastAPI runs plain `def` ones in a thread pool, which costs
+# two thread hand-offs per request (see docs/benchmarks.md).
+async def _state(request: Request) -> AppState:
     return request.app.state.shopstream
 
 
-def _caller(request: Request, key: Annotated[str | None, Depends(_key_header)]) -> str:
-    return _state(request).api_keys.identify(key)
-
-
 State = Annotated[AppState, Depends(_state)]
+
+
+async def _caller(state: State, key: Annotated[str | None, Depends(_key_header)]) -> str:
+    return state.api_keys.identify(key)
+
+
 Caller = Annotated[str, Depends(_caller)]
 
 
