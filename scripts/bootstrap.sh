@@ -15,6 +15,7 @@ compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || command -v postgre
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
 command -v mongod >/dev/null || command -v go >/dev/null || need+=(golang)
+command -v mongod >/dev/null || command -v patch >/dev/null || need+=(patch)
 if ((${#need[@]})); then
   echo "==> installing system packages: ${need[*]}"
   if [[ $(id -u) -ne 0 ]]; then

@@ -115,3 +115,20 @@ def test_down_keeps_data_and_up_restarts(stack: Settings) -> None:
     assert set(states(stack).values()) == {"running"}
     with psycopg.connect(stack.postgres_url) as conn:
         assert conn.execute("SELECT x FROM keepme").fetchall() == [(42,)]
+
+
+def test_mongo_role_upserts_by_id_and_queries(stack: Settings) -> None:
+    from pymongo import MongoClient
+
+    client: MongoClient[dict[str, object]] = MongoClient(stack.mongo_url)
+    try:
+        coll = client[stack.mongo_database]["it_smoke"]
+        for total in (10, 12):  # a replay overwrites, it does not duplicate
+            coll.replace_one({"_id": "o-1"}, {"_id": "o-1", "total": total}, upsert=True)
+        coll.replace_one({"_id": "o-2"}, {"_id": "o-2", "total": 5}, upsert=True)
+        assert coll.count_documents({}) == 2
+        assert coll.find_one({"_id": "o-1"}) == {"_id": "o-1", "total": 12}
+        assert [d["_id"] for d in coll.find({"total": {"$gt": 6}})] == ["o-1"]
+        coll.drop()
+    finally:
+        client.close()

@@ -87,8 +87,8 @@ def cmd_install() -> None:
             return
         if not installer.ferretdb_binary(cache).exists():
             console.print(
-                f"building FerretDB {installer.FERRETDB_VERSION} with `go install` "
-                "(a few minutes, once) ..."
+                f"building FerretDB {installer.FERRETDB_VERSION} from the Go module proxy "
+                "(a minute or two, once) ..."
             )
         console.print(f"MongoDB role: FerretDB {installer.ensure_ferretdb(cache)}")
     except installer.InstallError as exc:

@@ -1,12 +1,13 @@
 """Fetches what the managed services need, once, into the cache directory.
 
 - Kafka: the official `org.apache.kafka:kafka_2.13` jars from Maven Central, via `mvn`.
-- FerretDB (when no `mongod` is on PATH): built from the Go module proxy, via `go install`.
+- FerretDB (when no `mongod` is on PATH): built from the Go module proxy's source, patched.
 - PostgreSQL: the machine's server binaries (`apt-get install postgresql` when absent).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -31,7 +32,8 @@ log = logging.getLogger(__name__)
 
 KAFKA_VERSION = "4.1.1"
 FERRETDB_VERSION = "v1.24.2"
-FERRETDB_MODULE = "github.com/FerretDB/FerretDB/cmd/ferretdb"
+FERRETDB_BUILD = "s1"  # bump when the patch or build changes: a new binary is built
+FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
 
 
 class InstallError(RuntimeError):
@@ -43,7 +45,7 @@ def _run(
 ) -> None:
     if shutil.which(cmd[0]) is None:
         raise InstallError(f"{what} needs `{cmd[0]}` on PATH; install it and retry")
-    log.info("installing %s: %s", what, " ".join(cmd))
+    log.info("%s: %s", what, " ".join(cmd))
     proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
@@ -89,20 +91,66 @@ def find_mongod() -> Path | None:
 
 
 def ferretdb_binary(cache: Path, version: str = FERRETDB_VERSION) -> Path:
-    return cache / "bin" / f"ferretdb-{version}"
+    return cache / "bin" / f"ferretdb-{version}-{FERRETDB_BUILD}"
 
 
 def ensure_ferretdb(cache: Path, version: str = FERRETDB_VERSION) -> Path:
-    """The FerretDB binary, built with `go install` on first use."""
+    """The FerretDB binary, built from the Go module proxy's source on first use.
+
+    Plain `go install ...@version` builds a binary that panics at start: the module zip
+    lacks the generated `build/version/version.txt`. So the module is downloaded, the file
+    written, our patch applied (see `ferretdb-<version>.patch` and docs/decisions.md), and
+    the command built with `go build`.
+    """
     binary = ferretdb_binary(cache, version)
     if binary.exists():
         return binary
-    with tempfile.TemporaryDirectory() as gobin:
-        env = {**os.environ, "GOBIN": gobin, "CGO_ENABLED": os.environ.get("CGO_ENABLED", "0")}
-        _run(["go", "install", f"{FERRETDB_MODULE}@{version}"], f"FerretDB {version}", env=env)
+    env = {
+        **os.environ,
+        "CGO_ENABLED": os.environ.get("CGO_ENABLED", "0"),
+        "GOFLAGS": f"{os.environ.get('GOFLAGS', '')} -mod=mod -buildvcs=false".strip(),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        module_dir = _go_module_dir(f"{FERRETDB_MODULE}@{version}", Path(tmp), env)
+        src = Path(tmp) / "src"
+        shutil.copytree(module_dir, src)
+        for path in [src, *src.rglob("*")]:
+            path.chmod(path.stat().st_mode | 0o200)  # the module cache is read-only
+        (src / "build" / "version" / "version.txt").write_text(version + "\n")
+        (src / "build" / "version" / "package.txt").write_text(f"shopstream-{FERRETDB_BUILD}\n")
+        patch = resources.files("shopstream.stack").joinpath(f"ferretdb-{version}.patch")
+        _run(
+            ["patch", "-p1", "--forward", "--no-backup-if-mismatch", "-i", str(patch)],
+            "patching FerretDB",
+            cwd=src,
+        )
+        out = Path(tmp) / "ferretdb"
+        _run(
+            ["go", "build", "-trimpath", "-o", str(out), "./cmd/ferretdb"],
+            f"building FerretDB {version}",
+            env=env,
+            cwd=src,
+        )
+        _run([str(out), "--version"], "checking the FerretDB build")
         binary.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(Path(gobin) / "ferretdb"), binary)
+        shutil.move(str(out), binary)
     return binary
+
+
+def _go_module_dir(module: str, cwd: Path, env: dict[str, str]) -> Path:
+    if shutil.which("go") is None:
+        raise InstallError("building FerretDB needs Go (`go` on PATH); install it and retry")
+    proc = subprocess.run(
+        ["go", "mod", "download", "-json", module],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise InstallError(f"downloading {module} failed:\n{proc.stdout}{proc.stderr}")
+    return Path(json.loads(proc.stdout)["Dir"])
 
 
 def postgres_bindir() -> Path:
