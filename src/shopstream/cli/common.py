@@ -16,12 +16,15 @@ console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 
-def load_settings() -> Settings:
+def load_settings(service: bool = False) -> Settings:
+    """Settings for a command. Commands talk to people through the console, so library logs
+    below WARNING are shown only at DEBUG; a long-running service logs at the set level."""
     try:
         settings = get_settings()
     except ValueError as exc:
         fail(f"invalid settings: {exc}")
-    configure_logging(settings.log_level)
+    level = settings.log_level.upper()
+    configure_logging(level if service or level == "DEBUG" else "WARNING")
     return settings
 
 

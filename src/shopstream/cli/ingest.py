@@ -18,7 +18,7 @@ SCHEMA_FILE = Path("schemas") / f"order_event.v{SCHEMA_VERSION}.json"
 
 def cmd_api() -> None:
     """Run the ingestion API in the foreground (`up` runs it under supervision)."""
-    settings = load_settings()
+    settings = load_settings(service=True)
     from shopstream.ingestion import create_app
 
     uvicorn.run(
