@@ -115,6 +115,25 @@ def test_bad_orders_get_422_naming_the_field(
     ]
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000 + b"]" * 100_000,  # nesting deeper than any parser should follow
+        b"42",
+        b'"an order"',
+        b"null",
+        b'{"customer_id": 1e400, "items": []}',
+        '{"customer_id": 1, "items": [{"product_id": 3, "quantity": 1}], "\u0000é": 1}'.encode(),
+        b'{"customer_id": 1, "items": [{"product_id": 3, "quantity": 1}]}' + b"\xff",
+    ],
+)
+def test_hostile_bodies_are_refused_cleanly(api: httpx.Client, body: bytes) -> None:
+    resp = api.post("/order", content=body)
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["detail"][0]["loc"][0] == "body"
+    assert api.get("/healthz").status_code == 200
+
+
 @pytest.mark.parametrize("headers", [{}, {"X-API-Key": "wrong"}, {"X-API-Key": ""}])
 def test_missing_or_wrong_key_is_401(stack: Settings, headers: dict[str, str]) -> None:
     resp = httpx.post(f"{stack.api_url}/order", json=an_order(), headers=headers)

@@ -58,6 +58,7 @@ def producer_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+_ANSWER_MARGIN_S = 0.2
 _PERMANENT = {KafkaError.MSG_SIZE_TOO_LARGE, KafkaError._INVALID_ARG, KafkaError.INVALID_RECORD}
 
 
@@ -147,7 +148,8 @@ class OrderProducer:
         if self.fatal_error is not None:
             return [ProduceError(f"producer unusable: {self.fatal_error}", "fatal")] * len(records)
         batch = _Batch(self, asyncio.get_running_loop().create_future(), len(records))
-        deadline = time.monotonic() + self._timeout
+        # Leave a little of the budget for answering, so the client hears back within it.
+        deadline = time.monotonic() + self._timeout - _ANSWER_MARGIN_S
         for i, rec in enumerate(records):
             await self._produce(rec, batch, i, deadline)
         self._ensure_pump()
