@@ -12,10 +12,8 @@ import logging
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,53 +22,32 @@ from pathlib import Path
 import httpx
 from pydantic import SecretStr
 
-from shopstream.config import Settings, get_settings
+from shopstream.config import Settings
 from shopstream.db import migrate
 from shopstream.messaging import ensure_topics
 from shopstream.simulator import seed
 from shopstream.stack import down, status, up
+from shopstream.stack.sandbox import HOST, free_ports, sandbox_dir, sandbox_settings
 
-__all__ = ["BENCH_DIR", "bare_server", "free_ports", "isolated_stack", "service_pids"]
+__all__ = ["BENCH_DIR", "HOST", "bare_server", "free_ports", "isolated_stack", "service_pids"]
 
 log = logging.getLogger(__name__)
 
 Report = Callable[[str], None]
 BENCH_DIR = Path(__file__).resolve().parents[1]
-HOST = "127.0.0.1"  # the benchmark never targets anything else
 CUSTOMERS, PRODUCTS, CATALOG_SEED = 10_000, 1_000, 1
 # Settings naming an external server; they must not leak into the stack's processes.
 _EXTERNAL_ENV = ("SHOPSTREAM_KAFKA_BOOTSTRAP", "SHOPSTREAM_POSTGRES_DSN", "SHOPSTREAM_MONGO_URI")
 
 
-def free_ports(count: int) -> list[int]:
-    """`count` distinct ports free on 127.0.0.1 right now (held together while chosen)."""
-    with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind((HOST, 0))
-        return [sock.getsockname()[1] for sock in socks]
-
-
 def _bench_settings(base: Settings, data_dir: Path) -> Settings:
-    kafka, controller, postgres, mongo, mongo_debug, api = free_ports(6)
-    tag = uuid.uuid4().hex[:8]
-    return get_settings(
-        data_dir=data_dir,
+    return sandbox_settings(
+        data_dir,
         cache_dir=base.cache_path,  # share the downloaded Kafka jars and FerretDB
-        host=HOST,
-        kafka_bootstrap=None,
-        postgres_dsn=None,
-        mongo_uri=None,
-        kafka_port=kafka,
-        kafka_controller_port=controller,
-        postgres_port=postgres,
-        mongo_port=mongo,
-        mongo_debug_port=mongo_debug,
-        api_port=api,
         api_keys=SecretStr(f"bench-{secrets.token_urlsafe(16)}"),
         rate_limit="100000000/second",
-        orders_topic=f"bench-orders-{tag}",
-        dlq_topic=f"bench-dlq-{tag}",
+        orders_topic=f"bench-orders-{uuid.uuid4().hex[:8]}",
+        dlq_topic=f"bench-dlq-{uuid.uuid4().hex[:8]}",
     )
 
 
@@ -97,8 +74,7 @@ def _sealed_launch(cwd: Path) -> Iterator[None]:
 @contextlib.contextmanager
 def isolated_stack(base: Settings, report: Report) -> Iterator[Settings]:
     """A running, seeded stack of its own; stopped and deleted on exit."""
-    data_dir = Path(tempfile.mkdtemp(prefix="shopstream-bench-", dir="/tmp"))
-    data_dir.chmod(0o755)  # PostgreSQL runs as `postgres` when we are root
+    data_dir = sandbox_dir("shopstream-bench-")
     settings = _bench_settings(base, data_dir)
     try:
         report(f"isolated stack in {data_dir} (API {settings.api_url})")

@@ -7,10 +7,7 @@ suite never touches a developer's stack and can run beside it.
 from __future__ import annotations
 
 import shutil
-import socket
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,54 +16,31 @@ import httpx
 import orjson
 import pytest
 
-from shopstream.config import Settings, get_settings
+from shopstream.config import Settings
 from shopstream.db import migrate
 from shopstream.messaging import ensure_topics
 from shopstream.messaging.tail import tail
 from shopstream.simulator import seed
 from shopstream.stack import down, up
+from shopstream.stack.sandbox import sandbox_dir, sandbox_settings
 
 API_KEY = "it-key-1"
 CUSTOMERS, PRODUCTS = 300, 60
 
 
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 def new_base_dir() -> Path:
-    base = Path(tempfile.mkdtemp(prefix="shopstream-it-", dir="/tmp"))
-    base.chmod(0o755)  # PostgreSQL runs as `postgres` when the suite runs as root
-    return base
+    return sandbox_dir("shopstream-it-")
 
 
 def stack_settings(base: Path, **overrides: Any) -> Settings:
-    pg, kafka, ctrl, mongo, debug, api = free_ports(6)
-    tag = uuid.uuid4().hex[:8]
-    values: dict[str, Any] = dict(
-        environment="test",
-        data_dir=base / "data",
-        api_keys=f"{API_KEY},it-key-2",
-        postgres_port=pg,
-        kafka_port=kafka,
-        kafka_controller_port=ctrl,
-        mongo_port=mongo,
-        mongo_debug_port=debug,
-        api_port=api,
-        orders_topic=f"orders-{tag}",
-        dlq_topic=f"orders-dlq-{tag}",
-        topic_partitions=3,
-        rate_limit="1000000/second",
-    )
+    values: dict[str, Any] = {
+        "environment": "test",
+        "api_keys": f"{API_KEY},it-key-2",
+        "topic_partitions": 3,
+        "rate_limit": "1000000/second",
+    }
     values.update(overrides)
-    return get_settings(**values)
+    return sandbox_settings(base / "data", **values)
 
 
 def provision(settings: Settings) -> None:
