@@ -53,6 +53,14 @@ class Settings(BaseSettings):
     # Document store.
     mongo_database: str = "shopstream"
 
+    # Streaming (Spark). Lake and checkpoints default to folders in the data dir; the lake
+    # may be `s3://bucket/prefix` (read through s3a).
+    spark_master: str = "local[*]"
+    spark_driver_memory: str = "1g"
+    lake_uri: str | None = None
+    checkpoint_uri: str | None = None
+    stream_trigger_s: float = Field(default=1.0, gt=0)
+
     # Kafka topics.
     orders_topic: str = "orders"
     dlq_topic: str = "orders.dlq"
@@ -101,6 +109,16 @@ class Settings(BaseSettings):
             "api": None,
         }
         return external[service] is None
+
+    @property
+    def lake(self) -> str:
+        """The lake root as Spark/Hadoop addresses it (`s3://` becomes `s3a://`)."""
+        uri = self.lake_uri or (self.data_path / "lake").as_uri()
+        return "s3a://" + uri.removeprefix("s3://") if uri.startswith("s3://") else uri
+
+    @property
+    def checkpoints(self) -> str:
+        return self.checkpoint_uri or (self.data_path / "checkpoints").as_uri()
 
     @property
     def kafka_servers(self) -> str:

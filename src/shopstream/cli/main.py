@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from shopstream.cli import bench, demo, ingest, sim, stack
+from shopstream.cli import bench, demo, ingest, sim, stack, stream
 
 __all__ = ["app"]
 
@@ -18,4 +18,5 @@ stack.register(app)
 ingest.register(app)
 sim.register(app)
 demo.register(app)
+stream.register(app)
 bench.register(app)

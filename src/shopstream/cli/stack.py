@@ -81,6 +81,12 @@ def cmd_install() -> None:
         if not installer.kafka_libs_dir(cache).joinpath(".complete").exists():
             console.print(f"fetching Kafka {installer.KAFKA_VERSION} from Maven Central ...")
         console.print(f"Kafka {installer.KAFKA_VERSION}: {installer.ensure_kafka(cache)}")
+        if not installer.spark_jars_dir(cache).joinpath(".complete").exists():
+            console.print(
+                f"fetching Spark {installer.SPARK_VERSION} connectors from Maven Central ..."
+            )
+        jars = installer.ensure_spark_jars(cache)
+        console.print(f"Spark connectors: {len(jars)} jars in {installer.spark_jars_dir(cache)}")
         mongod = installer.find_mongod()
         if mongod is not None:
             console.print(f"MongoDB role: {mongod}")

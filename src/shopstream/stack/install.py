@@ -19,18 +19,22 @@ from pathlib import Path
 __all__ = [
     "FERRETDB_VERSION",
     "KAFKA_VERSION",
+    "SPARK_VERSION",
     "InstallError",
     "ensure_ferretdb",
     "ensure_kafka",
+    "ensure_spark_jars",
     "ferretdb_binary",
     "find_mongod",
     "kafka_libs_dir",
     "postgres_bindir",
+    "spark_jars_dir",
 ]
 
 log = logging.getLogger(__name__)
 
 KAFKA_VERSION = "4.1.1"
+SPARK_VERSION = "4.2.0"  # must equal the pinned pyspark (pyproject.toml)
 FERRETDB_VERSION = "v1.24.2"
 FERRETDB_BUILD = "s1"  # bump when the patch or build changes: a new binary is built
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
@@ -56,33 +60,52 @@ def kafka_libs_dir(cache: Path, version: str = KAFKA_VERSION) -> Path:
     return cache / "kafka" / version / "libs"
 
 
+def spark_jars_dir(cache: Path, version: str = SPARK_VERSION) -> Path:
+    return cache / "spark" / version / "jars"
+
+
 def ensure_kafka(cache: Path, version: str = KAFKA_VERSION) -> Path:
     """The directory of Kafka's broker jars, fetched with Maven on first use."""
-    libs = kafka_libs_dir(cache, version)
-    done = libs / ".complete"
+    pom = _pom("kafka-pom.xml", KAFKA_VERSION=version)
+    return _maven_fetch(pom, kafka_libs_dir(cache, version), f"Kafka {version}")
+
+
+def ensure_spark_jars(cache: Path, version: str = SPARK_VERSION) -> list[Path]:
+    """The connector jars Spark needs beyond the pyspark wheel, fetched with Maven once."""
+    pom = _pom("spark-pom.xml", SPARK_VERSION=version)
+    folder = _maven_fetch(pom, spark_jars_dir(cache, version), f"Spark {version} connectors")
+    return sorted(folder.glob("*.jar"))
+
+
+def _pom(name: str, **values: str) -> str:
+    text = resources.files("shopstream.stack").joinpath(name).read_text()
+    for key, value in values.items():
+        text = text.replace(f"@{key}@", value)
+    return text
+
+
+def _maven_fetch(pom: str, target: Path, what: str) -> Path:
+    """Resolves `pom`'s runtime dependencies into `target`, once (marked by `.complete`)."""
+    done = target / ".complete"
     if done.exists():
-        return libs
-    pom = resources.files("shopstream.stack").joinpath("kafka-pom.xml").read_text()
+        return target
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "pom.xml").write_text(pom.replace("@KAFKA_VERSION@", version))
-        staging = libs.with_name("libs.partial")
+        (Path(tmp) / "pom.xml").write_text(pom)
+        staging = target.with_name(target.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
-        _run(
-            [
-                "mvn",
-                "-B",
-                "-q",
-                "dependency:copy-dependencies",
-                f"-DoutputDirectory={staging}",
-                "-DincludeScope=runtime",
-            ],
-            f"Kafka {version} (Maven Central)",
-            cwd=Path(tmp),
-        )
-        shutil.rmtree(libs, ignore_errors=True)
-        staging.rename(libs)
+        cmd = [
+            "mvn",
+            "-B",
+            "-q",
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={staging}",
+            "-DincludeScope=runtime",
+        ]
+        _run(cmd, f"{what} (Maven Central)", cwd=Path(tmp))
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
     done.touch()
-    return libs
+    return target
 
 
 def find_mongod() -> Path | None:

@@ -1,0 +1,50 @@
+"""`shopstream stream` and `shopstream lake files`."""
+
+from __future__ import annotations
+
+import typer
+
+from shopstream.cli.common import console, load_settings
+
+__all__ = ["register"]
+
+
+def cmd_stream(
+    once: bool = typer.Option(False, help="Process what is in Kafka now, then stop."),
+) -> None:
+    """Run the streaming job: land every order of the Kafka topic in the lake."""
+    settings = load_settings(service=True)
+    from shopstream.streaming.lake import start_lake_query
+    from shopstream.streaming.session import spark_session
+    from shopstream.streaming.source import read_orders
+
+    spark = spark_session(settings)
+    query = start_lake_query(read_orders(spark, settings), settings, available_now=once)
+    console.print(
+        f"landing {settings.orders_topic} into {settings.lake}/orders "
+        f"(checkpoint {settings.checkpoints}/lake)"
+    )
+    try:
+        query.awaitTermination()
+    except KeyboardInterrupt:
+        query.stop()
+
+
+lake = typer.Typer(help="Inspect the data lake.", no_args_is_help=True)
+
+
+@lake.command("files")
+def cmd_lake_files(
+    day: str = typer.Option(None, help="Only this event date (YYYY-MM-DD)."),
+) -> None:
+    """List the committed Parquet files of the orders table (what readers may load)."""
+    settings = load_settings()
+    from shopstream.streaming.committed import committed_files
+
+    for path in committed_files(f"{settings.lake}/orders", day=day):
+        typer.echo(path)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("stream")(cmd_stream)
+    app.add_typer(lake, name="lake")

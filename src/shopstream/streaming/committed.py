@@ -1,0 +1,72 @@
+"""The committed files of the lake, read from Spark's file-sink log without Spark.
+
+Spark's file sink writes Parquet files first and then commits the batch by writing
+`_spark_metadata/<batch>`: a `v1` line, then one JSON `SinkFileStatus` per file
+(`{"path": ..., "action": "add", ...}`). Every `spark.sql.streaming.fileSink.log.compactInterval`
+batches (10 by default) it writes `<batch>.compact` instead, holding all entries so far.
+Files in the table directory that no committed entry names are leftovers of a batch that
+died before its commit; they will be rewritten by the retried batch and must be ignored.
+The batch ELT uses this to load exactly the committed files of a day.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pyarrow.fs as pafs
+
+__all__ = ["committed_files", "filesystem_for"]
+
+_LOG_NAME = re.compile(r"^(\d+)(\.compact)?$")
+
+
+def filesystem_for(uri: str) -> tuple[pafs.FileSystem, str]:
+    """A pyarrow filesystem and path for a `file://`, plain or `s3a://`/`s3://` URI."""
+    if "://" not in uri:
+        return pafs.LocalFileSystem(), uri
+    if uri.startswith("file:"):
+        return pafs.LocalFileSystem(), unquote(urlparse(uri).path)
+    fs, path = pafs.FileSystem.from_uri(uri.replace("s3a://", "s3://", 1))
+    return fs, path
+
+
+def _log_entries(fs: pafs.FileSystem, log_dir: str) -> Iterable[dict[str, object]]:
+    infos = fs.get_file_info(pafs.FileSelector(log_dir, allow_not_found=True))
+    batches: dict[int, str] = {}
+    last_compact = -1
+    for info in infos:
+        match = _LOG_NAME.match(info.base_name)
+        if match is None:
+            continue  # temporary files of an in-progress commit
+        batches[int(match.group(1))] = info.path
+        if match.group(2):
+            last_compact = max(last_compact, int(match.group(1)))
+    for batch in sorted(b for b in batches if b >= last_compact):
+        with fs.open_input_stream(batches[batch]) as stream:
+            lines = stream.read().decode().splitlines()
+        if not lines or lines[0] != "v1":
+            raise ValueError(f"unexpected file-sink log format in {batches[batch]}")
+        yield from (json.loads(line) for line in lines[1:] if line)
+
+
+def committed_files(table_uri: str, day: str | None = None) -> list[str]:
+    """Paths of the committed Parquet files of a file-sink table (one `dt=` day or all)."""
+    fs, root = filesystem_for(table_uri)
+    files: dict[str, None] = {}
+    for entry in _log_entries(fs, f"{root.rstrip('/')}/_spark_metadata"):
+        path = str(entry["path"])
+        if entry.get("action", "add") == "add":
+            files[path] = None
+        else:
+            files.pop(path, None)
+    wanted = f"/dt={day}/" if day else None
+    return sorted(p for p in files if wanted is None or wanted in p)
+
+
+def local_path(uri: str) -> Path:
+    """A `file:` URI as a local path."""
+    return Path(unquote(urlparse(uri).path))
