@@ -12,22 +12,23 @@ __all__ = ["register"]
 def cmd_stream(
     once: bool = typer.Option(False, help="Process what is in Kafka now, then stop."),
 ) -> None:
-    """Run the streaming job: land every order of the Kafka topic in the lake."""
+    """Run the streaming job: land every order in the lake and enrich it into MongoDB."""
     settings = load_settings(service=True)
-    from shopstream.streaming.lake import start_lake_query
+    from shopstream.streaming.job import start_job
     from shopstream.streaming.session import spark_session
-    from shopstream.streaming.source import read_orders
 
     spark = spark_session(settings)
-    query = start_lake_query(read_orders(spark, settings), settings, available_now=once)
+    queries = start_job(spark, settings, available_now=once)
     console.print(
-        f"landing {settings.orders_topic} into {settings.lake}/orders "
-        f"(checkpoint {settings.checkpoints}/lake)"
+        f"streaming {settings.orders_topic}: lake {settings.lake}/orders, MongoDB "
+        f"{settings.mongo_database}.orders (checkpoints in {settings.checkpoints})"
     )
     try:
-        query.awaitTermination()
+        for query in queries:
+            query.awaitTermination()
     except KeyboardInterrupt:
-        query.stop()
+        for query in queries:
+            query.stop()
 
 
 lake = typer.Typer(help="Inspect the data lake.", no_args_is_help=True)

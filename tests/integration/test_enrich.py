@@ -1,0 +1,120 @@
+"""Enrichment with real Kafka, PostgreSQL, the MongoDB role and Spark."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from confluent_kafka import Producer
+from pymongo import MongoClient
+from pyspark.sql import SparkSession
+
+from shopstream.config import Settings
+from shopstream.streaming.job import start_enrich_query
+
+pytestmark = pytest.mark.integration
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.5)
+
+
+def test_every_order_becomes_one_enriched_document_or_one_dead_letter(
+    spark: SparkSession, stack: Settings, api: httpx.Client, tmp_path: Path
+) -> None:
+    settings = stack.model_copy(
+        update={
+            "mongo_database": f"it_{uuid.uuid4().hex[:8]}",
+            "checkpoint_uri": (tmp_path / "ckpt").as_uri(),
+            "stream_trigger_s": 0.5,
+        }
+    )
+    with psycopg.connect(stack.postgres_url) as conn:
+        prices = dict(conn.execute("SELECT id, price FROM products").fetchall())
+    orders = [
+        {
+            "order_id": str(uuid.uuid4()),
+            "customer_id": c,
+            "created_at": "2026-11-25T12:00:00Z",
+            "items": [
+                {"product_id": c % 50 + 1, "quantity": c % 3 + 1},
+                {"product_id": c % 7 + 51, "quantity": 1},
+            ],
+        }
+        for c in range(1, 31)
+    ]
+    assert api.post("/orders", json={"orders": orders}).status_code == 202
+    bad = {
+        "malformed": b"{oops",
+        "unknown": json.dumps(
+            {
+                "schema_version": 1,
+                "order_id": str(uuid.uuid4()),
+                "customer_id": 987654,
+                "created_at": "2026-11-25T12:00:00Z",
+                "received_at": "2026-11-25T12:00:00Z",
+                "items": [{"product_id": 1, "quantity": 1}],
+            }
+        ).encode(),
+    }
+    producer = Producer({"bootstrap.servers": stack.kafka_servers})
+    for value in bad.values():
+        producer.produce(stack.orders_topic, value)
+    assert producer.flush(10) == 0
+
+    query = start_enrich_query(spark, settings)
+    client: MongoClient[dict[str, object]] = MongoClient(stack.mongo_url)
+    db = client[settings.mongo_database]
+    try:
+        ids = [o["order_id"] for o in orders]
+        wait_for(lambda: db.orders.count_documents({"_id": {"$in": ids}}) == len(ids))
+        for order in orders:
+            doc = db.orders.find_one({"_id": order["order_id"]})
+            assert doc is not None
+            expected = sum(prices[i["product_id"]] * i["quantity"] for i in order["items"])
+            assert Decimal(str(doc["order_total"])) == expected
+            assert doc["customer"]["id"] == order["customer_id"]
+            assert [i["product_id"] for i in doc["items"]] == [
+                i["product_id"] for i in order["items"]
+            ]
+            assert all(
+                Decimal(str(i["line_total"])) == prices[i["product_id"]] * i["quantity"]
+                for i in doc["items"]
+            )
+            assert doc["day"] == "2026-11-25"
+        wait_for(lambda: db.dead_letters.count_documents({}) >= 2)
+        reasons = {d["payload"]: d["reason"] for d in db.dead_letters.find()}
+        assert reasons["{oops"] == "malformed_json"
+        assert reasons[bad["unknown"].decode()] == "unknown_customer"
+
+        # A customer who signs up while the job runs is enriched, not dead-lettered.
+        with psycopg.connect(stack.postgres_url, autocommit=True) as conn:
+            (new_id,) = conn.execute(
+                "INSERT INTO customers (name, email, city, country, segment, signup_at) VALUES "
+                "('Grace Hopper', 'grace@example.com', 'Arlington', 'US', 'corporate', now()) "
+                "RETURNING id"
+            ).fetchone()  # type: ignore[misc]
+        late = {
+            "order_id": str(uuid.uuid4()),
+            "customer_id": new_id,
+            "items": [{"product_id": 2, "quantity": 1}],
+        }
+        assert api.post("/order", json=late).status_code == 202
+        wait_for(lambda: db.orders.find_one({"_id": late["order_id"]}) is not None)
+        assert db.orders.find_one({"_id": late["order_id"]})["customer"]["name"] == "Grace Hopper"  # type: ignore[index]
+        assert db.orders.count_documents({"_id": {"$in": ids}}) == len(ids)  # still one each
+    finally:
+        query.stop()
+        client.drop_database(settings.mongo_database)
+        client.close()
