@@ -67,6 +67,15 @@ def api(stack: Settings) -> Iterator[httpx.Client]:
         yield c
 
 
+def parse_event(value: bytes | None) -> dict[str, Any]:
+    """A record's JSON object, or {} for the deliberately malformed records some tests send."""
+    try:
+        event = orjson.loads(value or b"{}")
+    except orjson.JSONDecodeError:
+        return {}
+    return event if isinstance(event, dict) else {}
+
+
 def read_back(settings: Settings, order_ids: set[str], timeout: float = 30) -> dict[str, list[Any]]:
     """order_id -> [(key, event), ...] for every record of those orders in the topic."""
     found: dict[str, list[Any]] = {}
@@ -76,7 +85,7 @@ def read_back(settings: Settings, order_ids: set[str], timeout: float = 30) -> d
         for rec in tail(
             settings.kafka_servers, settings.orders_topic, from_beginning=True, idle_timeout=2.0
         ):
-            event = orjson.loads(rec.value or b"{}")
+            event = parse_event(rec.value)
             if event.get("order_id") in order_ids:
                 found.setdefault(event["order_id"], []).append((rec.key, event))
         if set(found) >= order_ids:

@@ -44,7 +44,9 @@ class Dimensions:
     def refresh(self) -> tuple[DataFrame, DataFrame]:
         customers = self._read("SELECT id, name, segment, city, country FROM customers").cache()
         products = self._read("SELECT id, name, category, price FROM products").cache()
-        customers.count(), products.count()  # materialise now, not inside the next join
+        # Materialise now, not inside the next batch's join.
+        customers.count()
+        products.count()
         if self._frames is not None:
             for frame in self._frames:
                 frame.unpersist()
