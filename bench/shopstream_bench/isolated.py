@@ -46,6 +46,7 @@ def _bench_settings(base: Settings, data_dir: Path) -> Settings:
         cache_dir=base.cache_path,  # share the downloaded Kafka jars and FerretDB
         api_keys=SecretStr(f"bench-{secrets.token_urlsafe(16)}"),
         rate_limit="100000000/second",
+        stream_enabled=False,
         orders_topic=f"bench-orders-{uuid.uuid4().hex[:8]}",
         dlq_topic=f"bench-dlq-{uuid.uuid4().hex[:8]}",
     )

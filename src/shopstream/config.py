@@ -17,7 +17,7 @@ __all__ = ["DEV_API_KEY", "Settings", "get_settings", "settings_env"]
 
 DEV_API_KEY = "dev-key-change-me"
 
-Service = Literal["postgres", "kafka", "mongo", "api"]
+Service = Literal["postgres", "kafka", "mongo", "api", "stream"]
 
 
 class Settings(BaseSettings):
@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     lake_uri: str | None = None
     checkpoint_uri: str | None = None
     stream_trigger_s: float = Field(default=1.0, gt=0)
+    stream_enabled: bool = True  # whether `up` runs the streaming job
 
     # Kafka topics.
     orders_topic: str = "orders"
@@ -107,6 +108,7 @@ class Settings(BaseSettings):
             "postgres": self.postgres_dsn,
             "mongo": self.mongo_uri,
             "api": None,
+            "stream": None,
         }
         return external[service] is None
 

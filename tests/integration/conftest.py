@@ -38,6 +38,7 @@ def stack_settings(base: Path, **overrides: Any) -> Settings:
         "api_keys": f"{API_KEY},it-key-2",
         "topic_partitions": 3,
         "rate_limit": "1000000/second",
+        "stream_enabled": False,  # streaming tests drive their own queries in-process
     }
     values.update(overrides)
     return sandbox_settings(base / "data", **values)

@@ -132,3 +132,47 @@ def test_mongo_role_upserts_by_id_and_queries(stack: Settings) -> None:
         coll.drop()
     finally:
         client.close()
+
+
+def test_streaming_job_runs_under_up_and_enriches_orders(stack: Settings) -> None:
+    import time
+    import uuid
+
+    import httpx
+    from pymongo import MongoClient
+
+    from tests.integration.conftest import API_KEY
+
+    base = new_base_dir()
+    settings = stack_settings(
+        base,
+        kafka_bootstrap=stack.kafka_servers,
+        mongo_uri=stack.mongo_url,
+        postgres_dsn=stack.postgres_url,
+        orders_topic=stack.orders_topic,
+        dlq_topic=stack.dlq_topic,
+        stream_enabled=True,
+        stream_trigger_s=0.5,
+        mongo_database=f"it_up_{uuid.uuid4().hex[:8]}",
+    )
+    client: MongoClient[dict[str, object]] = MongoClient(stack.mongo_url)
+    try:
+        up(settings, provision=provision)
+        assert states(settings)["stream"] == "running"
+        oid = str(uuid.uuid4())
+        body = {"order_id": oid, "customer_id": 9, "items": [{"product_id": 6, "quantity": 2}]}
+        resp = httpx.post(f"{settings.api_url}/order", json=body, headers={"X-API-Key": API_KEY})
+        assert resp.status_code == 202
+        orders = client[settings.mongo_database].orders
+        deadline = time.monotonic() + 120
+        while orders.find_one({"_id": oid}) is None:
+            assert time.monotonic() < deadline, "the supervised job did not enrich the order"
+            time.sleep(1)
+        assert orders.find_one({"_id": oid})["units"] == 2  # type: ignore[index]
+        assert down(settings) is True
+        assert states(settings)["stream"] == "stopped"
+    finally:
+        down(settings)
+        client.drop_database(settings.mongo_database)
+        client.close()
+        shutil.rmtree(base, ignore_errors=True)

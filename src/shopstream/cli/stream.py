@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 import typer
 
 from shopstream.cli.common import console, load_settings
@@ -14,11 +17,15 @@ def cmd_stream(
 ) -> None:
     """Run the streaming job: land every order in the lake and enrich it into MongoDB."""
     settings = load_settings(service=True)
+    from shopstream.stack.services import stream_ready_file
     from shopstream.streaming.job import start_job
     from shopstream.streaming.session import spark_session
 
     spark = spark_session(settings)
     queries = start_job(spark, settings, available_now=once)
+    ready = stream_ready_file(settings)
+    ready.parent.mkdir(parents=True, exist_ok=True)
+    ready.write_text(json.dumps({"pid": os.getpid(), "queries": [q.name for q in queries]}))
     console.print(
         f"streaming {settings.orders_topic}: lake {settings.lake}/orders, MongoDB "
         f"{settings.mongo_database}.orders (checkpoints in {settings.checkpoints})"

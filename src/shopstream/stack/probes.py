@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import httpx
 import psycopg
 from confluent_kafka.admin import AdminClient
@@ -9,7 +13,15 @@ from pymongo import MongoClient
 
 from shopstream.messaging import kafka_roundtrip
 
-__all__ = ["bootstrap_postgres", "http_ok", "kafka", "kafka_reachable", "mongo", "postgres"]
+__all__ = [
+    "bootstrap_postgres",
+    "http_ok",
+    "kafka",
+    "kafka_reachable",
+    "mongo",
+    "postgres",
+    "stream",
+]
 
 
 def postgres(dsn: str) -> None:
@@ -46,6 +58,12 @@ def mongo(url: str) -> None:
         client.admin.command("ping")
     finally:
         client.close()
+
+
+def stream(ready_file: Path) -> None:
+    """The streaming job wrote its ready file (queries started) and is still that process."""
+    info = json.loads(ready_file.read_text())
+    os.kill(int(info["pid"]), 0)
 
 
 def http_ok(url: str) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from shopstream.config import Settings
 from shopstream.stack import install, probes
 
-__all__ = ["Service", "build_services", "external_services"]
+__all__ = ["Service", "build_services", "external_services", "stream_ready_file"]
 
 
 @dataclass(frozen=True)
@@ -293,6 +293,29 @@ def api_service(settings: Settings) -> Service:
     )
 
 
+# ----------------------------------------------------------------------------- streaming job
+
+
+def stream_ready_file(settings: Settings) -> Path:
+    return settings.data_path / "stream" / "ready.json"
+
+
+def stream_service(settings: Settings) -> Service:
+    return Service(
+        name="stream",
+        title="Streaming job (Spark)",
+        command=[sys.executable, "-m", "shopstream", "stream"],
+        ports={},
+        address=f"{settings.spark_master} -> {settings.lake}/orders, "
+        f"{settings.mongo_database}.orders",
+        ready=lambda: probes.stream(stream_ready_file(settings)),
+        prepare=lambda: stream_ready_file(settings).unlink(missing_ok=True),
+        stopwaitsecs=60,
+        ready_timeout=180.0,  # first start may fetch the connector jars
+        priority=50,
+    )
+
+
 def build_services(settings: Settings) -> list[Service]:
     """The services `up` starts, in start order (dependencies first)."""
     services = []
@@ -303,6 +326,8 @@ def build_services(settings: Settings) -> list[Service]:
     if settings.is_managed("mongo"):
         services.append(mongo_service(settings))
     services.append(api_service(settings))
+    if settings.stream_enabled:
+        services.append(stream_service(settings))
     return services
 
 
