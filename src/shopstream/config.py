@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     checkpoint_uri: str | None = None
     stream_trigger_s: float = Field(default=1.0, gt=0)
     stream_enabled: bool = True  # whether `up` runs the streaming job
+    stream_max_offsets_per_trigger: int = Field(default=5000, ge=1)
 
     # Kafka topics.
     orders_topic: str = "orders"
