@@ -17,7 +17,7 @@ install: ## Install everything missing (system packages, venv, Kafka jars, Ferre
 	@scripts/bootstrap.sh
 	@$(BIN)/shopstream install
 
-demo: install ## Start the stack, seed it and stream simulated orders into Kafka (Ctrl-C stops)
+demo: install ## Start the stack, seed it and stream simulated orders through it (Ctrl-C stops)
 	$(BIN)/shopstream demo
 
 test: install lint ## Lint, then the whole suite (unit + integration against real servers)

@@ -106,7 +106,7 @@ def cmd_demo(
     duration: float = typer.Option(0, min=0, help="Seconds to run (0 = until Ctrl-C)."),
     history_days: int = typer.Option(3, min=0, help="Days of history to backfill first."),
 ) -> None:
-    """Start the stack, seed it, backfill some history, then stream live orders into Kafka."""
+    """Start the stack, seed it, backfill some history, then stream live orders through it."""
     cmd_up()
     settings = load_settings()
     result = seed(settings.postgres_url, 10_000, 1_000, 42)
