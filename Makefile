@@ -13,7 +13,7 @@ export SHOPSTREAM_VENV := $(VENV)
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-install: ## Install everything missing (system packages, venv, Kafka jars, FerretDB); cached
+install: ## Install everything missing (system packages, venv, Kafka and Spark jars, FerretDB); cached
 	@scripts/bootstrap.sh
 	@$(BIN)/shopstream install
 

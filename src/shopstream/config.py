@@ -17,7 +17,7 @@ __all__ = ["DEV_API_KEY", "Settings", "get_settings", "settings_env"]
 
 DEV_API_KEY = "dev-key-change-me"
 
-Service = Literal["postgres", "kafka", "mongo", "api", "stream"]
+Service = Literal["postgres", "kafka", "mongo"]  # the services a URL can replace
 
 
 class Settings(BaseSettings):
@@ -108,8 +108,6 @@ class Settings(BaseSettings):
             "kafka": self.kafka_bootstrap,
             "postgres": self.postgres_dsn,
             "mongo": self.mongo_uri,
-            "api": None,
-            "stream": None,
         }
         return external[service] is None
 

@@ -1,4 +1,4 @@
-"""`up`, `down`, `status`: idempotence, external services, port conflicts."""
+"""`up`, `down`, `status`: idempotence, external services, port conflicts, supervised job."""
 
 from __future__ import annotations
 
@@ -7,16 +7,35 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
 
+import httpx
 import psycopg
 import pytest
+from pymongo import MongoClient
 
 from shopstream.config import Settings, settings_env
 from shopstream.stack import StackError, down, status, up
 from shopstream.stack.supervisor import Supervisor
-from tests.integration.conftest import new_base_dir, provision, stack_settings
+from tests.integration.conftest import API_KEY, new_base_dir, provision, stack_settings
 
 pytestmark = pytest.mark.integration
+
+
+def attached_settings(stack: Settings, base: Path, **overrides: Any) -> Settings:
+    """A second stack in `base` that uses the session stack's servers as external ones."""
+    return stack_settings(
+        base,
+        kafka_bootstrap=stack.kafka_servers,
+        mongo_uri=stack.mongo_url,
+        postgres_dsn=stack.postgres_url,
+        orders_topic=stack.orders_topic,
+        dlq_topic=stack.dlq_topic,
+        **overrides,
+    )
 
 
 def states(settings: Settings) -> dict[str, str]:
@@ -48,14 +67,7 @@ def test_status_command_exits_zero_when_all_is_up(stack: Settings) -> None:
 
 def test_external_services_start_nothing_and_round_trip(stack: Settings) -> None:
     base = new_base_dir()
-    settings = stack_settings(
-        base,
-        kafka_bootstrap=stack.kafka_servers,
-        mongo_uri=stack.mongo_url,
-        postgres_dsn=stack.postgres_url,
-        orders_topic=stack.orders_topic,
-        dlq_topic=stack.dlq_topic,
-    )
+    settings = attached_settings(stack, base)
     try:
         up(settings, provision=provision)
         assert states(settings) == {
@@ -118,8 +130,6 @@ def test_down_keeps_data_and_up_restarts(stack: Settings) -> None:
 
 
 def test_mongo_role_upserts_by_id_and_queries(stack: Settings) -> None:
-    from pymongo import MongoClient
-
     client: MongoClient[dict[str, object]] = MongoClient(stack.mongo_url)
     try:
         coll = client[stack.mongo_database]["it_smoke"]
@@ -135,22 +145,10 @@ def test_mongo_role_upserts_by_id_and_queries(stack: Settings) -> None:
 
 
 def test_streaming_job_runs_under_up_and_enriches_orders(stack: Settings) -> None:
-    import time
-    import uuid
-
-    import httpx
-    from pymongo import MongoClient
-
-    from tests.integration.conftest import API_KEY
-
     base = new_base_dir()
-    settings = stack_settings(
+    settings = attached_settings(
+        stack,
         base,
-        kafka_bootstrap=stack.kafka_servers,
-        mongo_uri=stack.mongo_url,
-        postgres_dsn=stack.postgres_url,
-        orders_topic=stack.orders_topic,
-        dlq_topic=stack.dlq_topic,
         stream_enabled=True,
         stream_trigger_s=0.5,
         mongo_database=f"it_up_{uuid.uuid4().hex[:8]}",

@@ -136,11 +136,6 @@ class OrderProducer:
         if self._pump is None or self._pump.done():
             self._pump = asyncio.get_running_loop().create_task(self._run_pump())
 
-    async def send(self, record: Record) -> None:
-        (error,) = await self.send_many([record])
-        if error is not None:
-            raise error
-
     async def send_many(self, records: Sequence[Record]) -> list[ProduceError | None]:
         """Produces the records; one entry per record: None if acknowledged, else the error."""
         if not records:

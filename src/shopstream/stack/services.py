@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -37,7 +37,6 @@ class Service:
     exitcodes: str = "0"
     ready_timeout: float = 90.0
     priority: int = 100
-    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

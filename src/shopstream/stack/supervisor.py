@@ -77,9 +77,6 @@ class Supervisor:
             ]
             if svc.user:
                 lines.append(f"user={svc.user}")
-            if svc.env:
-                env = ",".join(f'{k}="{_esc(v)}"' for k, v in svc.env.items())
-                lines.append(f"environment={env}")
         return "\n".join(lines) + "\n"
 
     def write_config(self, services: list[Service]) -> bool:

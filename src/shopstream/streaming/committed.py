@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pyarrow.fs as pafs
@@ -65,8 +64,3 @@ def committed_files(table_uri: str, day: str | None = None) -> list[str]:
             files.pop(path, None)
     wanted = f"/dt={day}/" if day else None
     return sorted(p for p in files if wanted is None or wanted in p)
-
-
-def local_path(uri: str) -> Path:
-    """A `file:` URI as a local path."""
-    return Path(unquote(urlparse(uri).path))

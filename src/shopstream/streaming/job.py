@@ -35,8 +35,9 @@ class EnrichBatch:
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         batch = batch.persist()  # read by several actions below: read Kafka once
+        events, bad = parse_events(batch)
+        events = events.persist()  # joined up to twice and written twice: parse once
         try:
-            events, bad = parse_events(batch)
             orders, unknown = enrich(events, *self.dimensions.current())
             if self.dimensions.age_s > 1 and not unknown.isEmpty():
                 # Ids the cache does not know yet (a customer who just signed up): re-read.
@@ -45,6 +46,7 @@ class EnrichBatch:
             write_dead_letters(bad.unionByName(unknown), self.url, self.database)
             log.info("enriched batch batch_id=%d", batch_id)
         finally:
+            events.unpersist()
             batch.unpersist()
 
 

@@ -21,7 +21,8 @@ _BATCH = 500
 
 
 def _money(value: Decimal | None) -> float | None:
-    # BSON has no decimal that FerretDB v1 stores; cents survive a float round trip.
+    # Python's Decimal is not BSON-encodable (Decimal128 on FerretDB v1 is untested);
+    # amounts in cents survive a round trip through a double.
     return None if value is None else round(float(value), 2)
 
 
