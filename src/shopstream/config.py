@@ -62,6 +62,20 @@ class Settings(BaseSettings):
     stream_trigger_s: float = Field(default=1.0, gt=0)
     stream_enabled: bool = True  # whether `up` runs the streaming job
     stream_max_offsets_per_trigger: int = Field(default=5000, ge=1)
+    # How late an order may arrive before its day is declared complete (Spark interval).
+    lake_watermark_delay: str = "10 minutes"
+
+    # S3, used only when the lake or the checkpoints are on S3 (`s3://bucket/prefix`; Spark
+    # reaches it through s3a, the committed-files reader through pyarrow). Endpoint unset means
+    # AWS; set it for MinIO or moto (`http://127.0.0.1:9000`; plain http turns TLS off).
+    # Keys unset mean the default AWS credential chain (env, ~/.aws, instance/container role);
+    # set both or neither. Region unset means the SDK's own resolution (AWS_REGION, ~/.aws).
+    # MinIO and moto need path-style addressing (`bucket` in the path, not the host name).
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_path_style: bool = False
 
     # Kafka topics.
     orders_topic: str = "orders"
@@ -119,7 +133,9 @@ class Settings(BaseSettings):
 
     @property
     def checkpoints(self) -> str:
-        return self.checkpoint_uri or (self.data_path / "checkpoints").as_uri()
+        """Where Spark keeps its checkpoints (`s3://` becomes `s3a://`, as for the lake)."""
+        uri = self.checkpoint_uri or (self.data_path / "checkpoints").as_uri()
+        return "s3a://" + uri.removeprefix("s3://") if uri.startswith("s3://") else uri
 
     @property
     def kafka_servers(self) -> str:

@@ -18,6 +18,7 @@ from pyspark.sql import SparkSession
 
 from shopstream.config import Settings
 from shopstream.streaming.job import start_enrich_query
+from shopstream.streaming.rollups import differences
 
 pytestmark = pytest.mark.integration
 
@@ -114,6 +115,22 @@ def test_every_order_becomes_one_enriched_document_or_one_dead_letter(
         wait_for(lambda: db.orders.find_one({"_id": late["order_id"]}) is not None)
         assert db.orders.find_one({"_id": late["order_id"]})["customer"]["name"] == "Grace Hopper"  # type: ignore[index]
         assert db.orders.count_documents({"_id": {"$in": ids}}) == len(ids)  # still one each
+
+        # A resend of an order (here even with other quantities) is a duplicate: the first
+        # record stays the order, and the rollups count it once.
+        resend = {**orders[0], "items": [{"product_id": 1, "quantity": 9}]}
+        marker = {"order_id": str(uuid.uuid4()), "customer_id": 1, "items": resend["items"]}
+        assert api.post("/orders", json={"orders": [resend, marker]}).status_code == 202
+        wait_for(lambda: db.orders.find_one({"_id": marker["order_id"]}) is not None)
+        first = db.orders.find_one({"_id": orders[0]["order_id"]})
+        assert first is not None
+        assert [i["quantity"] for i in first["items"]] == [
+            i["quantity"] for i in orders[0]["items"]
+        ]
+        wait_for(lambda: differences(db, db.orders.find()) == [])
+        day = db.rollup_day.find_one({"_id": "2026-11-25"})
+        assert day is not None
+        assert (day["orders"], day["customers"]) == (30, 30)
     finally:
         query.stop()
         client.drop_database(settings.mongo_database)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -12,7 +14,7 @@ from pyspark.sql import SparkSession
 
 from shopstream.config import Settings
 from shopstream.streaming.committed import committed_files
-from shopstream.streaming.lake import start_lake_query
+from shopstream.streaming.lake import WatermarkPublisher, read_watermark, start_lake_query
 from shopstream.streaming.source import read_orders
 
 pytestmark = pytest.mark.integration
@@ -30,6 +32,15 @@ def committed_rows(table: str) -> list[dict[str, object]]:
         day = uri.split("/dt=")[1].split("/")[0]  # Hive-style partition in the path
         rows += [{**r, "dt": day} for r in pq.read_table(uri.removeprefix("file:")).to_pylist()]
     return rows
+
+
+def new_order(created_at: str) -> dict[str, object]:
+    return {
+        "order_id": str(uuid.uuid4()),
+        "customer_id": 5,
+        "created_at": created_at,
+        "items": [{"product_id": 3, "quantity": 1}],
+    }
 
 
 def test_posted_orders_land_once_and_a_rerun_adds_nothing(
@@ -66,3 +77,39 @@ def test_posted_orders_land_once_and_a_rerun_adds_nothing(
 
     land(spark, settings)  # same checkpoint: nothing new to land
     assert len(committed_rows(table)) == len(first)
+
+
+def test_the_watermark_is_published_and_late_orders_still_land(
+    spark: SparkSession, stack: Settings, api: httpx.Client, tmp_path: Path
+) -> None:
+    settings = stack.model_copy(
+        update={
+            "lake_uri": (tmp_path / "lake").as_uri(),
+            "checkpoint_uri": (tmp_path / "ckpt").as_uri(),
+        }
+    )
+    table = f"{settings.lake}/orders"
+    publisher = WatermarkPublisher(table, settings)
+    spark.streams.addListener(publisher)
+    try:
+        assert api.post("/order", json=new_order("2026-10-27T15:00:00Z")).status_code == 202
+        land(spark, settings)
+        newest = max(r["created_at"] for r in committed_rows(table) if r["created_at"])
+
+        # A second run: its batch carries the watermark the first run's data set.
+        late = new_order("2026-10-01T08:00:00Z")  # far older than the watermark
+        assert api.post("/order", json=late).status_code == 202
+        land(spark, settings)
+        deadline = time.monotonic() + 30
+        while read_watermark(table) is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        published = read_watermark(table)
+    finally:
+        spark.streams.removeListener(publisher)
+    assert published is not None
+    mark = datetime.fromisoformat(published["watermark"])
+    newest_ms = newest.replace(microsecond=newest.microsecond // 1000 * 1000, tzinfo=UTC)  # type: ignore[union-attr]
+    assert mark == newest_ms - timedelta(minutes=10)  # Spark keeps event time in milliseconds
+    assert published["complete_through"] == str(mark.date() - timedelta(days=1))
+    landed = [r for r in committed_rows(table) if r["order_id"] == late["order_id"]]
+    assert [r["dt"] for r in landed] == ["2026-10-01"]  # a watermark drops nothing here

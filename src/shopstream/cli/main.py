@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from shopstream.cli import bench, demo, ingest, sim, stack, stream
+from shopstream.cli import bench, demo, ingest, serving, sim, stack, stream
 
 __all__ = ["app"]
 
@@ -19,4 +19,5 @@ ingest.register(app)
 sim.register(app)
 demo.register(app)
 stream.register(app)
+serving.register(app)
 bench.register(app)

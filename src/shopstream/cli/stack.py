@@ -87,6 +87,11 @@ def cmd_install() -> None:
             )
         jars = installer.ensure_spark_jars(cache)
         console.print(f"Spark connectors: {len(jars)} jars in {installer.spark_jars_dir(cache)}")
+        from shopstream.streaming.session import uses_s3a
+
+        if uses_s3a(settings):  # only then: the AWS SDK bundle alone is ~690 MB
+            jars = installer.ensure_s3a_jars(cache, report=console.print)
+            console.print(f"s3a (S3 lake): {len(jars)} jars in {installer.s3a_jars_dir(cache)}")
         mongod = installer.find_mongod()
         if mongod is not None:
             console.print(f"MongoDB role: {mongod}")
@@ -97,7 +102,7 @@ def cmd_install() -> None:
                 "(a minute or two, once) ..."
             )
         console.print(f"MongoDB role: FerretDB {installer.ensure_ferretdb(cache)}")
-    except installer.InstallError as exc:
+    except (installer.InstallError, ValueError) as exc:
         fail(str(exc))
 
 

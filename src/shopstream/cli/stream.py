@@ -7,7 +7,7 @@ import os
 
 import typer
 
-from shopstream.cli.common import console, load_settings
+from shopstream.cli.common import console, fail, load_settings
 
 __all__ = ["register"]
 
@@ -49,8 +49,23 @@ def cmd_lake_files(
     settings = load_settings()
     from shopstream.streaming.committed import committed_files
 
-    for path in committed_files(f"{settings.lake}/orders", day=day):
+    for path in committed_files(f"{settings.lake}/orders", day=day, settings=settings):
         typer.echo(path)
+
+
+@lake.command("watermark")
+def cmd_lake_watermark() -> None:
+    """Show the landing query's event-time watermark and the last complete day."""
+    settings = load_settings()
+    from shopstream.streaming.lake import read_watermark
+
+    doc = read_watermark(f"{settings.lake}/orders", settings)
+    if doc is None:
+        fail("no watermark published yet: is the streaming job running and has it seen orders?")
+    console.print(
+        f"watermark {doc['watermark']} (batch {doc['batch_id']}, published "
+        f"{doc['published_at']}): days up to {doc['complete_through']} are complete"
+    )
 
 
 def register(app: typer.Typer) -> None:

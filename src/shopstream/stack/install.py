@@ -1,6 +1,8 @@
 """Fetches what the managed services need, once, into the cache directory.
 
 - Kafka: the official `org.apache.kafka:kafka_2.13` jars from Maven Central, via `mvn`.
+- Spark: the connector jars the pyspark wheel lacks, the same way; the s3a jars only when
+  S3 is used (they are ~690 MB).
 - FerretDB (when no `mongod` is on PATH): built from the Go module proxy's source, patched.
 - PostgreSQL: the machine's server binaries (`apt-get install postgresql` when absent).
 """
@@ -13,21 +15,26 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
 __all__ = [
+    "AWS_SDK_VERSION",
     "FERRETDB_VERSION",
+    "HADOOP_VERSION",
     "KAFKA_VERSION",
     "SPARK_VERSION",
     "InstallError",
     "ensure_ferretdb",
     "ensure_kafka",
+    "ensure_s3a_jars",
     "ensure_spark_jars",
     "ferretdb_binary",
     "find_mongod",
     "kafka_libs_dir",
     "postgres_bindir",
+    "s3a_jars_dir",
     "spark_jars_dir",
 ]
 
@@ -35,6 +42,8 @@ log = logging.getLogger(__name__)
 
 KAFKA_VERSION = "4.1.1"
 SPARK_VERSION = "4.2.0"  # must equal the pinned pyspark (pyproject.toml)
+HADOOP_VERSION = "3.5.0"  # must equal that wheel's pyspark/jars/hadoop-client-api-*.jar
+AWS_SDK_VERSION = "2.35.4"  # what hadoop-aws HADOOP_VERSION declares
 FERRETDB_VERSION = "v1.24.2"
 FERRETDB_BUILD = "s1"  # bump when the patch or build changes: a new binary is built
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
@@ -74,6 +83,27 @@ def ensure_spark_jars(cache: Path, version: str = SPARK_VERSION) -> list[Path]:
     """The connector jars Spark needs beyond the pyspark wheel, fetched with Maven once."""
     pom = _pom("spark-pom.xml", SPARK_VERSION=version)
     folder = _maven_fetch(pom, spark_jars_dir(cache, version), f"Spark {version} connectors")
+    return sorted(folder.glob("*.jar"))
+
+
+def s3a_jars_dir(cache: Path, version: str = SPARK_VERSION) -> Path:
+    return cache / "spark" / version / "s3a-jars"
+
+
+def ensure_s3a_jars(cache: Path, report: Callable[[str], None] | None = None) -> list[Path]:
+    """hadoop-aws and the AWS SDK bundle for `s3a://`, fetched with Maven on first use only.
+
+    `report` is told before the (large, one-time) download starts; by default it is logged.
+    """
+    target = s3a_jars_dir(cache)
+    if not (target / ".complete").exists():
+        (report or log.warning)(
+            f"fetching the s3a jars (hadoop-aws {HADOOP_VERSION}, AWS SDK bundle "
+            f"{AWS_SDK_VERSION}) from Maven Central into {target}: about 690 MB, once; "
+            "this can take a few minutes ..."
+        )
+    pom = _pom("s3a-pom.xml", HADOOP_VERSION=HADOOP_VERSION, AWS_SDK_VERSION=AWS_SDK_VERSION)
+    folder = _maven_fetch(pom, target, f"s3a jars for Hadoop {HADOOP_VERSION}")
     return sorted(folder.glob("*.jar"))
 
 

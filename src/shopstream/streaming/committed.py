@@ -18,19 +18,52 @@ from urllib.parse import unquote, urlparse
 
 import pyarrow.fs as pafs
 
-__all__ = ["committed_files", "filesystem_for"]
+from shopstream.config import Settings
+
+__all__ = ["committed_files", "filesystem_for", "s3_filesystem"]
 
 _LOG_NAME = re.compile(r"^(\d+)(\.compact)?$")
 
 
-def filesystem_for(uri: str) -> tuple[pafs.FileSystem, str]:
-    """A pyarrow filesystem and path for a `file://`, plain or `s3a://`/`s3://` URI."""
+def filesystem_for(uri: str, settings: Settings | None = None) -> tuple[pafs.FileSystem, str]:
+    """A pyarrow filesystem and path for a `file://`, plain or `s3a://`/`s3://` URI.
+
+    With `settings`, S3 is reached as they say (endpoint, keys, region, addressing), as
+    Spark does; without, through pyarrow's defaults (AWS, the default credential chain).
+    """
     if "://" not in uri:
         return pafs.LocalFileSystem(), uri
     if uri.startswith("file:"):
         return pafs.LocalFileSystem(), unquote(urlparse(uri).path)
-    fs, path = pafs.FileSystem.from_uri(uri.replace("s3a://", "s3://", 1))
+    uri = uri.replace("s3a://", "s3://", 1)
+    if settings is not None and uri.startswith("s3://"):
+        bucket_and_key = uri.removeprefix("s3://")
+        return s3_filesystem(settings, bucket_and_key.split("/", 1)[0]), bucket_and_key
+    fs, path = pafs.FileSystem.from_uri(uri)
     return fs, path
+
+
+def s3_filesystem(settings: Settings, bucket: str | None = None) -> pafs.S3FileSystem:
+    """pyarrow's S3 filesystem configured from the S3 settings.
+
+    On AWS with no region set, the region is looked up from `bucket` (as `from_uri` does).
+    """
+    options: dict[str, object] = {"force_virtual_addressing": not settings.s3_path_style}
+    if settings.s3_endpoint:
+        parsed = urlparse(settings.s3_endpoint)
+        if parsed.scheme:
+            options["scheme"] = parsed.scheme
+            options["endpoint_override"] = parsed.netloc
+        else:
+            options["endpoint_override"] = settings.s3_endpoint
+    if settings.s3_region:
+        options["region"] = settings.s3_region
+    elif bucket and not settings.s3_endpoint:
+        options["region"] = pafs.resolve_s3_region(bucket)
+    if settings.s3_access_key_id is not None and settings.s3_secret_access_key is not None:
+        options["access_key"] = settings.s3_access_key_id
+        options["secret_key"] = settings.s3_secret_access_key.get_secret_value()
+    return pafs.S3FileSystem(**options)
 
 
 def _log_entries(fs: pafs.FileSystem, log_dir: str) -> Iterable[dict[str, object]]:
@@ -52,9 +85,15 @@ def _log_entries(fs: pafs.FileSystem, log_dir: str) -> Iterable[dict[str, object
         yield from (json.loads(line) for line in lines[1:] if line)
 
 
-def committed_files(table_uri: str, day: str | None = None) -> list[str]:
-    """Paths of the committed Parquet files of a file-sink table (one `dt=` day or all)."""
-    fs, root = filesystem_for(table_uri)
+def committed_files(
+    table_uri: str, day: str | None = None, settings: Settings | None = None
+) -> list[str]:
+    """Paths of the committed Parquet files of a file-sink table (one `dt=` day or all).
+
+    Paths are as Spark wrote them (`file:/...`, `s3a://...`); open them with
+    `filesystem_for(path, settings)`. `settings` are needed for S3 other than plain AWS.
+    """
+    fs, root = filesystem_for(table_uri, settings)
     files: dict[str, None] = {}
     for entry in _log_entries(fs, f"{root.rstrip('/')}/_spark_metadata"):
         path = str(entry["path"])

@@ -67,7 +67,8 @@ def parse_events(raw: DataFrame) -> tuple[DataFrame, DataFrame]:
     """Kafka rows -> (valid events with coordinates, dead letters).
 
     Dead letters carry the raw value, `reason` and `detail`. Duplicates of an `order_id` within
-    the input are collapsed to the record with the highest offset (they are resends).
+    the input are collapsed to the first record (lowest partition and offset): the first
+    record of an order is the order, resends change nothing (as across micro-batches).
     """
     text = F.col("value").cast("string")
     parsed = raw.select(
@@ -97,11 +98,11 @@ def parse_events(raw: DataFrame) -> tuple[DataFrame, DataFrame]:
         F.to_timestamp("e.created_at").alias("created_at"),
         F.col("e.items").alias("items"),
     )
-    latest = F.max(F.struct("partition", "offset")).over(Window.partitionBy("order_id"))
+    first = F.min(F.struct("partition", "offset")).over(Window.partitionBy("order_id"))
     events = (
-        events.withColumn("_latest", latest)
-        .where(F.struct("partition", "offset") == F.col("_latest"))
-        .drop("_latest")
+        events.withColumn("_first", first)
+        .where(F.struct("partition", "offset") == F.col("_first"))
+        .drop("_first")
     )
     return events, dead
 

@@ -6,17 +6,42 @@ coordinates and the few parsed columns needed to partition (`order_id`, `created
 known): the lake is the complete, raw history. Spark's file sink commits each micro-batch
 in `_spark_metadata`, so Spark readers see each record exactly once;
 `shopstream.streaming.committed` gives non-Spark readers the same view.
+
+"Is day D complete?" The landing query carries an event-time watermark on `created_at`
+(`SHOPSTREAM_LAKE_WATERMARK_DELAY`, it drops nothing: the file sink is stateless), and after
+every batch the job publishes it to `<lake>/orders/_watermark.json`. Day D is complete once the
+watermark has passed D+1 00:00 UTC. Orders older than the watermark can still arrive (a
+backfill, a replayed dead letter); they land in their day's partition like any other, so the
+batch ELT loads a day's committed files once complete and picks up files added later.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.streaming import StreamingQuery
+from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
 
 from shopstream.config import Settings
+from shopstream.streaming.committed import filesystem_for
 
-__all__ = ["UNPARSED_DAY", "lake_rows", "start_lake_query"]
+__all__ = [
+    "UNPARSED_DAY",
+    "WATERMARK_FILE",
+    "WatermarkPublisher",
+    "complete_through",
+    "lake_rows",
+    "read_watermark",
+    "start_lake_query",
+]
+
+log = logging.getLogger(__name__)
+
+WATERMARK_FILE = "_watermark.json"  # in the table directory; `_` files are not data
 
 UNPARSED_DAY = "unparsed"
 
@@ -48,6 +73,7 @@ def start_lake_query(
     """Starts the landing query: Parquet under `settings.lake`/orders, one commit per batch."""
     writer = (
         lake_rows(kafka)
+        .withWatermark("created_at", settings.lake_watermark_delay)
         .writeStream.format("parquet")
         .queryName("lake")
         .option("path", f"{settings.lake}/orders")
@@ -59,3 +85,59 @@ def start_lake_query(
     else:
         writer = writer.trigger(processingTime=f"{settings.stream_trigger_s} seconds")
     return writer.start()
+
+
+def complete_through(watermark: datetime) -> date:
+    """The last day all of whose orders are below the watermark."""
+    return watermark.astimezone(UTC).date() - timedelta(days=1)
+
+
+class WatermarkPublisher(StreamingQueryListener):
+    """Writes the landing query's watermark to `<table>/_watermark.json` after each batch."""
+
+    def __init__(self, table: str, settings: Settings, query_name: str = "lake") -> None:
+        self.table, self.settings, self.query_name = table, settings, query_name
+        self._last: str | None = None
+
+    def onQueryStarted(self, event: Any) -> None:  # noqa: N802 - Spark's listener API
+        pass
+
+    def onQueryIdle(self, event: Any) -> None:  # noqa: N802
+        pass
+
+    def onQueryTerminated(self, event: Any) -> None:  # noqa: N802
+        pass
+
+    def onQueryProgress(self, event: Any) -> None:  # noqa: N802
+        progress = event.progress
+        watermark = (progress.eventTime or {}).get("watermark")
+        if progress.name != self.query_name or not watermark or watermark == self._last:
+            return
+        mark = datetime.fromisoformat(watermark.replace("Z", "+00:00"))
+        if mark.year < 2000:
+            return  # the epoch: no event seen yet
+        doc = {
+            "watermark": mark.isoformat(),
+            "complete_through": complete_through(mark).isoformat(),
+            "max_event_time": (progress.eventTime or {}).get("max"),
+            "batch_id": progress.batchId,
+            "published_at": datetime.now(UTC).isoformat(),
+        }
+        try:
+            fs, path = filesystem_for(f"{self.table}/{WATERMARK_FILE}", self.settings)
+            with fs.open_output_stream(path) as out:
+                out.write(json.dumps(doc).encode())
+            self._last = watermark
+        except OSError:  # the next batch publishes again; never fail the query for it
+            log.warning("could not publish the lake watermark", exc_info=True)
+
+
+def read_watermark(table: str, settings: Settings | None = None) -> dict[str, Any] | None:
+    """The last published watermark of a lake table, or None before the first one."""
+    fs, path = filesystem_for(f"{table}/{WATERMARK_FILE}", settings)
+    try:
+        with fs.open_input_stream(path) as stream:
+            doc: dict[str, Any] = json.loads(stream.read())
+    except FileNotFoundError:
+        return None
+    return doc

@@ -9,9 +9,14 @@ from importlib import resources
 from pyspark.sql import SparkSession
 
 from shopstream.config import Settings
-from shopstream.stack.install import ensure_spark_jars
+from shopstream.stack.install import ensure_s3a_jars, ensure_spark_jars
 
-__all__ = ["spark_session"]
+__all__ = ["s3a_conf", "spark_session", "uses_s3a"]
+
+_SIMPLE_CREDENTIALS = "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"
+# The SDK's full chain (env, system properties, web identity, ~/.aws profile, container and
+# instance roles); S3A's own default list leaves out the profile.
+_DEFAULT_CREDENTIALS = "software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider"
 
 
 def spark_session(settings: Settings, app: str = "shopstream-stream") -> SparkSession:
@@ -22,6 +27,10 @@ def spark_session(settings: Settings, app: str = "shopstream-stream") -> SparkSe
     if settings.spark_master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # stay on loopback
     jars = ensure_spark_jars(settings.cache_path)
+    extra: dict[str, str] = {}
+    if uses_s3a(settings):  # the s3a jars are fetched only for an S3 lake or checkpoints
+        jars += ensure_s3a_jars(settings.cache_path)
+        extra = s3a_conf(settings)
     log4j = resources.files("shopstream.streaming").joinpath("spark-log4j2.properties")
     builder = (
         SparkSession.builder.master(settings.spark_master)
@@ -36,6 +45,36 @@ def spark_session(settings: Settings, app: str = "shopstream-stream") -> SparkSe
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.streaming.stopGracefullyOnShutdown", "true")
     )
+    for key, value in extra.items():
+        builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
+
+
+def uses_s3a(settings: Settings) -> bool:
+    """Whether the lake or the checkpoints are on S3 (then Spark needs the s3a jars)."""
+    return settings.lake.startswith("s3a://") or settings.checkpoints.startswith("s3a://")
+
+
+def s3a_conf(settings: Settings) -> dict[str, str]:
+    """The `spark.hadoop.fs.s3a.*` confs for the S3 settings (pure; verified against moto)."""
+    key, secret = settings.s3_access_key_id, settings.s3_secret_access_key
+    if (key is None) != (secret is None):
+        raise ValueError(
+            "set both SHOPSTREAM_S3_ACCESS_KEY_ID and SHOPSTREAM_S3_SECRET_ACCESS_KEY, or neither"
+        )
+    conf = {"path.style.access": str(settings.s3_path_style).lower()}
+    if settings.s3_endpoint:
+        conf["endpoint"] = settings.s3_endpoint
+        if settings.s3_endpoint.startswith("http://"):
+            conf["connection.ssl.enabled"] = "false"
+    if settings.s3_region:
+        conf["endpoint.region"] = settings.s3_region
+    if key is not None and secret is not None:
+        conf["aws.credentials.provider"] = _SIMPLE_CREDENTIALS
+        conf["access.key"] = key
+        conf["secret.key"] = secret.get_secret_value()
+    else:
+        conf["aws.credentials.provider"] = _DEFAULT_CREDENTIALS
+    return {f"spark.hadoop.fs.s3a.{name}": value for name, value in conf.items()}

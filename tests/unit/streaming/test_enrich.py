@@ -75,11 +75,11 @@ def test_parse_separates_valid_events_from_typed_dead_letters(spark: SparkSessio
     assert events.count() + dead.count() == len(values)
 
 
-def test_resends_of_an_order_collapse_to_the_latest_record(spark: SparkSession) -> None:
+def test_resends_of_an_order_collapse_to_the_first_record(spark: SparkSession) -> None:
     events, dead = parse_events(kafka(spark, [event(A), event(B), event(A, customer=2)]))
     rows = {r["order_id"]: r for r in events.collect()}
     assert set(rows) == {A, B}
-    assert (rows[A]["offset"], rows[A]["customer_id"]) == (2, 2)
+    assert (rows[A]["offset"], rows[A]["customer_id"]) == (0, 1)
     assert dead.count() == 0
 
 

@@ -1,0 +1,130 @@
+"""`shopstream dlq list|replay` and `shopstream rollups check|rebuild`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+from pymongo import MongoClient
+from pymongo.database import Database
+from pymongo.errors import PyMongoError
+from rich.table import Table
+
+from shopstream.cli.common import console, fail, load_settings
+from shopstream.config import Settings
+
+__all__ = ["register"]
+
+dlq = typer.Typer(help="Dead letters: records the streaming job could not process.")
+rollups_app = typer.Typer(help="The serving rollups the dashboard reads.")
+
+
+@contextmanager
+def _database(settings: Settings) -> Iterator[Database[dict[str, Any]]]:
+    client: MongoClient[dict[str, Any]] = MongoClient(
+        settings.mongo_url, tz_aware=True, serverSelectionTimeoutMS=5000
+    )
+    try:
+        yield client[settings.mongo_database]
+    except PyMongoError as exc:
+        fail(f"MongoDB at {settings.mongo_url} failed: {exc}. Is the stack up (`shopstream up`)?")
+    finally:
+        client.close()
+
+
+@dlq.command("list")
+def cmd_dlq_list(
+    reason: str = typer.Option(None, help="Only this reason, e.g. unknown_product."),
+    include_replayed: bool = typer.Option(False, "--all", help="Also those already replayed."),
+    limit: int = typer.Option(20, min=1, help="Show at most this many (newest first)."),
+) -> None:
+    """Show dead letters by reason, newest first."""
+    settings = load_settings()
+    from shopstream.streaming.dlq import dead_letters, summary
+
+    with _database(settings) as db:
+        counts = summary(db)
+        docs = dead_letters(db, reason, include_replayed, limit)
+    if not counts:
+        console.print("no dead letters")
+        return
+    totals = Table("reason", "waiting", "replayed", title="dead letters")
+    for name in sorted({r for r, _ in counts}):
+        totals.add_row(name, str(counts[(name, False)]), str(counts[(name, True)]))
+    console.print(totals)
+    table = Table("failed at (UTC)", "reason", "detail", "kafka", "payload")
+    for doc in docs:
+        payload = doc["payload"]
+        table.add_row(
+            f"{doc['failed_at']:%Y-%m-%d %H:%M:%S}",
+            doc["reason"] + (" (replayed)" if "replayed_at" in doc else ""),
+            doc["detail"],
+            doc["_id"],
+            payload if len(payload) <= 60 else payload[:57] + "...",
+        )
+    console.print(table)
+
+
+@dlq.command("replay")
+def cmd_dlq_replay(
+    reason: str = typer.Option(None, help="Only this reason."),
+    dry_run: bool = typer.Option(False, help="Only say what would be replayed."),
+) -> None:
+    """Resubmit the dead letters whose cause is fixed (the customer or product now exists)."""
+    settings = load_settings()
+    from shopstream.streaming.dlq import replay
+
+    with _database(settings) as db:
+        try:
+            report = replay(
+                db,
+                settings.postgres_url,
+                settings.kafka_servers,
+                settings.orders_topic,
+                reason=reason,
+                dry_run=dry_run,
+            )
+        except RuntimeError as exc:
+            fail(str(exc))
+    verb = "would replay" if dry_run else "replayed"
+    console.print(f"{verb} {len(report.replayed)} to {settings.orders_topic}")
+    for doc_id, why in sorted(report.still_failing.items()):
+        console.print(f"  still failing {doc_id}: {why}")
+    if report.not_replayable:
+        console.print(
+            f"{report.not_replayable} malformed or schema-violating records cannot be replayed: "
+            "fix their producer (the raw payloads are in the lake and `dlq list`)."
+        )
+
+
+@rollups_app.command("check")
+def cmd_rollups_check() -> None:
+    """Compare the rollups with a recomputation from the orders collection (reads it all)."""
+    settings = load_settings()
+    from shopstream.streaming.rollups import differences
+
+    with _database(settings) as db:
+        diffs = differences(db, db["orders"].find())
+    for line in diffs[:20]:
+        console.print(line)
+    if diffs:
+        fail(f"{len(diffs)} rollup buckets differ from the orders; `shopstream rollups rebuild`")
+    console.print("rollups match the orders collection")
+
+
+@rollups_app.command("rebuild")
+def cmd_rollups_rebuild() -> None:
+    """Recompute every rollup from the orders collection. Stop the streaming job first."""
+    settings = load_settings()
+    from shopstream.streaming.rollups import rebuild
+
+    with _database(settings) as db:
+        buckets = rebuild(db)
+    console.print(f"rebuilt {buckets} rollup buckets from {settings.mongo_database}.orders")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(dlq, name="dlq", no_args_is_help=True)
+    app.add_typer(rollups_app, name="rollups", no_args_is_help=True)

@@ -1,0 +1,140 @@
+"""Dead letters: list them, and replay the ones whose cause has been fixed.
+
+The streaming job writes every record it cannot process to `dead_letters` (keyed by its Kafka
+coordinates) and to the `orders.dlq` topic. Replaying re-produces the raw payload, unchanged,
+to the orders topic once the reason no longer holds (the customer or product now exists in
+PostgreSQL); the job then enriches it like any order. A replay that runs twice, or a payload
+whose order already exists, is harmless: the first record of an order wins downstream.
+Malformed JSON and schema violations are never replayed: the producer has to be fixed, and
+the raw payload stays in the lake and the dead letter for that.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from confluent_kafka import KafkaError, Message, Producer
+from pydantic import ValidationError
+from pymongo.database import Database
+
+from shopstream.domain.models import OrderEvent
+from shopstream.streaming.enrich import UNKNOWN_CUSTOMER, UNKNOWN_PRODUCT
+
+__all__ = ["COLLECTION", "ReplayReport", "dead_letters", "replay", "summary"]
+
+COLLECTION = "dead_letters"
+REPLAYABLE = (UNKNOWN_CUSTOMER, UNKNOWN_PRODUCT)
+
+
+def _filter(reason: str | None, include_replayed: bool) -> dict[str, Any]:
+    query: dict[str, Any] = {} if include_replayed else {"replayed_at": {"$exists": False}}
+    if reason:
+        query["reason"] = reason
+    return query
+
+
+def dead_letters(
+    db: Database[dict[str, Any]],
+    reason: str | None = None,
+    include_replayed: bool = False,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """The newest dead letters first."""
+    cursor = db[COLLECTION].find(_filter(reason, include_replayed)).sort("failed_at", -1)
+    return list(cursor.limit(limit))
+
+
+def summary(db: Database[dict[str, Any]]) -> Counter[tuple[str, bool]]:
+    """How many dead letters per (reason, replayed)."""
+    counts: Counter[tuple[str, bool]] = Counter()
+    for doc in db[COLLECTION].find({}, {"reason": 1, "replayed_at": 1}):
+        counts[(doc["reason"], "replayed_at" in doc)] += 1
+    return counts
+
+
+@dataclass
+class ReplayReport:
+    replayed: list[str] = field(default_factory=list)  # dead-letter ids
+    still_failing: dict[str, str] = field(default_factory=dict)  # id -> why
+    not_replayable: int = 0
+
+
+def _missing(conn: psycopg.Connection[Any], table: str, ids: set[int]) -> set[int]:
+    if not ids:
+        return set()
+    rows = conn.execute(f"SELECT id FROM {table} WHERE id = ANY(%s)", (list(ids),)).fetchall()  # noqa: S608 - fixed table names
+    return ids - {r[0] for r in rows}
+
+
+def replay(
+    db: Database[dict[str, Any]],
+    postgres_url: str,
+    kafka_servers: str,
+    topic: str,
+    reason: str | None = None,
+    dry_run: bool = False,
+) -> ReplayReport:
+    """Re-produces every unreplayed dead letter whose cause is fixed; marks it replayed."""
+    report = ReplayReport()
+    candidates: list[tuple[dict[str, Any], OrderEvent]] = []
+    for doc in db[COLLECTION].find(_filter(reason, include_replayed=False)):
+        if doc["reason"] not in REPLAYABLE:
+            report.not_replayable += 1
+            continue
+        try:
+            candidates.append((doc, OrderEvent.model_validate_json(doc["payload"])))
+        except ValidationError as exc:
+            report.still_failing[doc["_id"]] = f"payload is not a valid event: {exc}"
+    with psycopg.connect(postgres_url) as conn:
+        no_customer = _missing(conn, "customers", {e.customer_id for _, e in candidates})
+        no_product = _missing(
+            conn, "products", {i.product_id for _, e in candidates for i in e.items}
+        )
+    ready: list[tuple[dict[str, Any], OrderEvent]] = []
+    for doc, event in candidates:
+        if event.customer_id in no_customer:
+            report.still_failing[doc["_id"]] = f"customer {event.customer_id} still unknown"
+        elif missing := sorted({i.product_id for i in event.items} & no_product):
+            report.still_failing[doc["_id"]] = f"products {missing} still unknown"
+        else:
+            ready.append((doc, event))
+    if dry_run or not ready:
+        report.replayed = [doc["_id"] for doc, _ in ready]
+        return report
+
+    producer = Producer(
+        {"bootstrap.servers": kafka_servers, "acks": "all", "enable.idempotence": True}
+    )
+    errors: list[str] = []
+    for doc, event in ready:
+
+        def delivered(err: KafkaError | None, msg: Message, doc: dict[str, Any] = doc) -> None:
+            if err is not None:
+                errors.append(f"{doc['_id']}: {err}")
+                return
+            # Marked only once Kafka holds the record: a crash before this replays it again,
+            # which is harmless (the order's first record wins).
+            db[COLLECTION].update_one(
+                {"_id": doc["_id"]},
+                {
+                    "$set": {
+                        "replayed_at": datetime.now(UTC),
+                        "replayed_to": f"{msg.topic()}:{msg.partition()}:{msg.offset()}",
+                    }
+                },
+            )
+            report.replayed.append(doc["_id"])
+
+        producer.produce(topic, doc["payload"].encode(), event.kafka_key(), on_delivery=delivered)
+        producer.poll(0)
+    remaining = producer.flush(30)
+    if errors or remaining:
+        raise RuntimeError(
+            f"{len(errors) + remaining} dead letters were not re-produced to {topic} "
+            f"(is Kafka up at {kafka_servers}?): {errors[:3]}"
+        )
+    return report

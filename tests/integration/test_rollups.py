@@ -1,0 +1,109 @@
+"""Rollup buckets in the real MongoDB role: once per batch, exact after replays."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from shopstream.config import Settings
+from shopstream.streaming.rollups import (
+    RollupWriter,
+    differences,
+    order_deltas,
+    rebuild,
+    recompute,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def db(stack: Settings) -> Iterator[Database[dict[str, Any]]]:
+    client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_url, tz_aware=True)
+    name = f"it_rollups_{uuid.uuid4().hex[:8]}"
+    yield client[name]
+    client.drop_database(name)
+    client.close()
+
+
+def order(oid: str, customer: int, minute: int, product: int, qty: int) -> dict[str, Any]:
+    created = datetime(2026, 11, 28, 10, minute, tzinfo=UTC)
+    return {
+        "_id": oid,
+        "created_at": created,
+        "day": "2026-11-28",
+        "customer": {"id": customer},
+        "items": [
+            {
+                "product_id": product,
+                "name": f"p{product}",
+                "category": "Books" if product % 2 else "Toys",
+                "quantity": qty,
+                "line_total": round(qty * 2.35, 2),
+            }
+        ],
+        "ingest": {"query_id": "q1", "batch_id": 0},
+    }
+
+
+def stored_counts(db: Database[dict[str, Any]], collection: str, key: str) -> tuple[int, int, int]:
+    doc = db[collection].find_one({"_id": key})
+    assert doc is not None
+    return doc["orders"], doc["units"], doc["sales_cents"]
+
+
+def test_a_replayed_batch_adds_only_where_the_crashed_run_did_not(
+    db: Database[dict[str, Any]],
+) -> None:
+    first = [order(f"o{i}", i % 3, i % 2, i % 4 + 1, i % 5 + 1) for i in range(20)]
+    second = [order(f"p{i}", i % 4, i % 3, i % 5 + 1, 2) for i in range(15)]
+    writer = RollupWriter(db)
+    assert writer.apply("q1:0", order_deltas(first)) > 0
+
+    # Batch 1 crashes after reaching only the minute buckets; the restarted job (a new writer,
+    # empty cache) replays the whole batch.
+    deltas = order_deltas(second)
+    partial = {k: v for k, v in deltas.items() if k[0] == "rollup_minute"}
+    RollupWriter(db).apply("q1:1", partial)
+    restarted = RollupWriter(db)
+    assert restarted.apply("q1:1", deltas) == len(deltas) - len(partial)
+    assert restarted.apply("q1:1", deltas) == 0  # and again: nothing changes
+
+    everything = recompute(first + second)
+    for key, delta in everything.items():
+        if key[0] != "rollup_day":  # distinct customers come from the sink's markers
+            assert stored_counts(db, *key) == (
+                delta.counts["orders"],
+                delta.counts["units"],
+                delta.counts["sales_cents"],
+            )
+    doc = db.rollup_minute.find_one({"_id": "2026-11-28T10:00Z"})
+    assert doc is not None
+    assert doc["minute"] == datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+    assert doc["sales"] == doc["sales_cents"] / 100
+
+
+def test_a_new_query_counts_from_its_own_batch_zero(db: Database[dict[str, Any]]) -> None:
+    # A job on a fresh checkpoint is a new query: its batch 0 is not a replay of the old one.
+    x, y = order("x", 1, 0, 1, 1), order("y", 2, 0, 1, 3)
+    RollupWriter(db).apply("q1:7", order_deltas([x]))
+    RollupWriter(db).apply("q2:0", order_deltas([y]))
+    assert stored_counts(db, "rollup_minute", "2026-11-28T10:00Z") == (2, 4, 940)
+
+
+def test_rebuild_recomputes_everything_from_the_orders(db: Database[dict[str, Any]]) -> None:
+    orders = [order(f"o{i}", i % 3, i % 2, i % 4 + 1, 1) for i in range(10)]
+    db.orders.insert_many(orders)
+    RollupWriter(db).apply("q1:0", order_deltas(orders[:4]))  # stale, incomplete rollups
+    assert differences(db, db.orders.find())
+    assert rebuild(db) > 0
+    assert differences(db, db.orders.find()) == []
+    day = db.rollup_day.find_one({"_id": "2026-11-28"})
+    assert day is not None
+    assert (day["orders"], day["customers"]) == (10, 3)
