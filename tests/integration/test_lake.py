@@ -13,8 +13,8 @@ import pytest
 from pyspark.sql import SparkSession
 
 from shopstream.config import Settings
-from shopstream.streaming.committed import committed_files
-from shopstream.streaming.lake import WatermarkPublisher, read_watermark, start_lake_query
+from shopstream.streaming.committed import committed_files, read_watermark
+from shopstream.streaming.lake import WatermarkPublisher, start_lake_query
 from shopstream.streaming.source import read_orders
 
 pytestmark = pytest.mark.integration

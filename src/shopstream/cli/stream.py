@@ -8,15 +8,29 @@ import os
 import typer
 
 from shopstream.cli.common import console, fail, load_settings
+from shopstream.config import Settings
 
 __all__ = ["register"]
 
 
 def cmd_stream(
     once: bool = typer.Option(False, help="Process what is in Kafka now, then stop."),
+    print_jars: bool = typer.Option(
+        False, help="Print the connector jars for `spark-submit --jars` (fetching them) and exit."
+    ),
 ) -> None:
     """Run the streaming job: land every order in the lake and enrich it into MongoDB."""
-    settings = load_settings(service=True)
+    settings = load_settings(service=not print_jars)
+    if print_jars:
+        from shopstream.streaming.session import job_jars
+
+        typer.echo(",".join(str(j) for j in job_jars(settings)))
+        return
+    run_stream(settings, once)
+
+
+def run_stream(settings: Settings, once: bool = False) -> None:
+    """Starts both queries, writes the ready file, and waits (also the spark-submit entry)."""
     from shopstream.stack.services import stream_ready_file
     from shopstream.streaming.job import start_job
     from shopstream.streaming.session import spark_session
@@ -57,7 +71,7 @@ def cmd_lake_files(
 def cmd_lake_watermark() -> None:
     """Show the landing query's event-time watermark and the last complete day."""
     settings = load_settings()
-    from shopstream.streaming.lake import read_watermark
+    from shopstream.streaming.committed import read_watermark
 
     doc = read_watermark(f"{settings.lake}/orders", settings)
     if doc is None:

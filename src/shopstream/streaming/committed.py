@@ -14,13 +14,18 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import pyarrow.fs as pafs
 
 from shopstream.config import Settings
 
-__all__ = ["committed_files", "filesystem_for", "s3_filesystem"]
+__all__ = ["WATERMARK_FILE", "committed_files", "filesystem_for", "read_watermark", "s3_filesystem"]
+
+# Published by the landing query (streaming/lake.py) in the table directory; `_` files are
+# not data to Spark or pyarrow.
+WATERMARK_FILE = "_watermark.json"
 
 _LOG_NAME = re.compile(r"^(\d+)(\.compact)?$")
 
@@ -103,3 +108,18 @@ def committed_files(
             files.pop(path, None)
     wanted = f"/dt={day}/" if day else None
     return sorted(p for p in files if wanted is None or wanted in p)
+
+
+def read_watermark(table: str, settings: Settings | None = None) -> dict[str, Any] | None:
+    """The landing query's last published watermark of a lake table, or None before the first.
+
+    `{"watermark": ISO time, "complete_through": "YYYY-MM-DD", "max_event_time": ...,
+    "batch_id": n, "published_at": ISO time}`: days up to `complete_through` are complete.
+    """
+    fs, path = filesystem_for(f"{table}/{WATERMARK_FILE}", settings)
+    try:
+        with fs.open_input_stream(path) as stream:
+            doc: dict[str, Any] = json.loads(stream.read())
+    except FileNotFoundError:
+        return None
+    return doc

@@ -27,21 +27,18 @@ from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
 
 from shopstream.config import Settings
-from shopstream.streaming.committed import filesystem_for
+from shopstream.streaming.committed import WATERMARK_FILE, filesystem_for
 
 __all__ = [
     "UNPARSED_DAY",
-    "WATERMARK_FILE",
     "WatermarkPublisher",
     "complete_through",
     "lake_rows",
-    "read_watermark",
     "start_lake_query",
 ]
 
 log = logging.getLogger(__name__)
 
-WATERMARK_FILE = "_watermark.json"  # in the table directory; `_` files are not data
 
 UNPARSED_DAY = "unparsed"
 
@@ -130,14 +127,3 @@ class WatermarkPublisher(StreamingQueryListener):
             self._last = watermark
         except OSError:  # the next batch publishes again; never fail the query for it
             log.warning("could not publish the lake watermark", exc_info=True)
-
-
-def read_watermark(table: str, settings: Settings | None = None) -> dict[str, Any] | None:
-    """The last published watermark of a lake table, or None before the first one."""
-    fs, path = filesystem_for(f"{table}/{WATERMARK_FILE}", settings)
-    try:
-        with fs.open_input_stream(path) as stream:
-            doc: dict[str, Any] = json.loads(stream.read())
-    except FileNotFoundError:
-        return None
-    return doc

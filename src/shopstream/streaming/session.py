@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import sys
 from importlib import resources
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 
 from shopstream.config import Settings
 from shopstream.stack.install import ensure_s3a_jars, ensure_spark_jars
 
-__all__ = ["s3a_conf", "spark_session", "uses_s3a"]
+__all__ = ["job_jars", "s3a_conf", "spark_session", "submitted", "uses_s3a"]
 
 _SIMPLE_CREDENTIALS = "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"
 # The SDK's full chain (env, system properties, web identity, ~/.aws profile, container and
@@ -19,34 +20,51 @@ _SIMPLE_CREDENTIALS = "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"
 _DEFAULT_CREDENTIALS = "software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider"
 
 
-def spark_session(settings: Settings, app: str = "shopstream-stream") -> SparkSession:
-    """A session for `settings.spark_master` (a local master by default, or a cluster)."""
-    # Python workers must be this interpreter; otherwise they start the system python3.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    if settings.spark_master.startswith("local"):
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # stay on loopback
+def job_jars(settings: Settings) -> list[Path]:
+    """The jars the job needs beyond pyspark's, fetched once (for `spark.jars` or `--jars`)."""
     jars = ensure_spark_jars(settings.cache_path)
-    extra: dict[str, str] = {}
     if uses_s3a(settings):  # the s3a jars are fetched only for an S3 lake or checkpoints
         jars += ensure_s3a_jars(settings.cache_path)
-        extra = s3a_conf(settings)
-    log4j = resources.files("shopstream.streaming").joinpath("spark-log4j2.properties")
+    return jars
+
+
+def submitted() -> bool:
+    """Whether this process is a driver started by `spark-submit` (its JVM is already up)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def spark_session(settings: Settings, app: str = "shopstream-stream") -> SparkSession:
+    """A session for `settings.spark_master` (a local master by default, or a cluster).
+
+    Under `spark-submit` the master, jars and driver JVM options are spark-submit's
+    (`--master`, `--jars "$(shopstream stream --print-jars)"`); only the job's own settings
+    are applied.
+    """
+    builder = SparkSession.builder.appName(app)
+    if not submitted():
+        # Python workers must be this interpreter; otherwise they start the system python3.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+        if settings.spark_master.startswith("local"):
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # stay on loopback
+        log4j = resources.files("shopstream.streaming").joinpath("spark-log4j2.properties")
+        builder = (
+            builder.master(settings.spark_master)
+            .config("spark.jars", ",".join(str(j) for j in job_jars(settings)))
+            .config("spark.driver.memory", settings.spark_driver_memory)
+            .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log4j}")
+        )
     builder = (
-        SparkSession.builder.master(settings.spark_master)
-        .appName(app)
-        .config("spark.jars", ",".join(str(j) for j in jars))
-        .config("spark.driver.memory", settings.spark_driver_memory)
-        .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log4j}")
-        .config("spark.sql.session.timeZone", "UTC")
+        builder.config("spark.sql.session.timeZone", "UTC")
         # Micro-batches of a few hundred orders: a handful of shuffle partitions, not 200.
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.streaming.stopGracefullyOnShutdown", "true")
     )
-    for key, value in extra.items():
-        builder = builder.config(key, value)
+    if uses_s3a(settings):
+        for key, value in s3a_conf(settings).items():
+            builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
