@@ -33,10 +33,10 @@ log = logging.getLogger(__name__)
 
 
 class BatchLedger:
-    """One document per micro-batch in `stream_batches`: replay detection and batch health.
+    """One document per micro-batch in `stream_batches`: batch health, timings and attempts.
 
-    A batch that finds its own document was started before and crashed: Spark replays it with
-    the same offsets, and the sink must then check what the crashed attempt already wrote.
+    A batch that finds its own document was started before and did not finish: Spark replays
+    it with the same offsets (`attempts` counts them; the sinks need no flag for it).
     Keys are `<query id>:<zero-padded batch id>` strings (FerretDB looks up string `_id`s by
     index, not integers); the query id comes from the checkpoint, so a fresh checkpoint starts
     a new series instead of mistaking its batch 0 for a replay.
@@ -109,12 +109,12 @@ class EnrichBatch:
             records = batch.count()
             replay = ledger.begin(query_id, batch_id, records)
             if replay:
-                log.warning("batch %d is a replay: checking what the crashed run wrote", batch_id)
+                log.warning("batch %d is a replay of a batch that did not finish", batch_id)
             orders, unknown = enrich(events, *self.dimensions.current())
             if self.dimensions.age_s > 1 and not unknown.isEmpty():
                 # Ids the cache does not know yet (a customer who just signed up): re-read.
                 orders, unknown = enrich(events, *self.dimensions.refresh())
-            written = write_orders(orders, self.url, self.database, query_id, batch_id, replay)
+            written = write_orders(orders, self.url, self.database, query_id, batch_id)
             orders_at = datetime.now(UTC)
             dead = bad.unionByName(unknown).persist()
             try:

@@ -107,14 +107,14 @@ class OrdersWritten:
 
 
 def _first_writes(
-    coll: Collection[dict[str, Any]], docs: list[dict[str, Any]], batch: str, replay: bool
+    coll: Collection[dict[str, Any]], docs: list[dict[str, Any]], batch: str
 ) -> list[dict[str, Any]]:
     """Inserts the documents whose `_id` is new and returns the ones this batch owns.
 
-    `$setOnInsert`: the first record of an `_id` wins; a later duplicate changes nothing. On
-    the first attempt of a batch, the ones it owns are exactly the upserted ones. On a replay
-    the crashed attempt may have inserted some already, so each is read back and owned if its
-    batch (`ingest` of an order, `first_batch` of a marker) is this one.
+    `$setOnInsert`: the first record of an `_id` wins; a later duplicate changes nothing. The
+    upserted ones are this batch's. One that already existed is read back: it is this batch's
+    too if an earlier attempt of this batch inserted it (a replay after a crash, a retried or
+    speculative task), which its `ingest` (orders) or `first_batch` (markers) tells.
     """
     inserted: set[str] = set()
     for start in range(0, len(docs), _BATCH):
@@ -124,13 +124,12 @@ def _first_writes(
             for d in chunk
         ]
         inserted.update((coll.bulk_write(ops, ordered=False).upserted_ids or {}).values())
-    if not replay:
-        return [d for d in docs if d["_id"] in inserted]
-    owned = []
+    owned = [d for d in docs if d["_id"] in inserted]
     for d in docs:
-        doc = coll.find_one({"_id": d["_id"]})
-        if doc is not None and _owner(doc) == batch:
-            owned.append(doc)
+        if d["_id"] not in inserted:  # usually a resend: a point lookup each
+            stored = coll.find_one({"_id": d["_id"]})
+            if stored is not None and _owner(stored) == batch:
+                owned.append(stored)
     return owned
 
 
@@ -148,7 +147,6 @@ def write_orders(
     database: str,
     query_id: str,
     batch_id: int,
-    replay: bool = False,
 ) -> OrdersWritten:
     """Inserts each order once (first record wins) and returns the rollup deltas.
 
@@ -165,11 +163,11 @@ def write_orders(
         client: MongoClient[dict[str, Any]] = MongoClient(url, tz_aware=True)
         try:
             db = client[database]
-            new = _first_writes(db["orders"], docs, batch, replay)
+            new = _first_writes(db["orders"], docs, batch)
             deltas = rollups.order_deltas(new)
             markers = {rollups.customer_day_key(o): o for o in new}
             marker_docs = [rollups.marker_document(k, o, batch) for k, o in markers.items()]
-            new_markers = _first_writes(db[rollups.CUSTOMER_DAYS], marker_docs, batch, replay)
+            new_markers = _first_writes(db[rollups.CUSTOMER_DAYS], marker_docs, batch)
             rollups.add_customers(deltas, (m["_id"] for m in new_markers))
         finally:
             client.close()

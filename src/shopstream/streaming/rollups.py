@@ -256,7 +256,7 @@ def rebuild(db: Database[dict[str, Any]]) -> int:
     markers = {customer_day_key(o): o for o in orders}
     if markers:
         db[CUSTOMER_DAYS].insert_many(
-            [marker_document(key, o, order_batch(o)) for key, o in markers.items()]
+            [marker_document(key, o, "rebuild") for key, o in markers.items()]
         )
     by_collection: dict[str, list[dict[str, Any]]] = {}
     for (collection, key), delta in deltas.items():
