@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     lake_uri: str | None = None
     checkpoint_uri: str | None = None
     stream_trigger_s: float = Field(default=1.0, gt=0)
+    # The lake query's trigger: longer than enrichment's, since each batch writes at least one
+    # Parquet file per day it touches (fewer, larger files; the ELT loads daily).
+    lake_trigger_s: float = Field(default=10.0, gt=0)
     stream_enabled: bool = True  # whether `up` runs the streaming job
     stream_max_offsets_per_trigger: int = Field(default=5000, ge=1)
     # How late an order may arrive before its day is declared complete (Spark interval).

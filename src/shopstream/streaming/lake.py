@@ -80,7 +80,7 @@ def start_lake_query(
     if available_now:
         writer = writer.trigger(availableNow=True)
     else:
-        writer = writer.trigger(processingTime=f"{settings.stream_trigger_s} seconds")
+        writer = writer.trigger(processingTime=f"{settings.lake_trigger_s} seconds")
     return writer.start()
 
 
