@@ -130,8 +130,9 @@ class _Sinks(threading.Thread):
             rows.append(
                 (
                     "last micro-batch",
-                    f"#{batch['batch_id']}: {batch['records']:,} records"
-                    + (f" in {took:.2f} s" if took is not None else " (running)"),
+                    f"#{batch['batch_id']}: {batch['records']:,} records in {took:.2f} s"
+                    if took is not None
+                    else f"#{batch['batch_id']}: running",
                 )
             )
         return rows

@@ -1,9 +1,9 @@
 """Writes enriched orders and dead letters to MongoDB, idempotently.
 
 Documents are keyed by `_id`: an order by its `order_id`, a dead letter by its Kafka
-coordinates. An order is inserted by its first record and never rewritten (a resend or a
-replayed micro-batch finds it there); a dead letter is rewritten with the same content. Writes
-happen on the executors, one client per partition, so the sink scales with the cluster.
+coordinates. Both are inserted by their first record and never rewritten (a resend or a
+replayed micro-batch finds them there). Writes happen on the executors, so the sink scales
+with the cluster.
 """
 
 from __future__ import annotations
@@ -24,13 +24,7 @@ from pyspark.sql import functions as F
 from shopstream.streaming import rollups
 from shopstream.streaming.rollups import Deltas
 
-__all__ = [
-    "DeadLetterSink",
-    "OrdersWritten",
-    "dead_letter_document",
-    "order_document",
-    "write_orders",
-]
+__all__ = ["BatchSink", "BatchWritten", "dead_letter_document", "order_document"]
 
 _BATCH = 500
 
@@ -97,15 +91,6 @@ def dead_letter_document(row: Row, processed_at: datetime) -> dict[str, Any]:
     }
 
 
-@dataclass
-class OrdersWritten:
-    """What one micro-batch's order write did: counts and the rollup deltas of its new orders."""
-
-    seen: int = 0
-    new: int = 0
-    deltas: Deltas = field(default_factory=dict)
-
-
 def _first_writes(
     coll: Collection[dict[str, Any]], docs: list[dict[str, Any]], batch: str
 ) -> list[dict[str, Any]]:
@@ -116,14 +101,7 @@ def _first_writes(
     too if an earlier attempt of this batch inserted it (a replay after a crash, a retried or
     speculative task), which its `ingest` (orders) or `first_batch` (markers) tells.
     """
-    inserted: set[str] = set()
-    for start in range(0, len(docs), _BATCH):
-        chunk = docs[start : start + _BATCH]
-        ops = [
-            UpdateOne({"_id": d["_id"]}, {"$setOnInsert": _without_id(d)}, upsert=True)
-            for d in chunk
-        ]
-        inserted.update((coll.bulk_write(ops, ordered=False).upserted_ids or {}).values())
+    inserted = _insert_new(coll, docs)
     owned = [d for d in docs if d["_id"] in inserted]
     for d in docs:
         if d["_id"] not in inserted:  # usually a resend: a point lookup each
@@ -131,6 +109,19 @@ def _first_writes(
             if stored is not None and _owner(stored) == batch:
                 owned.append(stored)
     return owned
+
+
+def _insert_new(coll: Collection[dict[str, Any]], docs: list[dict[str, Any]]) -> set[str]:
+    """Upserts with `$setOnInsert` (existing documents are left as they are); returns the
+    `_id`s that were inserted."""
+    inserted: set[str] = set()
+    for start in range(0, len(docs), _BATCH):
+        ops = [
+            UpdateOne({"_id": d["_id"]}, {"$setOnInsert": _without_id(d)}, upsert=True)
+            for d in docs[start : start + _BATCH]
+        ]
+        inserted.update((coll.bulk_write(ops, ordered=False).upserted_ids or {}).values())
+    return inserted
 
 
 def _without_id(doc: dict[str, Any]) -> dict[str, Any]:
@@ -141,89 +132,98 @@ def _owner(doc: dict[str, Any]) -> str:
     return rollups.order_batch(doc) if "ingest" in doc else str(doc["first_batch"])
 
 
-def write_orders(
-    orders: DataFrame,
-    url: str,
-    database: str,
-    query_id: str,
-    batch_id: int,
-) -> OrdersWritten:
-    """Inserts each order once (first record wins) and returns the rollup deltas.
+@dataclass
+class BatchWritten:
+    """What one micro-batch's write did: counts, and the rollup deltas of its new orders."""
 
-    Runs on the executors, partitioned by customer so that each `day|customer` marker (the
-    distinct-customer count) has a single writer.
-    """
-    processed_at = datetime.now(UTC)
-    batch = rollups.batch_token(query_id, batch_id)
+    seen: int = 0  # order rows written (after in-batch duplicates are collapsed)
+    new: int = 0  # orders this batch inserted (the others already existed)
+    dead: int = 0  # dead letters
+    deltas: Deltas = field(default_factory=dict)
 
-    def partition(rows: Iterable[Row]) -> Iterator[OrdersWritten]:
-        docs = [order_document(r, processed_at, query_id, batch_id) for r in rows]
-        if not docs:
-            return
-        client: MongoClient[dict[str, Any]] = MongoClient(url, tz_aware=True)
-        try:
-            db = client[database]
-            new = _first_writes(db["orders"], docs, batch)
-            deltas = rollups.order_deltas(new)
-            markers = {rollups.customer_day_key(o): o for o in new}
-            marker_docs = [rollups.marker_document(k, o, batch) for k, o in markers.items()]
-            new_markers = _first_writes(db[rollups.CUSTOMER_DAYS], marker_docs, batch)
-            rollups.add_customers(deltas, (m["_id"] for m in new_markers))
-        finally:
-            client.close()
-        yield OrdersWritten(len(docs), len(new), deltas)
 
-    parts = orders.repartition(F.col("customer.id")).rdd.mapPartitions(partition).collect()
-    return OrdersWritten(
-        seen=sum(p.seen for p in parts),
-        new=sum(p.new for p in parts),
-        deltas=rollups.merge(p.deltas for p in parts),
-    )
+# Executors reuse their Python workers across tasks (spark.python.worker.reuse), so clients
+# are kept per process instead of reconnecting for every partition of every micro-batch.
+_MONGO: dict[str, MongoClient[dict[str, Any]]] = {}
+_KAFKA: dict[str, Producer] = {}
+
+
+def _mongo(url: str) -> MongoClient[dict[str, Any]]:
+    if url not in _MONGO:
+        _MONGO[url] = MongoClient(url, tz_aware=True)
+    return _MONGO[url]
+
+
+def _kafka(servers: str) -> Producer:
+    if servers not in _KAFKA:
+        _KAFKA[servers] = Producer(
+            {"bootstrap.servers": servers, "acks": "all", "enable.idempotence": True}
+        )
+    return _KAFKA[servers]
 
 
 @dataclass(frozen=True)
-class DeadLetterSink:
-    """Where dead letters go: the `dead_letters` collection (the system of record that
-    `shopstream dlq` lists and replays) and, for other consumers, the Kafka DLQ topic."""
+class BatchSink:
+    """Writes a micro-batch's orders and dead letters in one Spark job, on the executors.
+
+    Orders: inserted once (first record wins), partitioned by customer so that each
+    `day|customer` marker (the distinct-customer count) has a single writer; each partition
+    returns the rollup deltas of the orders it inserted. Dead letters: the `dead_letters`
+    collection (the system of record `shopstream dlq` lists and replays) and, for other
+    consumers, the Kafka DLQ topic.
+    """
 
     url: str
     database: str
     kafka_servers: str
-    topic: str
-    collection: str = "dead_letters"
+    dlq_topic: str
 
-    def write(self, dead: DataFrame) -> None:
+    def write(
+        self, orders: DataFrame, dead: DataFrame, query_id: str, batch_id: int
+    ) -> BatchWritten:
         processed_at = datetime.now(UTC)
+        batch = rollups.batch_token(query_id, batch_id)
         sink = self
 
-        def partition(rows: Iterable[Row]) -> None:
-            docs = [dead_letter_document(r, processed_at) for r in rows]
-            if docs:
-                sink._to_mongo(docs)
-                sink._to_kafka(docs)
+        def partition(rows: Iterable[tuple[str, Row]]) -> Iterator[BatchWritten]:
+            orders: list[Row] = []
+            dead: list[Row] = []
+            for kind, row in rows:
+                (orders if kind == "order" else dead).append(row)
+            db = _mongo(sink.url)[sink.database]
+            written = BatchWritten(dead=len(dead))
+            if orders:
+                docs = [order_document(r, processed_at, query_id, batch_id) for r in orders]
+                new = _first_writes(db["orders"], docs, batch)
+                written.deltas = rollups.order_deltas(new)
+                markers = {rollups.customer_day_key(o): o for o in new}
+                marker_docs = [rollups.marker_document(k, o, batch) for k, o in markers.items()]
+                new_markers = _first_writes(db[rollups.CUSTOMER_DAYS], marker_docs, batch)
+                rollups.add_customers(written.deltas, (m["_id"] for m in new_markers))
+                written.seen, written.new = len(docs), len(new)
+            if dead:
+                docs = [dead_letter_document(r, processed_at) for r in dead]
+                _insert_new(db["dead_letters"], docs)  # a `replayed_at` mark stays
+                sink._publish(docs)
+            yield written
 
-        dead.foreachPartition(partition)
+        tagged = (
+            orders.repartition(F.col("customer.id"))
+            .rdd.map(lambda r: ("order", r))
+            .union(dead.rdd.map(lambda r: ("dead", r)))
+        )
+        parts = tagged.mapPartitions(partition).collect()
+        return BatchWritten(
+            seen=sum(p.seen for p in parts),
+            new=sum(p.new for p in parts),
+            dead=sum(p.dead for p in parts),
+            deltas=rollups.merge(p.deltas for p in parts),
+        )
 
-    def _to_mongo(self, docs: list[dict[str, Any]]) -> None:
-        # `$setOnInsert`: a replayed batch leaves the document (and a `replayed_at` mark) as is.
-        client: MongoClient[dict[str, Any]] = MongoClient(self.url)
-        try:
-            coll = client[self.database][self.collection]
-            for start in range(0, len(docs), _BATCH):
-                ops = [
-                    UpdateOne({"_id": d["_id"]}, {"$setOnInsert": _without_id(d)}, upsert=True)
-                    for d in docs[start : start + _BATCH]
-                ]
-                coll.bulk_write(ops, ordered=False)
-        finally:
-            client.close()
-
-    def _to_kafka(self, docs: list[dict[str, Any]]) -> None:
+    def _publish(self, docs: list[dict[str, Any]]) -> None:
         # At least once, keyed by the source coordinates: a replayed batch may publish a record
         # again under the same key (consumers dedupe by key; the topic may be compacted).
-        producer = Producer(
-            {"bootstrap.servers": self.kafka_servers, "acks": "all", "enable.idempotence": True}
-        )
+        producer = _kafka(self.kafka_servers)
         failed: list[str] = []
 
         def delivered(err: KafkaError | None, _msg: object) -> None:
@@ -232,14 +232,16 @@ class DeadLetterSink:
 
         for doc in docs:
             producer.produce(
-                self.topic,
+                self.dlq_topic,
                 json.dumps(doc, default=_json_default).encode(),
                 doc["_id"].encode(),
                 on_delivery=delivered,
             )
             producer.poll(0)
         if producer.flush(30) or failed:
-            raise RuntimeError(f"dead letters not acknowledged by Kafka ({self.topic}): {failed}")
+            raise RuntimeError(
+                f"dead letters not acknowledged by Kafka ({self.dlq_topic}): {failed}"
+            )
 
 
 def _json_default(value: object) -> str:
