@@ -8,7 +8,7 @@ BIN   := $(VENV)/bin
 export SHOPSTREAM_CACHE_DIR := $(CACHE)
 export SHOPSTREAM_VENV := $(VENV)
 
-.PHONY: help install demo test unit integration lint format bench up down status clean
+.PHONY: help install demo test unit integration lint format bench bench-stream up down status clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ format: install ## Apply ruff's fixes and formatting
 
 bench: install ## Ingestion benchmark; writes bench/results/ingest.json (see docs/benchmarks.md)
 	$(BIN)/shopstream bench ingest
+
+bench-stream: install ## Streaming latency benchmark (~7 min); writes bench/results/stream.json
+	$(BIN)/shopstream bench stream
 
 up: install ## Start the local stack
 	$(BIN)/shopstream up

@@ -16,8 +16,9 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 from pydantic import SecretStr
@@ -36,20 +37,30 @@ log = logging.getLogger(__name__)
 Report = Callable[[str], None]
 BENCH_DIR = Path(__file__).resolve().parents[1]
 CUSTOMERS, PRODUCTS, CATALOG_SEED = 10_000, 1_000, 1
-# Settings naming an external server; they must not leak into the stack's processes.
-_EXTERNAL_ENV = ("SHOPSTREAM_KAFKA_BOOTSTRAP", "SHOPSTREAM_POSTGRES_DSN", "SHOPSTREAM_MONGO_URI")
+# Settings naming an external server or store; they must not leak into the stack's processes
+# (the streaming job, when enabled, would otherwise write a user's lake and checkpoints).
+_EXTERNAL_ENV = (
+    "SHOPSTREAM_KAFKA_BOOTSTRAP",
+    "SHOPSTREAM_POSTGRES_DSN",
+    "SHOPSTREAM_MONGO_URI",
+    "SHOPSTREAM_LAKE_URI",
+    "SHOPSTREAM_CHECKPOINT_URI",
+    "SHOPSTREAM_SPARK_MASTER",
+)
 
 
-def _bench_settings(base: Settings, data_dir: Path) -> Settings:
-    return sandbox_settings(
-        data_dir,
-        cache_dir=base.cache_path,  # share the downloaded Kafka jars and FerretDB
-        api_keys=SecretStr(f"bench-{secrets.token_urlsafe(16)}"),
-        rate_limit="100000000/second",
-        stream_enabled=False,
-        orders_topic=f"bench-orders-{uuid.uuid4().hex[:8]}",
-        dlq_topic=f"bench-dlq-{uuid.uuid4().hex[:8]}",
-    )
+def _bench_settings(base: Settings, data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "cache_dir": base.cache_path,  # share the downloaded Kafka jars and FerretDB
+        "api_keys": SecretStr(f"bench-{secrets.token_urlsafe(16)}"),
+        "rate_limit": "100000000/second",
+        "stream_enabled": False,
+        "lake_uri": None,  # the lake and checkpoints stay in the stack's own directory
+        "checkpoint_uri": None,
+        "orders_topic": f"bench-orders-{uuid.uuid4().hex[:8]}",
+        "dlq_topic": f"bench-dlq-{uuid.uuid4().hex[:8]}",
+    }
+    return sandbox_settings(data_dir, **{**values, **overrides})
 
 
 def _provision(settings: Settings) -> None:
@@ -60,31 +71,57 @@ def _provision(settings: Settings) -> None:
 
 
 @contextlib.contextmanager
-def _sealed_launch(cwd: Path) -> Iterator[None]:
-    """While the stack starts: no external-server variables, and no `.env` in reach."""
+def _sealed_launch(cwd: Path, env: Mapping[str, str] | None = None) -> Iterator[None]:
+    """While the stack starts: no external-server variables, and no `.env` in reach.
+
+    `env`: extra variables for the stack's processes (supervisord passes its own on).
+    """
     saved = {k: os.environ.pop(k) for k in _EXTERNAL_ENV if k in os.environ}
+    extra = dict(env or {})
+    replaced = {k: os.environ.get(k) for k in extra}
+    os.environ.update(extra)
     old_cwd = Path.cwd()
     os.chdir(cwd)  # supervisord and its programs inherit it; a `.env` is read from there
     try:
         yield
     finally:
         os.chdir(old_cwd)
+        for key, value in replaced.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
         os.environ.update(saved)
 
 
 @contextlib.contextmanager
-def isolated_stack(base: Settings, report: Report) -> Iterator[Settings]:
-    """A running, seeded stack of its own; stopped and deleted on exit."""
+def isolated_stack(
+    base: Settings,
+    report: Report,
+    *,
+    env: Mapping[str, str] | None = None,
+    before_delete: Callable[[Settings], None] | None = None,
+    **overrides: Any,
+) -> Iterator[Settings]:
+    """A running, seeded stack of its own; stopped and deleted on exit.
+
+    `overrides` are settings for the stack, e.g. `stream_enabled=True, stream_trigger_s=0.5`
+    to run the streaming job under supervisord as well (it is left out by default). `env`
+    adds variables to the stack's processes; `before_delete` gets to read the stopped stack's
+    files (logs) before its directory is deleted.
+    """
     data_dir = sandbox_dir("shopstream-bench-")
-    settings = _bench_settings(base, data_dir)
+    settings = _bench_settings(base, data_dir, **overrides)
     try:
         report(f"isolated stack in {data_dir} (API {settings.api_url})")
-        with _sealed_launch(data_dir):
+        with _sealed_launch(data_dir, env):
             up(settings, report=report, provision=_provision)
         yield settings
     finally:
         try:
             down(settings, report=report)
+            if before_delete is not None:
+                before_delete(settings)
         finally:
             shutil.rmtree(data_dir, ignore_errors=True)
             report(f"removed {data_dir}")

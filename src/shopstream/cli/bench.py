@@ -1,4 +1,4 @@
-"""`shopstream bench ingest`: the ingestion benchmark (see docs/benchmarks.md).
+"""`shopstream bench ingest|stream`: the benchmarks (see docs/benchmarks.md).
 
 The harness lives in the checkout's `bench/` folder, next to its results, and is not
 shipped in the package; this command finds it there.
@@ -19,6 +19,7 @@ __all__ = ["register"]
 
 BENCH_DIR = Path(__file__).resolve().parents[3] / "bench"
 DEFAULT_OUTPUT = BENCH_DIR / "results" / "ingest.json"
+STREAM_OUTPUT = BENCH_DIR / "results" / "stream.json"
 
 
 def _harness(module: str) -> ModuleType:
@@ -73,7 +74,84 @@ def cmd_ingest(
         raise typer.Exit(1)
 
 
+def _rates(text: str) -> tuple[float, ...]:
+    try:
+        rates = tuple(float(r) for r in text.split(",") if r.strip())
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated orders/s, got {text!r}") from None
+    if any(r <= 0 for r in rates):
+        raise typer.BadParameter("rates must be positive")
+    return rates
+
+
+def cmd_stream(
+    rates: str = typer.Option("200,1000", help="Rates (orders/s) measured with the long window."),
+    duration: float = typer.Option(60.0, min=5, max=600, help="Seconds measured per rate."),
+    warmup: float = typer.Option(10.0, min=0, max=120, help="Seconds of load before measuring."),
+    ladder: str = typer.Option(
+        "25,50,100,150,300,400,600,800,1500",
+        help="Rates tried, ascending, between the highest sustained and the lowest failed so "
+        "far, to find the highest the job sustains ('' for none).",
+    ),
+    ladder_duration: float = typer.Option(30.0, min=5, max=300, help="Seconds per ladder rate."),
+    baseline_rate: float = typer.Option(10.0, min=0.5, max=100, help="Low rate: the floor."),
+    baseline_duration: float = typer.Option(30.0, min=5, max=300, help="Seconds of baseline."),
+    prime: float = typer.Option(15.0, min=0, max=300, help="Seconds of unmeasured load first."),
+    trigger: float = typer.Option(
+        1.0, min=0.001, max=60, help="The job's trigger (SHOPSTREAM_STREAM_TRIGGER_S) for this run."
+    ),
+    probe_rate: float = typer.Option(
+        4.0, min=0, max=50, help="Orders/s sampled for direct find_one polling (0: none)."
+    ),
+    budget: float = typer.Option(
+        510.0, min=60, max=3600, help="Seconds after the start by which steps must end."
+    ),
+    spark_events: bool = typer.Option(
+        True, help="Have the job write Spark's event log (progress, jobs) for the breakdown."
+    ),
+    output: Path = typer.Option(STREAM_OUTPUT, help="Where to write the results (JSON)."),
+    check: bool = typer.Option(False, help="Exit 1 when a target is missed or errors occurred."),
+) -> None:
+    """Measure end-to-end latency (API 202 -> order in MongoDB) and the highest sustained rate."""
+    settings = load_settings()
+    stream, report, stream_report = (
+        _harness("stream"),
+        _harness("report"),
+        _harness("stream_report"),
+    )
+    opts = stream.StreamOptions(
+        rates=_rates(rates),
+        duration=duration,
+        warmup=warmup,
+        ladder=_rates(ladder),
+        ladder_duration=ladder_duration,
+        baseline_rate=baseline_rate,
+        baseline_duration=baseline_duration,
+        prime=prime,
+        trigger_s=trigger,
+        probe_per_s=probe_rate,
+        budget_s=budget,
+        spark_events=spark_events,
+    )
+    try:
+        doc = stream.run_stream(settings, opts, console.print)
+    except (RuntimeError, OSError) as exc:  # StackError, refused connections
+        fail(str(exc))
+    report.write_json(doc, output)
+    console.print(stream_report.latency_table(doc))
+    console.print(stream_report.job_table(doc))
+    console.print(stream_report.parts_table(doc))
+    console.print(stream_report.targets_table(doc))
+    console.print(f"results: {output}")
+    problems = stream_report.missed(doc)
+    for problem in problems:
+        console.print(f"[yellow]{problem}[/]")
+    if check and problems:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     bench = typer.Typer(help="Benchmarks (results in bench/results/).", no_args_is_help=True)
     bench.command("ingest")(cmd_ingest)
+    bench.command("stream")(cmd_stream)
     app.add_typer(bench, name="bench")
