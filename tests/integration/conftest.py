@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,18 @@ def stack_settings(base: Path, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return sandbox_settings(base / "data", **values)
+
+
+def job_settings(stack: Settings, tmp: Path, **overrides: Any) -> Settings:
+    """The session stack's settings for an in-process streaming query of one test: its own
+    MongoDB database, lake and checkpoints, and a short trigger."""
+    values: dict[str, Any] = {
+        "mongo_database": f"it_{uuid.uuid4().hex[:8]}",
+        "lake_uri": (tmp / "lake").as_uri(),
+        "checkpoint_uri": (tmp / "ckpt").as_uri(),
+        "stream_trigger_s": 0.5,
+    }
+    return stack.model_copy(update={**values, **overrides})
 
 
 def provision(settings: Settings) -> None:

@@ -20,6 +20,7 @@ from shopstream.config import Settings, settings_env
 from shopstream.messaging.tail import tail
 from shopstream.streaming.dlq import dead_letters, replay, summary
 from shopstream.streaming.job import start_enrich_query
+from tests.integration.conftest import job_settings
 from tests.integration.test_enrich import wait_for
 
 pytestmark = pytest.mark.integration
@@ -28,13 +29,7 @@ pytestmark = pytest.mark.integration
 def test_an_unknown_product_is_dead_lettered_then_replayed_once_it_exists(
     spark: SparkSession, stack: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = stack.model_copy(
-        update={
-            "mongo_database": f"it_{uuid.uuid4().hex[:8]}",
-            "checkpoint_uri": (tmp_path / "ckpt").as_uri(),
-            "stream_trigger_s": 0.5,
-        }
-    )
+    settings = job_settings(stack, tmp_path)
     product_id = 900_000 + uuid.uuid4().int % 99_999  # not in the catalog (yet)
     order_id = str(uuid.uuid4())
     event = {

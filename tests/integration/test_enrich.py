@@ -19,6 +19,7 @@ from pyspark.sql import SparkSession
 from shopstream.config import Settings
 from shopstream.streaming.job import start_enrich_query
 from shopstream.streaming.rollups import differences
+from tests.integration.conftest import job_settings
 
 pytestmark = pytest.mark.integration
 
@@ -34,13 +35,7 @@ def wait_for(check: Callable[[], bool], timeout: float = 90) -> None:
 def test_every_order_becomes_one_enriched_document_or_one_dead_letter(
     spark: SparkSession, stack: Settings, api: httpx.Client, tmp_path: Path
 ) -> None:
-    settings = stack.model_copy(
-        update={
-            "mongo_database": f"it_{uuid.uuid4().hex[:8]}",
-            "checkpoint_uri": (tmp_path / "ckpt").as_uri(),
-            "stream_trigger_s": 0.5,
-        }
-    )
+    settings = job_settings(stack, tmp_path)
     with psycopg.connect(stack.postgres_url) as conn:
         prices = dict(conn.execute("SELECT id, price FROM products").fetchall())
     orders = [

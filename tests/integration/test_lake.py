@@ -16,6 +16,7 @@ from shopstream.config import Settings
 from shopstream.streaming.committed import committed_files, read_watermark
 from shopstream.streaming.lake import WatermarkPublisher, start_lake_query
 from shopstream.streaming.source import read_orders
+from tests.integration.conftest import job_settings
 
 pytestmark = pytest.mark.integration
 
@@ -46,12 +47,7 @@ def new_order(created_at: str) -> dict[str, object]:
 def test_posted_orders_land_once_and_a_rerun_adds_nothing(
     spark: SparkSession, stack: Settings, api: httpx.Client, tmp_path: Path
 ) -> None:
-    settings = stack.model_copy(
-        update={
-            "lake_uri": (tmp_path / "lake").as_uri(),
-            "checkpoint_uri": (tmp_path / "ckpt").as_uri(),
-        }
-    )
+    settings = job_settings(stack, tmp_path)
     ids = [str(uuid.uuid4()) for _ in range(40)]
     orders = [
         {
@@ -82,12 +78,7 @@ def test_posted_orders_land_once_and_a_rerun_adds_nothing(
 def test_the_watermark_is_published_and_late_orders_still_land(
     spark: SparkSession, stack: Settings, api: httpx.Client, tmp_path: Path
 ) -> None:
-    settings = stack.model_copy(
-        update={
-            "lake_uri": (tmp_path / "lake").as_uri(),
-            "checkpoint_uri": (tmp_path / "ckpt").as_uri(),
-        }
-    )
+    settings = job_settings(stack, tmp_path)
     table = f"{settings.lake}/orders"
     publisher = WatermarkPublisher(table, settings)
     spark.streams.addListener(publisher)
