@@ -23,7 +23,6 @@ it.
 
 from __future__ import annotations
 
-import logging
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -36,17 +35,23 @@ from pymongo.database import Database
 
 __all__ = [
     "COLLECTIONS",
+    "CUSTOMER_DAYS",
     "Delta",
     "Deltas",
     "RollupWriter",
+    "add_customers",
+    "batch_token",
     "customer_day_key",
+    "differences",
     "ensure_indexes",
+    "marker_document",
     "merge",
+    "order_batch",
     "order_deltas",
+    "rebuild",
     "recompute",
+    "stored",
 ]
-
-log = logging.getLogger(__name__)
 
 MINUTE = "rollup_minute"
 MINUTE_CATEGORY = "rollup_minute_category"
@@ -208,6 +213,8 @@ class RollupWriter:
         def fetch(k: tuple[str, str]) -> dict[str, Any] | None:
             return self.db[k[0]].find_one({"_id": k[1]})
 
+        if not missing:
+            return found
         # Point lookups by `_id`: indexed on MongoDB and on FerretDB (where `$in` scans).
         with ThreadPoolExecutor(max_workers=8) as pool:
             for key, doc in zip(missing, pool.map(fetch, missing), strict=True):
