@@ -169,6 +169,9 @@ def test_streaming_job_runs_under_up_and_enriches_orders(stack: Settings) -> Non
         assert orders.find_one({"_id": oid})["units"] == 2  # type: ignore[index]
         assert down(settings) is True
         assert states(settings)["stream"] == "stopped"
+        log = (settings.data_path / "logs" / "stream.log").read_text()
+        assert "streaming job stopped" in log  # stopped its queries itself, cleanly
+        assert "terminated with error" not in log
     finally:
         down(settings)
         client.drop_database(settings.mongo_database)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 
 import typer
 
@@ -44,12 +46,20 @@ def run_stream(settings: Settings, once: bool = False) -> None:
         f"streaming {settings.orders_topic}: lake {settings.lake}/orders, MongoDB "
         f"{settings.mongo_database}.orders (checkpoints in {settings.checkpoints})"
     )
+    # SIGTERM (`shopstream down`, supervisord) and Ctrl-C stop the queries from this thread,
+    # between py4j calls; the batch they interrupt is replayed at the next start.
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stopping.set())
     try:
-        for query in queries:
-            query.awaitTermination()
+        while not stopping.is_set() and any(q.isActive for q in queries):
+            for query in queries:
+                query.awaitTermination(1)  # raises if the query failed
     except KeyboardInterrupt:
+        stopping.set()
+    if stopping.is_set():
         for query in queries:
             query.stop()
+        console.print("streaming job stopped")
 
 
 lake = typer.Typer(help="Inspect the data lake.", no_args_is_help=True)

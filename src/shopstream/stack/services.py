@@ -37,6 +37,9 @@ class Service:
     exitcodes: str = "0"
     ready_timeout: float = 90.0
     priority: int = 100
+    # Whether `down` signals the whole process group. The streaming job stops its own JVM
+    # (signalled together, the JVM would shut down under the Python driver mid-call).
+    stop_as_group: bool = True
 
 
 @dataclass(frozen=True)
@@ -310,6 +313,7 @@ def stream_service(settings: Settings) -> Service:
         ready=lambda: probes.stream(stream_ready_file(settings)),
         prepare=lambda: stream_ready_file(settings).unlink(missing_ok=True),
         stopwaitsecs=60,
+        stop_as_group=False,  # SIGTERM to the driver, which stops the queries (killasgroup stays)
         ready_timeout=180.0,  # first start may fetch the connector jars
         priority=50,
     )

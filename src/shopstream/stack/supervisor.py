@@ -67,7 +67,7 @@ class Supervisor:
                 f"stopsignal={svc.stopsignal}",
                 f"exitcodes={svc.exitcodes}",
                 f"stopwaitsecs={svc.stopwaitsecs}",
-                "stopasgroup=true",
+                f"stopasgroup={str(svc.stop_as_group).lower()}",
                 "killasgroup=true",
                 f"priority={svc.priority}",
                 "redirect_stderr=true",
