@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from pymongo.database import Database
 
 from shopstream.domain.models import OrderEvent
-from shopstream.streaming.enrich import UNKNOWN_CUSTOMER, UNKNOWN_PRODUCT
+from shopstream.streaming.reasons import UNKNOWN_CUSTOMER, UNKNOWN_PRODUCT
 
 __all__ = ["COLLECTION", "ReplayReport", "dead_letters", "replay", "summary"]
 

@@ -11,6 +11,13 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.window import Window
 
+from shopstream.streaming.reasons import (
+    MALFORMED_JSON,
+    SCHEMA_VIOLATION,
+    UNKNOWN_CUSTOMER,
+    UNKNOWN_PRODUCT,
+)
+
 __all__ = [
     "EVENT_SCHEMA",
     "MALFORMED_JSON",
@@ -21,10 +28,6 @@ __all__ = [
     "parse_events",
 ]
 
-MALFORMED_JSON = "malformed_json"
-SCHEMA_VIOLATION = "schema_violation"
-UNKNOWN_CUSTOMER = "unknown_customer"
-UNKNOWN_PRODUCT = "unknown_product"
 
 _ITEM = T.StructType(
     [
