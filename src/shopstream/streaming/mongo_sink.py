@@ -129,7 +129,7 @@ def _without_id(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _owner(doc: dict[str, Any]) -> str:
-    return rollups.order_batch(doc) if "ingest" in doc else str(doc["first_batch"])
+    return rollups.order_batch(doc) if "ingest" in doc else str(doc.get("first_batch", ""))
 
 
 @dataclass

@@ -126,8 +126,12 @@ def batch_token(query_id: str, batch_id: int) -> str:
 
 
 def order_batch(order: Mapping[str, Any]) -> str:
-    """The batch that inserted an order document."""
-    return batch_token(order["ingest"]["query_id"], order["ingest"]["batch_id"])
+    """The batch that inserted an order document ("" for documents written before the job
+    recorded it: they belong to no batch the job could be running)."""
+    ingest = order.get("ingest") or {}
+    if "query_id" not in ingest or "batch_id" not in ingest:
+        return ""
+    return batch_token(ingest["query_id"], ingest["batch_id"])
 
 
 def marker_document(key: str, order: Mapping[str, Any], batch: str) -> dict[str, Any]:

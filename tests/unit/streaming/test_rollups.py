@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from shopstream.streaming.rollups import merge, order_deltas, recompute
+from shopstream.streaming.rollups import merge, order_batch, order_deltas, recompute
 
 
 def order(oid: str, customer: int, at: str, *lines: tuple[int, str, int, float]) -> dict[str, Any]:
@@ -73,3 +73,10 @@ def test_recompute_counts_distinct_customers_per_day() -> None:
     assert counts(d, "rollup_day", "2026-11-28")["customers"] == 2
     assert counts(d, "rollup_day", "2026-11-29")["customers"] == 1
     assert counts(d, "rollup_day", "2026-11-28")["orders"] == 3
+
+
+def test_an_order_without_ingest_ids_belongs_to_no_batch() -> None:
+    # Documents written before the job recorded its batch (an older version) must not crash
+    # the sink, and must never count as a batch's own.
+    assert order_batch({"ingest": {"topic": "orders"}}) == ""
+    assert order_batch({"ingest": {"query_id": "q", "batch_id": 3}}) == "q:3"
