@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
 
@@ -64,10 +65,15 @@ def cmd_ingest(
     except (RuntimeError, OSError) as exc:  # StackError, BenchError, refused connections
         fail(str(exc))
     report.write_json(doc, output)
-    console.print(report.scenario_table(doc))
-    console.print(report.ratios_table(doc))
+    tables = (report.scenario_table(doc), report.ratios_table(doc))
+    _show(tables, output, report.missed(doc), check)
+
+
+def _show(tables: Iterable[object], output: Path, problems: list[str], check: bool) -> None:
+    """Prints a benchmark's tables and missed targets; with `check`, a miss exits 1."""
+    for table in tables:
+        console.print(table)
     console.print(f"results: {output}")
-    problems = report.missed(doc)
     for problem in problems:
         console.print(f"[yellow]{problem}[/]")
     if check and problems:
@@ -138,16 +144,13 @@ def cmd_stream(
     except (RuntimeError, OSError) as exc:  # StackError, refused connections
         fail(str(exc))
     report.write_json(doc, output)
-    console.print(stream_report.latency_table(doc))
-    console.print(stream_report.job_table(doc))
-    console.print(stream_report.parts_table(doc))
-    console.print(stream_report.targets_table(doc))
-    console.print(f"results: {output}")
-    problems = stream_report.missed(doc)
-    for problem in problems:
-        console.print(f"[yellow]{problem}[/]")
-    if check and problems:
-        raise typer.Exit(1)
+    tables = (
+        stream_report.latency_table(doc),
+        stream_report.job_table(doc),
+        stream_report.parts_table(doc),
+        stream_report.targets_table(doc),
+    )
+    _show(tables, output, stream_report.missed(doc), check)
 
 
 def register(app: typer.Typer) -> None:
