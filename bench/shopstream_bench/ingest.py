@@ -16,7 +16,7 @@ import httpx
 import uvloop
 
 from shopstream.config import Settings
-from shopstream.ingestion.producer import producer_config
+from shopstream.messaging.clients import producer_config
 from shopstream_bench import payloads
 from shopstream_bench.cpu import CpuMeter
 from shopstream_bench.isolated import (
@@ -199,7 +199,7 @@ def _summary(key: str, title: str, run: Run, per_request: int) -> Measurement:
 def _stack_config(settings: Settings) -> dict[str, Any]:
     producer = {
         k: v
-        for k, v in producer_config(settings).items()
+        for k, v in producer_config(settings, client_id="shopstream-api").items()
         if k not in ("logger", "bootstrap.servers")
     }
     return {

@@ -15,7 +15,7 @@ from typing import Any
 from confluent_kafka import KafkaError, Message, Producer
 
 from shopstream.config import Settings
-from shopstream.ingestion.producer import producer_config
+from shopstream.messaging.clients import producer_config
 from shopstream_bench.cpu import CpuMeter
 from shopstream_bench.results import Run
 
@@ -38,7 +38,7 @@ def run_direct(
     """Produces (key, value) `records` in a loop to the orders topic; acks in the window count."""
     if not records:
         raise ValueError("no records to produce")
-    conf: dict[str, Any] = {**producer_config(settings), "client.id": "shopstream-bench"}
+    conf: dict[str, Any] = producer_config(settings, client_id="shopstream-bench")
     producer = Producer(conf)
     run = Run(duration)
     begin = perf_counter()

@@ -65,8 +65,25 @@ class Settings(BaseSettings):
     lake_trigger_s: float = Field(default=10.0, gt=0)
     stream_enabled: bool = True  # whether `up` runs the streaming job
     stream_max_offsets_per_trigger: int = Field(default=5000, ge=1)
+    # The lake's bound per batch: it triggers every lake_trigger_s, so this caps its rate
+    # (200,000 per 10 s = 20,000 records/s) and the size of its catch-up batches.
+    lake_max_offsets_per_trigger: int = Field(default=200_000, ge=1)
+    # Records a micro-batch gives each writing task before it uses another core.
+    stream_records_per_task: int = Field(default=1000, ge=1)
     # How late an order may arrive before its day is declared complete (Spark interval).
     lake_watermark_delay: str = "10 minutes"
+    # Tasks writing each lake batch: each writes one Parquet file per day it touches.
+    lake_writers: int = Field(default=1, ge=1)
+    # Enrichment sink (docs/streaming.md): documents per insert command; how long a batch waits
+    # for Kafka to acknowledge its dead letters; how often each worker re-reads the customers and
+    # products changed in PostgreSQL, and how many of each it keeps; how many `day|customer`
+    # markers a worker remembers; how many rollup buckets the driver keeps in memory.
+    mongo_bulk_size: int = Field(default=1000, ge=1, le=100_000)
+    dlq_flush_timeout_s: float = Field(default=30.0, gt=0)
+    dimension_refresh_s: float = Field(default=30.0, gt=0)
+    dimension_cache_size: int = Field(default=200_000, ge=1)
+    marker_cache_size: int = Field(default=500_000, ge=0)
+    rollup_cache_size: int = Field(default=200_000, ge=0)
 
     # S3, used only when the lake or the checkpoints are on S3 (`s3://bucket/prefix`; Spark
     # reaches it through s3a, the committed-files reader through pyarrow). Endpoint unset means

@@ -21,6 +21,7 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "faker"):
+    # py4j logs every gateway command at INFO ("Received command c on object id p0").
+    for noisy in ("httpx", "httpcore", "faker", "py4j"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     _configured = True

@@ -64,7 +64,7 @@ def test_an_unknown_product_is_dead_lettered_then_replayed_once_it_exists(
         assert published[0]["reason"] == "unknown_product"
 
         # Not fixed yet: nothing is replayed.
-        report = replay(db, stack.postgres_url, stack.kafka_servers, stack.orders_topic)
+        report = replay(db, stack)
         assert letter["_id"] not in report.replayed
         assert "still unknown" in report.still_failing[letter["_id"]]
 
@@ -95,7 +95,7 @@ def test_an_unknown_product_is_dead_lettered_then_replayed_once_it_exists(
         assert listing.exit_code == 0, listing.output
         assert "unknown_product (replayed)" in listing.output
         assert summary(db)[("unknown_product", True)] >= 1
-        again = replay(db, stack.postgres_url, stack.kafka_servers, stack.orders_topic)
+        again = replay(db, stack)
         assert letter["_id"] not in again.replayed  # replayed once
     finally:
         query.stop()

@@ -15,14 +15,13 @@ from pyspark.sql import SparkSession
 from shopstream.config import Settings
 from shopstream.streaming.committed import committed_files, read_watermark
 from shopstream.streaming.lake import WatermarkPublisher, start_lake_query
-from shopstream.streaming.source import read_orders
 from tests.integration.conftest import job_settings
 
 pytestmark = pytest.mark.integration
 
 
 def land(spark: SparkSession, settings: Settings) -> None:
-    query = start_lake_query(read_orders(spark, settings), settings, available_now=True)
+    query = start_lake_query(spark, settings, available_now=True)
     query.awaitTermination(180)
     assert query.exception() is None
 

@@ -1,4 +1,4 @@
-"""`shopstream bench ingest|stream`: the benchmarks (see docs/benchmarks.md).
+"""`shopstream bench ingest|stream|soak`: the benchmarks (see docs/benchmarks.md).
 
 The harness lives in the checkout's `bench/` folder, next to its results, and is not
 shipped in the package; this command finds it there.
@@ -21,6 +21,7 @@ __all__ = ["register"]
 BENCH_DIR = Path(__file__).resolve().parents[3] / "bench"
 DEFAULT_OUTPUT = BENCH_DIR / "results" / "ingest.json"
 STREAM_OUTPUT = BENCH_DIR / "results" / "stream.json"
+SOAK_OUTPUT = BENCH_DIR / "results" / "soak.json"
 
 
 def _harness(module: str) -> ModuleType:
@@ -153,8 +154,37 @@ def cmd_stream(
     _show(tables, output, stream_report.missed(doc), check)
 
 
+def cmd_soak(
+    rate: float = typer.Option(200.0, min=1, max=5000, help="Live orders/s (the simulator)."),
+    minutes: float = typer.Option(30.0, min=2, max=24 * 60, help="How long to run."),
+    interval: float = typer.Option(60.0, min=5, max=600, help="Seconds between samples."),
+    attach: bool = typer.Option(
+        False, help="Sample the stack of the current settings (e.g. `make demo`), adding no load."
+    ),
+    output: Path = typer.Option(SOAK_OUTPUT, help="Where to write the results (JSON)."),
+    check: bool = typer.Option(False, help="Exit 1 unless the job stayed flat."),
+) -> None:
+    """Run the streaming job for a long time under the demo's workload; is it flat?"""
+    settings = load_settings()
+    soak, report = _harness("soak"), _harness("report")
+    opts = soak.SoakOptions(
+        rate=rate, duration_s=minutes * 60, interval_s=interval, attach=attach,
+        compare_s=min(600.0, minutes * 60 / 3),
+    )  # fmt: skip
+    try:
+        doc = soak.run_soak(settings, opts, console.print)
+    except (RuntimeError, OSError) as exc:
+        fail(str(exc))
+    report.write_json(doc, output)
+    console.print_json(data=doc["verdict"])
+    console.print(f"results: {output}")
+    if check and not doc["verdict"].get("flat"):
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     bench = typer.Typer(help="Benchmarks (results in bench/results/).", no_args_is_help=True)
     bench.command("ingest")(cmd_ingest)
     bench.command("stream")(cmd_stream)
+    bench.command("soak")(cmd_soak)
     app.add_typer(bench, name="bench")

@@ -22,6 +22,13 @@ from shopstream.cli.common import console, fail, load_settings
 from shopstream.cli.sim import SimOptions, run_simulation
 from shopstream.cli.stack import cmd_up
 from shopstream.config import Settings
+from shopstream.domain.documents import (
+    DEAD_LETTERS,
+    ROLLUP_DAY,
+    ROLLUP_MINUTE,
+    STREAM_BATCHES,
+    minute_key,
+)
 from shopstream.messaging.tail import TailRecord, tail
 from shopstream.simulator import seed
 from shopstream.streaming.committed import committed_files, read_watermark
@@ -100,12 +107,11 @@ class _Sinks(threading.Thread):
 
     def _read(self, db: Any) -> list[tuple[str, str]]:
         now = datetime.now(UTC)
-        days = list(db.rollup_day.find())
+        days = list(db[ROLLUP_DAY].find())
         today = next((d for d in days if d["_id"] == now.strftime("%Y-%m-%d")), None)
-        minute = db.rollup_minute.find_one(
-            {"_id": (now - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%MZ")}
-        )
-        batch = next(iter(db.stream_batches.find().sort("started_at", -1).limit(1)), None)
+        last_minute = (now - timedelta(minutes=1)).replace(second=0, microsecond=0)
+        minute = db[ROLLUP_MINUTE].find_one({"_id": minute_key(last_minute)})
+        batch = next(iter(db[STREAM_BATCHES].find().sort("started_at", -1).limit(1)), None)
         lake = f"{self.settings.lake}/orders"
         mark = read_watermark(lake, self.settings)
         rows = [
@@ -121,7 +127,7 @@ class _Sinks(threading.Thread):
                 "last full minute",
                 f"{minute['orders']:,} orders, ${minute['sales']:,.2f}" if minute else "-",
             ),
-            ("dead letters", f"{db.dead_letters.count_documents({}):,}"),
+            ("dead letters", f"{db[DEAD_LETTERS].count_documents({}):,}"),
             ("committed Parquet files in the lake", f"{len(committed_files(lake)):,}"),
             ("lake complete through", mark["complete_through"] if mark else "-"),
         ]

@@ -78,14 +78,7 @@ def cmd_dlq_replay(
 
     with _database(settings) as db:
         try:
-            report = replay(
-                db,
-                settings.postgres_url,
-                settings.kafka_servers,
-                settings.orders_topic,
-                reason=reason,
-                dry_run=dry_run,
-            )
+            report = replay(db, settings, reason=reason, dry_run=dry_run)
         except RuntimeError as exc:
             fail(str(exc))
     verb = "would replay" if dry_run else "replayed"
@@ -103,10 +96,11 @@ def cmd_dlq_replay(
 def cmd_rollups_check() -> None:
     """Compare the rollups with a recomputation from the orders collection (reads it all)."""
     settings = load_settings()
+    from shopstream.domain.documents import ORDERS
     from shopstream.streaming.rollups import differences
 
     with _database(settings) as db:
-        diffs = differences(db, db["orders"].find())
+        diffs = differences(db, db[ORDERS].find())
     for line in diffs[:20]:
         console.print(line)
     if diffs:

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import threading
-
 import typer
 
 from shopstream.cli.common import console, fail, load_settings
-from shopstream.config import Settings
 
 __all__ = ["register"]
 
@@ -28,38 +22,11 @@ def cmd_stream(
 
         typer.echo(",".join(str(j) for j in job_jars(settings)))
         return
-    run_stream(settings, once)
+    from shopstream.streaming.run import run_job
 
-
-def run_stream(settings: Settings, once: bool = False) -> None:
-    """Starts both queries, writes the ready file, and waits (also the spark-submit entry)."""
-    from shopstream.stack.services import stream_ready_file
-    from shopstream.streaming.job import start_job
-    from shopstream.streaming.session import spark_session
-
-    spark = spark_session(settings)
-    queries = start_job(spark, settings, available_now=once)
-    ready = stream_ready_file(settings)
-    ready.parent.mkdir(parents=True, exist_ok=True)
-    ready.write_text(json.dumps({"pid": os.getpid(), "queries": [q.name for q in queries]}))
-    console.print(
-        f"streaming {settings.orders_topic}: lake {settings.lake}/orders, MongoDB "
-        f"{settings.mongo_database}.orders (checkpoints in {settings.checkpoints})"
-    )
-    # SIGTERM (`shopstream down`, supervisord) and Ctrl-C stop the queries from this thread,
-    # between py4j calls; the batch they interrupt is replayed at the next start.
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda _signum, _frame: stopping.set())
-    try:
-        while not stopping.is_set() and any(q.isActive for q in queries):
-            for query in queries:
-                query.awaitTermination(1)  # raises if the query failed
-    except KeyboardInterrupt:
-        stopping.set()
-    if stopping.is_set():
-        for query in queries:
-            query.stop()
-        console.print("streaming job stopped")
+    console.print(f"streaming {settings.orders_topic} (Ctrl-C stops) ...")
+    run_job(settings, once)
+    console.print("streaming job stopped" if not once else "streaming job done")
 
 
 lake = typer.Typer(help="Inspect the data lake.", no_args_is_help=True)

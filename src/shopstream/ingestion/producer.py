@@ -18,8 +18,9 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from shopstream.config import Settings
+from shopstream.messaging.clients import producer_config
 
-__all__ = ["OrderProducer", "ProduceError", "Record", "producer_config"]
+__all__ = ["OrderProducer", "ProduceError", "Record"]
 
 log = logging.getLogger(__name__)
 
@@ -39,23 +40,6 @@ class ProduceError(Exception):
         self.reason = reason
         self.kind = kind  # a short, bounded label for metrics
         self.retryable = retryable
-
-
-def producer_config(settings: Settings) -> dict[str, Any]:
-    timeout_ms = int(settings.produce_timeout_s * 1000)
-    return {
-        "bootstrap.servers": settings.kafka_servers,
-        "client.id": "shopstream-api",
-        "logger": logging.getLogger("librdkafka"),
-        "enable.idempotence": True,  # implies acks=all and ordered, non-duplicated retries
-        "acks": "all",
-        "linger.ms": settings.producer_linger_ms,
-        "compression.type": "lz4",
-        # Leave headroom so the broker's verdict arrives before the HTTP deadline.
-        "message.timeout.ms": max(1000, timeout_ms - 500),
-        "request.timeout.ms": max(1000, timeout_ms - 1000),
-        "queue.buffering.max.messages": 500_000,
-    }
 
 
 _ANSWER_MARGIN_S = 0.2
@@ -113,7 +97,7 @@ class OrderProducer:
 
     def __init__(self, settings: Settings, config: dict[str, Any] | None = None) -> None:
         self._timeout = settings.produce_timeout_s
-        conf = {**producer_config(settings), **(config or {})}
+        conf = {**producer_config(settings, client_id="shopstream-api"), **(config or {})}
         conf["error_cb"] = self._on_error
         self._producer = Producer(conf)
         self.in_flight = 0

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -115,9 +116,11 @@ def _pom(name: str, **values: str) -> str:
 
 
 def _maven_fetch(pom: str, target: Path, what: str) -> Path:
-    """Resolves `pom`'s runtime dependencies into `target`, once (marked by `.complete`)."""
+    """Resolves `pom`'s runtime dependencies into `target`, once per pom (`.complete` holds
+    the pom's digest, so a changed pom fetches again)."""
     done = target / ".complete"
-    if done.exists():
+    digest = hashlib.sha256(pom.encode()).hexdigest()
+    if done.exists() and done.read_text().strip() == digest:
         return target
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "pom.xml").write_text(pom)
@@ -134,7 +137,7 @@ def _maven_fetch(pom: str, target: Path, what: str) -> Path:
         _run(cmd, f"{what} (Maven Central)", cwd=Path(tmp))
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
-    done.touch()
+    done.write_text(digest)
     return target
 
 

@@ -21,12 +21,14 @@ from confluent_kafka import KafkaError, Message, Producer
 from pydantic import ValidationError
 from pymongo.database import Database
 
+from shopstream.config import Settings
+from shopstream.domain.documents import DEAD_LETTERS
 from shopstream.domain.models import OrderEvent
+from shopstream.messaging.clients import producer_config
 from shopstream.streaming.reasons import UNKNOWN_CUSTOMER, UNKNOWN_PRODUCT
 
-__all__ = ["COLLECTION", "ReplayReport", "dead_letters", "replay", "summary"]
+__all__ = ["ReplayReport", "dead_letters", "replay", "summary"]
 
-COLLECTION = "dead_letters"
 REPLAYABLE = (UNKNOWN_CUSTOMER, UNKNOWN_PRODUCT)
 
 
@@ -44,14 +46,14 @@ def dead_letters(
     limit: int = 50,
 ) -> list[dict[str, Any]]:
     """The newest dead letters first."""
-    cursor = db[COLLECTION].find(_filter(reason, include_replayed)).sort("failed_at", -1)
+    cursor = db[DEAD_LETTERS].find(_filter(reason, include_replayed)).sort("failed_at", -1)
     return list(cursor.limit(limit))
 
 
 def summary(db: Database[dict[str, Any]]) -> Counter[tuple[str, bool]]:
     """How many dead letters per (reason, replayed)."""
     counts: Counter[tuple[str, bool]] = Counter()
-    for doc in db[COLLECTION].find({}, {"reason": 1, "replayed_at": 1}):
+    for doc in db[DEAD_LETTERS].find({}, {"reason": 1, "replayed_at": 1}):
         counts[(doc["reason"], "replayed_at" in doc)] += 1
     return counts
 
@@ -72,16 +74,16 @@ def _missing(conn: psycopg.Connection[Any], table: str, ids: set[int]) -> set[in
 
 def replay(
     db: Database[dict[str, Any]],
-    postgres_url: str,
-    kafka_servers: str,
-    topic: str,
+    settings: Settings,
     reason: str | None = None,
     dry_run: bool = False,
 ) -> ReplayReport:
-    """Re-produces every unreplayed dead letter whose cause is fixed; marks it replayed."""
+    """Re-produces every unreplayed dead letter whose cause is fixed to the orders topic;
+    marks it replayed."""
+    topic = settings.orders_topic
     report = ReplayReport()
     candidates: list[tuple[dict[str, Any], OrderEvent]] = []
-    for doc in db[COLLECTION].find(_filter(reason, include_replayed=False)):
+    for doc in db[DEAD_LETTERS].find(_filter(reason, include_replayed=False)):
         if doc["reason"] not in REPLAYABLE:
             report.not_replayable += 1
             continue
@@ -89,7 +91,7 @@ def replay(
             candidates.append((doc, OrderEvent.model_validate_json(doc["payload"])))
         except ValidationError as exc:
             report.still_failing[doc["_id"]] = f"payload is not a valid event: {exc}"
-    with psycopg.connect(postgres_url) as conn:
+    with psycopg.connect(settings.postgres_url) as conn:
         no_customer = _missing(conn, "customers", {e.customer_id for _, e in candidates})
         no_product = _missing(
             conn, "products", {i.product_id for _, e in candidates for i in e.items}
@@ -106,9 +108,7 @@ def replay(
         report.replayed = [doc["_id"] for doc, _ in ready]
         return report
 
-    producer = Producer(
-        {"bootstrap.servers": kafka_servers, "acks": "all", "enable.idempotence": True}
-    )
+    producer = Producer(producer_config(settings, client_id="shopstream-dlq-replay"))
     errors: list[str] = []
     for doc, event in ready:
 
@@ -118,7 +118,7 @@ def replay(
                 return
             # Marked only once Kafka holds the record: a crash before this replays it again,
             # which is harmless (the order's first record wins).
-            db[COLLECTION].update_one(
+            db[DEAD_LETTERS].update_one(
                 {"_id": doc["_id"]},
                 {
                     "$set": {
@@ -131,10 +131,10 @@ def replay(
 
         producer.produce(topic, doc["payload"].encode(), event.kafka_key(), on_delivery=delivered)
         producer.poll(0)
-    remaining = producer.flush(30)
+    remaining = producer.flush(settings.produce_timeout_s)
     if errors or remaining:
         raise RuntimeError(
             f"{len(errors) + remaining} dead letters were not re-produced to {topic} "
-            f"(is Kafka up at {kafka_servers}?): {errors[:3]}"
+            f"(is Kafka up at {settings.kafka_servers}?): {errors[:3]}"
         )
     return report

@@ -1,147 +1,217 @@
 """The streaming job: two queries on one SparkSession, each with its own checkpoint.
 
 - `lake`: every record, raw, into the lake (file sink, exactly once).
-- `enrich`: `foreachBatch` -> parse -> enrich -> insert new orders into MongoDB (`orders`),
-  dead letters into `dead_letters`, then the serving rollups (`shopstream.streaming.rollups`).
-  Spark re-runs a failed batch with the same offsets; the ledger (`stream_batches`) tells the
-  re-run it is one, and the sinks then leave exactly what one clean run would have: once.
+- `enrich`: `foreachBatch` running **one Spark job per micro-batch**: each Kafka partition's
+  records go to `streaming.sink.write_partition` on an executor, which parses, enriches from its
+  process's dimension cache and writes orders, markers and dead letters; the driver then adds
+  the partitions' rollup deltas to the buckets and records the batch in the ledger.
+
+Where the work runs, and why it scales: the writes run in the tasks, one per Kafka partition
+(Spark's Kafka source maps one topic partition to one task, and records are keyed by customer,
+so a customer's orders and `day|customer` marker have a single writer). More partitions and
+executors mean more writers. The driver's share per batch is O(rollup buckets touched), not
+O(orders).
+
+Spark re-runs a failed batch with the same offsets; the ledger (`stream_batches`) tells the
+re-run it is one, and the sinks then leave exactly what one clean run would have: once.
 """
 
 from __future__ import annotations
 
 import logging
+import pickle
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import MongoClient
+import pyarrow as pa
+from pymongo import MongoClient, ReturnDocument
 from pymongo.database import Database
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from shopstream.config import Settings
-from shopstream.streaming.dimensions import Dimensions
-from shopstream.streaming.enrich import enrich, parse_events
+from shopstream.domain.documents import STREAM_BATCHES, batch_key, batch_range, batch_token
+from shopstream.messaging.clients import producer_config
 from shopstream.streaming.lake import WatermarkPublisher, start_lake_query
-from shopstream.streaming.mongo_sink import BatchSink
-from shopstream.streaming.rollups import RollupWriter, batch_token, ensure_indexes
+from shopstream.streaming.rollups import RollupWriter, ensure_indexes
+from shopstream.streaming.sink import PartitionResult, SinkConfig
 from shopstream.streaming.source import read_orders
 
-__all__ = ["BatchLedger", "EnrichBatch", "start_enrich_query", "start_job"]
+__all__ = ["BatchLedger", "EnrichBatch", "sink_config", "start_enrich_query", "start_job"]
 
 log = logging.getLogger(__name__)
+
+_COLUMNS = ("key", "value", "topic", "partition", "offset", "timestamp")
 
 
 class BatchLedger:
     """One document per micro-batch in `stream_batches`: batch health, timings and attempts.
 
     A batch that finds its own document was started before and did not finish: Spark replays
-    it with the same offsets (`attempts` counts them; the sinks need no flag for it).
-    Keys are `<query id>:<zero-padded batch id>` strings (FerretDB looks up string `_id`s by
-    index, not integers); the query id comes from the checkpoint, so a fresh checkpoint starts
-    a new series instead of mistaking its batch 0 for a replay.
+    it with the same offsets (`attempts` counts them). Keys come from
+    `domain.documents.batch_key`; the query id comes from the checkpoint, so a fresh checkpoint
+    starts a new series instead of mistaking its batch 0 for a replay.
     """
 
-    KEEP = 2_000
-
-    def __init__(self, db: Database[dict[str, Any]]) -> None:
-        self.coll = db["stream_batches"]
-
-    @staticmethod
-    def key(query_id: str, batch_id: int) -> str:
-        return f"{query_id}:{batch_id:012d}"
+    def __init__(self, db: Database[dict[str, Any]], keep: int = 2_000) -> None:
+        self.coll = db[STREAM_BATCHES]
+        self.keep = keep
 
     def begin(self, query_id: str, batch_id: int) -> bool:
-        """Records the start of a batch; True if this is a replay."""
-        key = self.key(query_id, batch_id)
-        before = self.coll.find_one({"_id": key})
-        doc = {
-            "query_id": query_id,
-            "batch_id": batch_id,
-            "started_at": datetime.now(UTC),
-            "attempts": 1 if before is None else int(before.get("attempts", 1)) + 1,
-        }
-        self.coll.replace_one({"_id": key}, doc, upsert=True)
-        if batch_id % 100 == 0 and batch_id >= self.KEEP:
-            old = {"$gte": f"{query_id}:", "$lt": self.key(query_id, batch_id - self.KEEP)}
+        """Records the start of a batch (one round trip); True if this is a replay."""
+        now = datetime.now(UTC)
+        before = self.coll.find_one_and_update(
+            {"_id": batch_key(query_id, batch_id)},
+            {
+                "$set": {"query_id": query_id, "batch_id": batch_id, "started_at": now},
+                "$inc": {"attempts": 1},
+            },
+            upsert=True,
+            return_document=ReturnDocument.BEFORE,
+        )
+        if batch_id % 100 == 0 and batch_id >= self.keep:
+            old = batch_range(query_id) | {"$lt": batch_key(query_id, batch_id - self.keep)}
             self.coll.delete_many({"_id": old})
         return before is not None
 
     def finish(self, query_id: str, batch_id: int, **fields: Any) -> None:
         self.coll.update_one(
-            {"_id": self.key(query_id, batch_id)},
+            {"_id": batch_key(query_id, batch_id)},
             {"$set": {**fields, "finished_at": datetime.now(UTC)}},
         )
+
+
+def sink_config(settings: Settings) -> SinkConfig:
+    producer = producer_config(settings, client_id="shopstream-stream-dlq", logger=False)
+    return SinkConfig(
+        mongo_url=settings.mongo_url,
+        database=settings.mongo_database,
+        postgres_url=settings.postgres_url,
+        dlq_topic=settings.dlq_topic,
+        producer=tuple(sorted(producer.items())),
+        bulk_size=settings.mongo_bulk_size,
+        dlq_flush_timeout_s=settings.dlq_flush_timeout_s,
+        dimension_max_age_s=settings.dimension_refresh_s,
+        dimension_cache_size=settings.dimension_cache_size,
+        marker_cache_size=settings.marker_cache_size,
+    )
+
+
+def partition_writer(
+    config: SinkConfig, query_id: str, batch_id: int, recheck: bool
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """The `mapInArrow` function: one partition's records in, its pickled result out."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from pyspark import TaskContext
+
+        from shopstream.streaming.sink import write_partition
+        from shopstream.streaming.transform import KafkaRecord
+
+        records = [
+            KafkaRecord(*values)
+            for b in batches
+            for values in zip(*(b.column(c).to_pylist() for c in _COLUMNS), strict=True)
+        ]
+        task = TaskContext.get()
+        retried = task is not None and task.attemptNumber() > 0
+        result = write_partition(records, config, query_id, batch_id, recheck or retried)
+        yield pa.RecordBatch.from_pydict({"result": [pickle.dumps(result)]})
+
+    return run
 
 
 class EnrichBatch:
     """The `foreachBatch` function of the enrichment query."""
 
-    def __init__(self, settings: Settings, dimensions: Dimensions) -> None:
-        self.url = settings.mongo_url
-        self.database = settings.mongo_database
-        self.dimensions = dimensions
-        self.sink = BatchSink(self.url, self.database, settings.kafka_servers, settings.dlq_topic)
-        self._driver_sinks: tuple[BatchLedger, RollupWriter] | None = None
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.config = sink_config(settings)
+        self._last_records = 0
+        self._driver: tuple[BatchLedger, RollupWriter] | None = None
+
+    def _tasks(self, spark: SparkSession) -> int:
+        """How many tasks write this batch. Each task costs ~50-100 ms of scheduling, Kafka
+        fetch and Python round trip however few records it carries, so a small batch (judged by
+        the last one: load changes slowly) runs as one task; a large one uses every core.
+        Coalescing keeps each Kafka partition whole, so a customer still has one writer."""
+        per_task = self.settings.stream_records_per_task
+        wanted = -(-self._last_records // per_task)  # ceil
+        return max(1, min(wanted, spark.sparkContext.defaultParallelism))
 
     def _driver_side(self) -> tuple[BatchLedger, RollupWriter]:
         """The ledger and rollup writer (driver-side, created at the first batch)."""
-        if self._driver_sinks is None:
-            client: MongoClient[dict[str, Any]] = MongoClient(self.url, tz_aware=True)
-            db = client[self.database]
+        if self._driver is None:
+            client: MongoClient[dict[str, Any]] = MongoClient(self.config.mongo_url, tz_aware=True)
+            db = client[self.config.database]
             ensure_indexes(db)
-            self._driver_sinks = (BatchLedger(db), RollupWriter(db))
-        return self._driver_sinks
+            self._driver = (
+                BatchLedger(db),
+                RollupWriter(db, self.settings.rollup_cache_size, self.settings.mongo_bulk_size),
+            )
+        return self._driver
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         ledger, rollup_writer = self._driver_side()
-        started = time.monotonic()
-        query_id = batch.sparkSession.sparkContext.getLocalProperty("sql.streaming.queryId")
+        called = time.monotonic()
+        spark = batch.sparkSession
+        query_id = spark.sparkContext.getLocalProperty("sql.streaming.queryId")
         if not query_id:
             raise RuntimeError("EnrichBatch must run as a streaming query's foreachBatch")
-        events, bad = parse_events(batch)
-        events = events.persist()  # joined up to twice and written once: parse once
-        try:
-            replay = ledger.begin(query_id, batch_id)
-            if replay:
-                log.warning("batch %d is a replay of a batch that did not finish", batch_id)
-            orders, unknown = enrich(events, *self.dimensions.current())
-            if self.dimensions.age_s > 1 and not unknown.isEmpty():
-                # Ids the cache does not know yet (a customer who just signed up): re-read.
-                orders, unknown = enrich(events, *self.dimensions.refresh())
-            # One Spark job writes orders and dead letters (each job costs ~0.1 s to launch).
-            written = self.sink.write(orders, bad.unionByName(unknown), query_id, batch_id)
-            orders_at = datetime.now(UTC)
-            buckets = rollup_writer.apply(batch_token(query_id, batch_id), written.deltas)
-            ledger.finish(
-                query_id,
-                batch_id,
-                records=written.seen + written.dead,
-                orders=written.seen,
-                new_orders=written.new,
-                dead_letters=written.dead,
-                buckets=buckets,
-                orders_written_at=orders_at,
-                duration_s=round(time.monotonic() - started, 3),
-            )
-            log.info(
-                "batch %d: %d orders (%d new), %d dead letters, %d buckets in %.2f s",
-                batch_id, written.seen, written.new, written.dead, buckets,
-                time.monotonic() - started,
-            )  # fmt: skip
-        finally:
-            events.unpersist()
+        replay = ledger.begin(query_id, batch_id)
+        if replay:
+            log.warning("batch %d is a replay of a batch that did not finish", batch_id)
+        # A speculative copy of a task may insert before the original: recheck duplicates.
+        speculative = spark.conf.get("spark.speculation", "false") == "true"
+        writer = partition_writer(self.config, query_id, batch_id, replay or speculative)
+        rows = (
+            batch.select(*_COLUMNS)
+            .coalesce(self._tasks(spark))
+            .mapInArrow(writer, "result binary")
+            .collect()
+        )
+        written = PartitionResult.merge(pickle.loads(r["result"]) for r in rows)  # noqa: S301 - our own tasks' output
+        self._last_records = written.records
+        orders_at = datetime.now(UTC)
+        buckets = rollup_writer.apply(batch_token(query_id, batch_id), written.deltas)
+        duration = time.monotonic() - called
+        ledger.finish(
+            query_id,
+            batch_id,
+            records=written.records,
+            orders=written.orders,
+            new_orders=written.new,
+            duplicates=written.duplicates,
+            dead_letters=written.dead,
+            buckets=buckets,
+            partitions=len(rows),
+            sink_s=written.seconds,
+            orders_written_at=orders_at,
+            duration_s=round(duration, 4),
+        )
+        log.info(
+            "batch %d: %d records, %d orders (%d new), %d dead letters, %d buckets in %.3f s",
+            batch_id, written.records, written.orders, written.new, written.dead, buckets,
+            duration,
+        )  # fmt: skip
+
+
+def _in_pool(spark: SparkSession, pool: str) -> None:
+    # A query's jobs run in the scheduler pool set on the thread that starts it.
+    spark.sparkContext.setLocalProperty("spark.scheduler.pool", pool)
 
 
 def start_enrich_query(
     spark: SparkSession, settings: Settings, available_now: bool = False
 ) -> StreamingQuery:
-    dimensions = Dimensions(spark, settings.postgres_url)
+    _in_pool(spark, "enrich")
     writer = (
-        read_orders(spark, settings)
+        read_orders(spark, settings, settings.stream_max_offsets_per_trigger)
         .writeStream.queryName("enrich")
         .option("checkpointLocation", f"{settings.checkpoints}/enrich")
-        .foreachBatch(EnrichBatch(settings, dimensions))
+        .foreachBatch(EnrichBatch(settings))
     )
     if available_now:
         return writer.trigger(availableNow=True).start()
@@ -153,5 +223,6 @@ def start_job(
 ) -> list[StreamingQuery]:
     """Starts both queries; each keeps its own Kafka offsets in its checkpoint."""
     spark.streams.addListener(WatermarkPublisher(f"{settings.lake}/orders", settings))
-    lake = start_lake_query(read_orders(spark, settings), settings, available_now)
+    _in_pool(spark, "lake")
+    lake = start_lake_query(spark, settings, available_now)
     return [lake, start_enrich_query(spark, settings, available_now)]

@@ -22,12 +22,13 @@ import logging
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
 
 from shopstream.config import Settings
 from shopstream.streaming.committed import WATERMARK_FILE, filesystem_for
+from shopstream.streaming.source import read_orders
 
 __all__ = [
     "UNPARSED_DAY",
@@ -65,12 +66,15 @@ def lake_rows(kafka: DataFrame) -> DataFrame:
 
 
 def start_lake_query(
-    kafka: DataFrame, settings: Settings, available_now: bool = False
+    spark: SparkSession, settings: Settings, available_now: bool = False
 ) -> StreamingQuery:
     """Starts the landing query: Parquet under `settings.lake`/orders, one commit per batch."""
+    kafka = read_orders(spark, settings, settings.lake_max_offsets_per_trigger)
     writer = (
         lake_rows(kafka)
         .withWatermark("created_at", settings.lake_watermark_delay)
+        # One task per Kafka partition would write one file each per day per batch.
+        .coalesce(settings.lake_writers)
         .writeStream.format("parquet")
         .queryName("lake")
         .option("path", f"{settings.lake}/orders")

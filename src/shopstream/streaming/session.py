@@ -54,10 +54,15 @@ def spark_session(settings: Settings, app: str = "shopstream-stream") -> SparkSe
             .config("spark.driver.memory", settings.spark_driver_memory)
             .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log4j}")
         )
+    pools = resources.files("shopstream.streaming").joinpath("fairscheduler.xml")
     builder = (
         builder.config("spark.sql.session.timeZone", "UTC")
-        # Micro-batches of a few hundred orders: a handful of shuffle partitions, not 200.
+        # The queries are stateless and the enrichment shuffles nothing; the lake coalesces.
+        # (A streaming checkpoint records this value and restores it on restart.)
         .config("spark.sql.shuffle.partitions", "4")
+        # The lake's batches must not hold up the enrichment's (streaming.job pools).
+        .config("spark.scheduler.mode", "FAIR")
+        .config("spark.scheduler.allocation.file", f"file:{pools}")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.streaming.stopGracefullyOnShutdown", "true")

@@ -9,7 +9,7 @@ from shopstream.config import Settings
 __all__ = ["read_orders"]
 
 
-def read_orders(spark: SparkSession, settings: Settings) -> DataFrame:
+def read_orders(spark: SparkSession, settings: Settings, max_offsets: int) -> DataFrame:
     """Streaming rows (key, value, topic, partition, offset, timestamp) of the orders topic.
 
     A new checkpoint starts at the earliest retained record; after that the checkpoint's
@@ -25,8 +25,8 @@ def read_orders(spark: SparkSession, settings: Settings) -> DataFrame:
         # The consumer's last fetch at the end of a partition otherwise waits 500 ms:
         # measured ~0.5 s off every small micro-batch (docs/research/spark-recipe.md).
         .option("kafka.fetch.max.wait.ms", "20")
-        # Bounds a batch after downtime or a backfill: ~5,000 orders take a few seconds to
-        # upsert into FerretDB, instead of one batch holding the whole backlog.
-        .option("maxOffsetsPerTrigger", settings.stream_max_offsets_per_trigger)
+        # Bounds a batch after downtime or a backfill instead of one batch holding the whole
+        # backlog (each query has its own bound: see Settings).
+        .option("maxOffsetsPerTrigger", max_offsets)
     )
     return reader.load()

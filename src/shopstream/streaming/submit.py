@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import sys
 
-from shopstream.cli.common import load_settings
-from shopstream.cli.stream import run_stream
+from shopstream.config import get_settings
+from shopstream.logs import configure_logging
+from shopstream.streaming.run import run_job
 
 
 def main(argv: list[str]) -> None:
     unknown = [a for a in argv if a != "--once"]
     if unknown:
         raise SystemExit(f"unknown arguments {unknown}; the only option is --once")
-    run_stream(load_settings(service=True), once="--once" in argv)
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    run_job(settings, once="--once" in argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,271 @@
+"""One partition of a micro-batch: transform, then write orders, markers and dead letters.
+
+Runs where Spark runs the partition (an executor's Python worker), once per Kafka partition
+per batch, with clients and caches kept per process (Python workers are reused across tasks).
+Spark-free: it takes plain records and returns what it did, so tests drive it directly.
+
+Exactly once (docs/streaming.md): an order document is inserted by its first record and never
+rewritten, so each order belongs to the one batch whose record inserted it. A duplicate key
+on insert normally means "someone else's": a resend, or a record of a batch already counted.
+Only a batch that may have run before (a replay after a crash, a retried or speculative task)
+can meet its own earlier inserts; then each duplicate is read back and is this batch's if the
+stored document names this batch and this very record. The `day|customer` markers behind the
+distinct-customer counts follow the same rule, naming the order that set them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import psycopg
+from confluent_kafka import KafkaError, Producer
+from pymongo import MongoClient
+from pymongo.collection import Collection
+from pymongo.errors import ConnectionFailure
+
+from shopstream.domain.documents import (
+    CUSTOMER_DAYS,
+    DEAD_LETTERS,
+    ORDERS,
+    batch_token,
+    customer_day_key,
+)
+from shopstream.streaming import rollups
+from shopstream.streaming.dimensions import Dimensions
+from shopstream.streaming.mongo import find_each, insert_once
+from shopstream.streaming.rollups import Deltas
+from shopstream.streaming.transform import KafkaRecord, transform
+
+__all__ = ["PartitionResult", "SinkConfig", "write_partition"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SinkConfig:
+    """What a partition writer needs: plain values, shipped to the executors."""
+
+    mongo_url: str
+    database: str
+    postgres_url: str
+    dlq_topic: str
+    producer: tuple[tuple[str, Any], ...]  # the dead-letter producer's librdkafka config
+    bulk_size: int = 1000
+    dlq_flush_timeout_s: float = 30.0
+    dimension_max_age_s: float = 30.0
+    dimension_cache_size: int = 200_000
+    marker_cache_size: int = 500_000
+
+
+@dataclass
+class PartitionResult:
+    """What one partition's write did; summed over partitions by `merge`."""
+
+    records: int = 0
+    orders: int = 0  # order records after resends in the input are collapsed
+    new: int = 0  # orders this batch inserted (the others already existed)
+    dead: int = 0
+    duplicates: int = 0
+    deltas: Deltas = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # per phase
+
+    @staticmethod
+    def merge(parts: Iterable[PartitionResult]) -> PartitionResult:
+        total = PartitionResult()
+        parts = list(parts)
+        for p in parts:
+            total.records += p.records
+            total.orders += p.orders
+            total.new += p.new
+            total.dead += p.dead
+            total.duplicates += p.duplicates
+            for phase, s in p.seconds.items():  # the slowest partition sets the pace
+                total.seconds[phase] = max(total.seconds.get(phase, 0.0), s)
+        total.deltas = rollups.merge(p.deltas for p in parts)
+        return total
+
+
+class _Process:
+    """Clients and caches of one worker process, reused by every task it runs."""
+
+    def __init__(self, config: SinkConfig) -> None:
+        self.mongo: MongoClient[dict[str, Any]] = MongoClient(config.mongo_url, tz_aware=True)
+        self.db = self.mongo[config.database]
+        self.dimensions = Dimensions.from_url(
+            config.postgres_url, config.dimension_max_age_s, config.dimension_cache_size
+        )
+        self.producer: Producer | None = None
+        self.config = config
+        # `day|customer` -> the owner of its marker ("" = another batch's), bounded.
+        self.markers: OrderedDict[str, str] = OrderedDict()
+
+    def dlq_producer(self) -> Producer:
+        if self.producer is None:
+            self.producer = Producer(dict(self.config.producer))
+        return self.producer
+
+    def remember_marker(self, key: str, owner: str) -> None:
+        self.markers[key] = owner
+        self.markers.move_to_end(key)
+        while len(self.markers) > self.config.marker_cache_size:
+            self.markers.popitem(last=False)
+
+
+_PROCESSES: dict[SinkConfig, _Process] = {}
+
+
+def _reset(config: SinkConfig) -> None:
+    """Drops a process's clients, so the next attempt connects afresh."""
+    proc = _PROCESSES.pop(config, None)
+    if proc is not None:
+        proc.mongo.close()
+        proc.dimensions.close()
+
+
+def _process(config: SinkConfig) -> _Process:
+    if config not in _PROCESSES:
+        _PROCESSES[config] = _Process(config)
+    return _PROCESSES[config]
+
+
+# Lost connections (a restarted server, a network blip) are retried; anything else is a bug
+# or bad data and fails the task loudly (Spark then fails the batch, which is replayed).
+_TRANSIENT = (ConnectionFailure, psycopg.OperationalError)
+_BACKOFF_S = (1.0, 3.0, 9.0)
+
+
+def write_partition(
+    records: list[KafkaRecord],
+    config: SinkConfig,
+    query_id: str,
+    batch_id: int,
+    recheck: bool,
+    sleep: Callable[[float], None] = time.sleep,
+) -> PartitionResult:
+    """Writes one partition; `recheck` when this batch or task may have run before.
+
+    A lost connection is retried with backoff, as a re-run that rechecks (the failed attempt
+    may have written part of the partition), then raised.
+    """
+    for pause in _BACKOFF_S:
+        try:
+            return _write(records, config, query_id, batch_id, recheck)
+        except _TRANSIENT as exc:
+            log.warning("partition write failed, retrying in %.0f s: %s", pause, exc)
+            _reset(config)
+            recheck = True
+            sleep(pause)
+    return _write(records, config, query_id, batch_id, recheck)
+
+
+def _write(
+    records: list[KafkaRecord], config: SinkConfig, query_id: str, batch_id: int, recheck: bool
+) -> PartitionResult:
+    proc = _process(config)
+    processed_at = datetime.now(UTC)
+    clock = _Clock()
+    out = transform(records, proc.dimensions, processed_at, query_id, batch_id)
+    result = PartitionResult(
+        records=len(records), orders=len(out.orders), dead=len(out.dead),
+        duplicates=out.duplicates,
+    )  # fmt: skip
+    clock.lap("transform")
+    token = batch_token(query_id, batch_id)
+    owned = _owned_orders(proc.db[ORDERS], out.orders, config.bulk_size, recheck)
+    result.new = len(owned)
+    result.deltas = rollups.order_deltas(owned)
+    clock.lap("orders")
+    rollups.add_customers(result.deltas, _owned_markers(proc, owned, token, recheck))
+    clock.lap("markers")
+    if out.dead:
+        insert_once(proc.db[DEAD_LETTERS], out.dead, config.bulk_size)  # `replayed_at` stays
+        _publish(proc.dlq_producer(), config, out.dead)
+    clock.lap("dead_letters")
+    result.seconds = clock.laps
+    return result
+
+
+def _owned_orders(
+    coll: Collection[dict[str, Any]],
+    docs: list[dict[str, Any]],
+    bulk_size: int,
+    recheck: bool,
+) -> list[dict[str, Any]]:
+    inserted, existing = insert_once(coll, docs, bulk_size)
+    if recheck and existing:  # only after a crash or a task retry
+        stored = find_each(coll, [d["_id"] for d in existing])
+        for doc, was in zip(existing, stored, strict=True):
+            if was is not None and _same_record(was.get("ingest"), doc["ingest"]):
+                inserted.append(was)
+        # In record order, however the attempts interleaved: markers go to the first order.
+        inserted.sort(key=lambda d: (d["ingest"]["partition"], d["ingest"]["offset"]))
+    return inserted
+
+
+def _same_record(stored: dict[str, Any] | None, mine: dict[str, Any]) -> bool:
+    keys = ("query_id", "batch_id", "topic", "partition", "offset")
+    return stored is not None and all(stored.get(k) == mine[k] for k in keys)
+
+
+def _owned_markers(
+    proc: _Process, orders: list[dict[str, Any]], token: str, recheck: bool
+) -> list[str]:
+    """The `day|customer` markers these orders set (first order of a customer's day)."""
+    mine: dict[str, str] = {}  # key -> owner
+    for order in orders:
+        key = customer_day_key(order["day"], order["customer"]["id"])
+        mine.setdefault(key, f"{token}|{order['_id']}")
+    owned, todo = [], []
+    for key, owner in mine.items():
+        known = proc.markers.get(key)
+        if known is None:
+            todo.append(rollups.marker_document(key, owner))
+        elif known == owner:  # set by an earlier attempt of this very task, in this process
+            owned.append(key)
+    coll = proc.db[CUSTOMER_DAYS]
+    inserted, existing = insert_once(coll, todo, proc.config.bulk_size)
+    for doc in inserted:
+        owned.append(doc["_id"])
+        proc.remember_marker(doc["_id"], doc["owner"])
+    stored = find_each(coll, [d["_id"] for d in existing]) if recheck else [None] * len(existing)
+    for doc, was in zip(existing, stored, strict=True):
+        owner = str(was.get("owner", "")) if was else ""
+        if owner == doc["owner"]:
+            owned.append(doc["_id"])
+        proc.remember_marker(doc["_id"], owner)
+    return owned
+
+
+def _publish(producer: Producer, config: SinkConfig, docs: list[dict[str, Any]]) -> None:
+    """At least once, keyed by the source coordinates: a replayed batch may publish a record
+    again under the same key (consumers dedupe by key; the topic may be compacted)."""
+    failed: list[str] = []
+
+    def delivered(err: KafkaError | None, _msg: object) -> None:
+        if err is not None:
+            failed.append(str(err))
+
+    for doc in docs:
+        value = orjson.dumps(doc)  # datetimes as RFC 3339
+        producer.produce(config.dlq_topic, value, doc["_id"].encode(), on_delivery=delivered)
+        producer.poll(0)
+    if producer.flush(config.dlq_flush_timeout_s) or failed:
+        raise RuntimeError(f"dead letters not acknowledged by Kafka ({config.dlq_topic}): {failed}")
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self._last, 4)
+        self._last = now
