@@ -8,7 +8,7 @@ BIN   := $(VENV)/bin
 export SHOPSTREAM_CACHE_DIR := $(CACHE)
 export SHOPSTREAM_VENV := $(VENV)
 
-.PHONY: help install demo test unit integration lint format bench bench-stream up down status clean
+.PHONY: help install demo test unit integration lint format bench bench-stream soak up down status clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,8 +41,11 @@ format: install ## Apply ruff's fixes and formatting
 bench: install ## Ingestion benchmark; writes bench/results/ingest.json (see docs/benchmarks.md)
 	$(BIN)/shopstream bench ingest
 
-bench-stream: install ## Streaming latency benchmark (~7 min); writes bench/results/stream.json
+bench-stream: install ## Streaming latency benchmark (~8 min); writes bench/results/stream.json
 	$(BIN)/shopstream bench stream
+
+soak: install ## The streaming job for 30 min at 200 orders/s: flat? writes bench/results/soak.json
+	$(BIN)/shopstream bench soak
 
 up: install ## Start the local stack
 	$(BIN)/shopstream up

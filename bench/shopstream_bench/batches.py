@@ -44,6 +44,7 @@ def batch_rows(
             "write": _r(lb.orders_written_at - lb.started_at),
             "rollups": _r(lb.finished_at - lb.orders_written_at),
             "foreach_batch": lb.duration_s,
+            "sink": lb.sink_s,
         }
         if ck is not None:
             row |= {

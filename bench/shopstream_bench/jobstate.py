@@ -23,6 +23,7 @@ from confluent_kafka import Consumer, TopicPartition
 from pymongo.database import Database
 
 from shopstream.config import Settings
+from shopstream.domain.documents import ORDERS, STREAM_BATCHES, batch_range
 
 __all__ = [
     "Checkpoint",
@@ -143,6 +144,7 @@ class LedgerBatch:
     orders_written_at: float
     finished_at: float  # after dead letters and rollups
     duration_s: float
+    sink_s: dict[str, float]  # per phase of the slowest task (transform, orders, markers, ...)
 
 
 def _ts(value: datetime) -> float:
@@ -152,7 +154,7 @@ def _ts(value: datetime) -> float:
 def read_ledger(db: Database[dict[str, Any]], query_id: str) -> dict[int, LedgerBatch]:
     """The finished batches of one query, by batch id."""
     found = {}
-    for doc in db["stream_batches"].find({"_id": {"$gte": f"{query_id}:", "$lt": f"{query_id};"}}):
+    for doc in db[STREAM_BATCHES].find({"_id": batch_range(query_id)}):
         if "finished_at" not in doc:
             continue
         finished = _ts(doc["finished_at"])
@@ -161,18 +163,19 @@ def read_ledger(db: Database[dict[str, Any]], query_id: str) -> dict[int, Ledger
             batch_id=doc["batch_id"],
             records=int(doc.get("records", 0)),
             new_orders=doc.get("new_orders", 0),
-            buckets=doc.get("buckets", 0),
+            buckets=doc.get("rollup_documents", doc.get("buckets", 0)),
             attempts=doc.get("attempts", 1),
             called_at=finished - doc["duration_s"],
             started_at=_ts(doc["started_at"]),
             orders_written_at=_ts(doc["orders_written_at"]),
             finished_at=finished,
             duration_s=doc["duration_s"],
+            sink_s=doc.get("sink_s", {}),
         )
     return found
 
 
 def order_batches(db: Database[dict[str, Any]]) -> dict[str, tuple[str, int]]:
     """order id -> (query id, batch id) of every order document (a full scan)."""
-    cursor = db["orders"].find({}, {"ingest": 1}, batch_size=5_000)
+    cursor = db[ORDERS].find({}, {"ingest": 1}, batch_size=5_000)
     return {d["_id"]: (d["ingest"]["query_id"], d["ingest"]["batch_id"]) for d in cursor}

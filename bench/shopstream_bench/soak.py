@@ -1,8 +1,10 @@
 """`shopstream bench soak`: the streaming job under the demo's own workload, for a long time.
 
-Either an isolated stack of its own with the simulator's live traffic (sign-ups included) at
-`--rate`, or `--attach`ed to a running stack (e.g. `make demo`) without adding load. Every
-`--interval` it samples:
+Either an isolated stack of its own with the simulator's traffic, or `--attach`ed to a running
+stack (e.g. `make demo`) without adding load. On its own stack it first sends the demo's
+backfill (`--backfill-days` of 3,000 orders a day through `POST /orders`) and times how long
+the job takes to commit all of it after the last 202, then runs the live simulator (sign-ups
+included) at `--rate`. Every `--interval` it samples:
 
 - the driver JVM's heap after a full GC (`jcmd <pid> GC.run`, then `GC.heap_info`; needs a
   JDK's jcmd, else the sample is left out) and the JVM's RSS;
@@ -40,6 +42,7 @@ from shopstream.config import Settings
 from shopstream.domain.documents import STREAM_BATCHES
 from shopstream.stack.services import stream_ready_file
 from shopstream_bench.isolated import isolated_stack, service_pids
+from shopstream_bench.jobstate import Checkpoint, KafkaEnds
 from shopstream_bench.machine import describe_machine
 from shopstream_bench.results import percentile
 from shopstream_bench.watch import VisibilityProbe
@@ -55,6 +58,7 @@ class SoakOptions:
     duration_s: float = 1800.0
     interval_s: float = 60.0
     attach: bool = False
+    backfill_days: int = 3
     settle_s: float = 120.0  # start-up (JIT, first loads) left out of the comparison
     compare_s: float = 600.0
 
@@ -236,8 +240,41 @@ def _load(settings: Settings, rate: float, duration: float, api_key: str) -> thr
     return thread
 
 
+def _backfill(settings: Settings, days: int, api_key: str) -> dict[str, Any]:
+    """The demo's history through the API, then the time until the job has committed it."""
+    from shopstream.cli.sim import SimOptions, run_simulation
+
+    opts = SimOptions(backfill_days=days, orders_per_day=3000, show_progress=False)
+    truth = settings.data_path / "spikes_truth_soak.json"
+    began = time.time()
+    stats = asyncio.run(run_simulation(settings, opts, truth, api_key))
+    last_202 = time.time()
+    kafka, enrich = KafkaEnds(settings), Checkpoint(settings, "enrich")
+    try:
+        produced = kafka.end_offset()
+        while enrich.committed_offset() < produced and time.time() - last_202 < 600:
+            time.sleep(0.05)
+        caught_up = time.time()
+    finally:
+        kafka.close()
+    return {
+        "days": days,
+        "orders": stats.accepted,
+        "send_s": round(last_202 - began, 2),
+        "catch_up_s": round(caught_up - last_202, 2),
+        "committed_all": enrich.committed_offset() >= produced,
+    }
+
+
 def _run(settings: Settings, opts: SoakOptions, report: Any) -> dict[str, Any]:
     api_key = settings.api_key_list[0]
+    backfill = None
+    if not opts.attach and opts.backfill_days:
+        backfill = _backfill(settings, opts.backfill_days, api_key)
+        report(
+            f"backfill: {backfill['orders']:,} orders sent in {backfill['send_s']} s, "
+            f"committed by the job {backfill['catch_up_s']} s after the last 202"
+        )
     client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_url, tz_aware=True)
     db = client[settings.mongo_database]
     probe = VisibilityProbe(settings, per_s=1.0, give_up_s=300)
@@ -272,6 +309,7 @@ def _run(settings: Settings, opts: SoakOptions, report: Any) -> dict[str, Any]:
         "machine": describe_machine(),
         "options": asdict(opts),
         "samples": [asdict(s) for s in samples],
+        "backfill": backfill,
         "probe": {"errors": prober.errors, "gave_up": probe.gave_up},
         "verdict": verdict(samples, opts) if samples else {},
     }

@@ -33,11 +33,11 @@ Report = Callable[[str], None]
 
 @dataclass(frozen=True)
 class StreamOptions:
-    rates: tuple[float, ...] = (200.0, 1000.0)  # measured with the long window
+    rates: tuple[float, ...] = (200.0, 1000.0, 5000.0)  # measured with the long window
     duration: float = 60.0
     warmup: float = 10.0
     # Tried ascending between the highest rate sustained and the lowest failed so far.
-    ladder: tuple[float, ...] = (25.0, 50.0, 100.0, 150.0, 300.0, 400.0, 600.0, 800.0, 1500.0)
+    ladder: tuple[float, ...] = (1500.0, 2000.0, 2500.0, 3000.0, 3500.0, 4000.0, 4500.0)
     ladder_duration: float = 30.0
     ladder_warmup: float = 5.0
     baseline_rate: float = 10.0
@@ -48,7 +48,7 @@ class StreamOptions:
     tick: float = 0.01  # seconds between requests (each carries rate * tick orders)
     probe_per_s: float = 4.0
     drain_timeout: float = 60.0  # after a step, for the job to catch up
-    budget_s: float = 510.0  # steps that would end later than this after the start are skipped
+    budget_s: float = 900.0  # steps that would end later than this after the start are skipped
     templates: int = 5_000
     seed: int = 1
     spark_events: bool = True  # the job writes Spark's event log (progress, jobs, tasks)

@@ -23,6 +23,7 @@ from typing import Any
 from pymongo import MongoClient
 
 from shopstream.config import Settings
+from shopstream.domain.documents import ORDERS
 from shopstream_bench.jobstate import Checkpoint, CheckpointBatch, KafkaEnds
 
 __all__ = ["CpuTree", "LagSample", "Probe", "VisibilityProbe", "Watch", "cores_between"]
@@ -161,7 +162,7 @@ class VisibilityProbe(threading.Thread):
     ) -> None:
         super().__init__(name="bench-probe", daemon=True)
         self.client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_url)
-        self.coll = self.client[settings.mongo_database]["orders"]
+        self.coll = self.client[settings.mongo_database][ORDERS]
         self.every, self.interval = 1 / per_s if per_s > 0 else float("inf"), interval
         self.max_pending, self.give_up_s = max_pending, give_up_s
         self.results: list[Probe] = []

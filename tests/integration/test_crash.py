@@ -34,7 +34,7 @@ from shopstream.config import Settings
 from shopstream.stack import down, up
 from shopstream.stack.services import stream_ready_file
 from shopstream.streaming.committed import committed_files
-from shopstream.streaming.rollups import differences
+from shopstream.streaming.rollup_store import differences
 from tests.integration.conftest import API_KEY, CUSTOMERS, new_base_dir, provision, stack_settings
 
 pytestmark = pytest.mark.integration

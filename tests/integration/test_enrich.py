@@ -18,7 +18,7 @@ from pyspark.sql import SparkSession
 
 from shopstream.config import Settings
 from shopstream.streaming.job import start_enrich_query
-from shopstream.streaming.rollups import differences
+from shopstream.streaming.rollup_store import differences
 from tests.integration.conftest import job_settings
 
 pytestmark = pytest.mark.integration

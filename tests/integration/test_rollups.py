@@ -12,13 +12,9 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from shopstream.config import Settings
-from shopstream.streaming.rollups import (
-    RollupWriter,
-    differences,
-    order_deltas,
-    rebuild,
-    recompute,
-)
+from shopstream.domain.documents import day_products_key
+from shopstream.streaming.rollup_store import RollupWriter, differences, rebuild, stored
+from shopstream.streaming.rollups import order_deltas, recompute
 
 pytestmark = pytest.mark.integration
 
@@ -52,10 +48,9 @@ def order(oid: str, customer: int, minute: int, product: int, qty: int) -> dict[
     }
 
 
-def stored_counts(db: Database[dict[str, Any]], collection: str, key: str) -> tuple[int, int, int]:
-    doc = db[collection].find_one({"_id": key})
-    assert doc is not None
-    return doc["orders"], doc["units"], doc["sales_cents"]
+def stored_counts(db: Database[dict[str, Any]], kind: str, key: str) -> tuple[int, int, int]:
+    counts = stored(db)[(kind, key)]
+    return counts["orders"], counts["units"], counts["sales_cents"]
 
 
 def test_a_replayed_batch_adds_only_where_the_crashed_run_did_not(
@@ -66,18 +61,19 @@ def test_a_replayed_batch_adds_only_where_the_crashed_run_did_not(
     writer = RollupWriter(db)
     assert writer.apply("q1:0", order_deltas(first)) > 0
 
-    # Batch 1 crashes after reaching only the minute buckets; the restarted job (a new writer,
-    # empty cache) replays the whole batch.
+    # Batch 1 crashes after writing only the minute documents (with their categories); the
+    # restarted job (a new writer, empty cache) replays the whole batch.
     deltas = order_deltas(second)
-    partial = {k: v for k, v in deltas.items() if k[0] == "rollup_minute"}
-    RollupWriter(db).apply("q1:1", partial)
+    partial = {k: v for k, v in deltas.items() if k[0] in ("minute", "minute_category")}
+    wrote = RollupWriter(db).apply("q1:1", partial)
+    assert wrote == 3  # minutes 10:00, 10:01, 10:02
     restarted = RollupWriter(db)
-    assert restarted.apply("q1:1", deltas) == len(deltas) - len(partial)
+    assert restarted.apply("q1:1", deltas) == 1 + 5  # the day and five product shards
     assert restarted.apply("q1:1", deltas) == 0  # and again: nothing changes
 
     everything = recompute(first + second)
     for key, delta in everything.items():
-        if key[0] != "rollup_day":  # distinct customers come from the sink's markers
+        if key[0] != "day":  # distinct customers come from the sink's markers
             assert stored_counts(db, *key) == (
                 delta.counts["orders"],
                 delta.counts["units"],
@@ -87,6 +83,13 @@ def test_a_replayed_batch_adds_only_where_the_crashed_run_did_not(
     assert doc is not None
     assert doc["minute"] == datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
     assert doc["sales"] == doc["sales_cents"] / 100
+    assert [c["category"] for c in doc["categories"]] == ["Books", "Toys"]
+    assert sum(c["sales_cents"] for c in doc["categories"]) == doc["sales_cents"]
+    shard = db.rollup_day_product.find_one({"_id": day_products_key("2026-11-28", 3)})
+    assert shard is not None
+    (entry,) = [p for p in shard["products"] if p["product_id"] == 3]
+    assert (entry["name"], entry["category"]) == ("p3", "Books")
+    assert entry["sales"] == entry["sales_cents"] / 100
 
 
 def test_a_new_query_counts_from_its_own_batch_zero(db: Database[dict[str, Any]]) -> None:
@@ -94,7 +97,7 @@ def test_a_new_query_counts_from_its_own_batch_zero(db: Database[dict[str, Any]]
     x, y = order("x", 1, 0, 1, 1), order("y", 2, 0, 1, 3)
     RollupWriter(db).apply("q1:7", order_deltas([x]))
     RollupWriter(db).apply("q2:0", order_deltas([y]))
-    assert stored_counts(db, "rollup_minute", "2026-11-28T10:00Z") == (2, 4, 940)
+    assert stored_counts(db, "minute", "2026-11-28T10:00Z") == (2, 4, 940)
 
 
 def test_rebuild_recomputes_everything_from_the_orders(db: Database[dict[str, Any]]) -> None:

@@ -56,7 +56,7 @@ def partition(p: int, values: list[bytes], first_offset: int = 0) -> list[KafkaR
 
 
 def customers_of_day(result: PartitionResult) -> int:
-    delta = result.deltas.get(("rollup_day", "2026-11-28"))
+    delta = result.deltas.get(("day", "2026-11-28"))
     return int(delta.counts["customers"]) if delta else 0
 
 

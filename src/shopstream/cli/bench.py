@@ -92,11 +92,13 @@ def _rates(text: str) -> tuple[float, ...]:
 
 
 def cmd_stream(
-    rates: str = typer.Option("200,1000", help="Rates (orders/s) measured with the long window."),
+    rates: str = typer.Option(
+        "200,1000,5000", help="Rates (orders/s) measured with the long window."
+    ),
     duration: float = typer.Option(60.0, min=5, max=600, help="Seconds measured per rate."),
     warmup: float = typer.Option(10.0, min=0, max=120, help="Seconds of load before measuring."),
     ladder: str = typer.Option(
-        "25,50,100,150,300,400,600,800,1500",
+        "1500,2000,2500,3000,3500,4000,4500",
         help="Rates tried, ascending, between the highest sustained and the lowest failed so "
         "far, to find the highest the job sustains ('' for none).",
     ),
@@ -105,13 +107,13 @@ def cmd_stream(
     baseline_duration: float = typer.Option(30.0, min=5, max=300, help="Seconds of baseline."),
     prime: float = typer.Option(15.0, min=0, max=300, help="Seconds of unmeasured load first."),
     trigger: float = typer.Option(
-        1.0, min=0.001, max=60, help="The job's trigger (SHOPSTREAM_STREAM_TRIGGER_S) for this run."
+        0.5, min=0.001, max=60, help="The job's trigger (SHOPSTREAM_STREAM_TRIGGER_S) for this run."
     ),
     probe_rate: float = typer.Option(
         4.0, min=0, max=50, help="Orders/s sampled for direct find_one polling (0: none)."
     ),
     budget: float = typer.Option(
-        510.0, min=60, max=3600, help="Seconds after the start by which steps must end."
+        900.0, min=60, max=3600, help="Seconds after the start by which steps must end."
     ),
     spark_events: bool = typer.Option(
         True, help="Have the job write Spark's event log (progress, jobs) for the breakdown."
@@ -158,6 +160,9 @@ def cmd_soak(
     rate: float = typer.Option(200.0, min=1, max=5000, help="Live orders/s (the simulator)."),
     minutes: float = typer.Option(30.0, min=2, max=24 * 60, help="How long to run."),
     interval: float = typer.Option(60.0, min=5, max=600, help="Seconds between samples."),
+    backfill_days: int = typer.Option(
+        3, min=0, max=60, help="Days of the demo's history sent first (3,000 orders a day)."
+    ),
     attach: bool = typer.Option(
         False, help="Sample the stack of the current settings (e.g. `make demo`), adding no load."
     ),
@@ -169,7 +174,7 @@ def cmd_soak(
     soak, report = _harness("soak"), _harness("report")
     opts = soak.SoakOptions(
         rate=rate, duration_s=minutes * 60, interval_s=interval, attach=attach,
-        compare_s=min(600.0, minutes * 60 / 3),
+        backfill_days=backfill_days, compare_s=min(600.0, minutes * 60 / 3),
     )  # fmt: skip
     try:
         doc = soak.run_soak(settings, opts, console.print)

@@ -97,7 +97,7 @@ def cmd_rollups_check() -> None:
     """Compare the rollups with a recomputation from the orders collection (reads it all)."""
     settings = load_settings()
     from shopstream.domain.documents import ORDERS
-    from shopstream.streaming.rollups import differences
+    from shopstream.streaming.rollup_store import differences
 
     with _database(settings) as db:
         diffs = differences(db, db[ORDERS].find())
@@ -112,7 +112,7 @@ def cmd_rollups_check() -> None:
 def cmd_rollups_rebuild() -> None:
     """Recompute every rollup from the orders collection. Stop the streaming job first."""
     settings = load_settings()
-    from shopstream.streaming.rollups import rebuild
+    from shopstream.streaming.rollup_store import rebuild
 
     with _database(settings) as db:
         buckets = rebuild(db)

@@ -15,29 +15,33 @@ __all__ = [
     "CUSTOMER_DAYS",
     "DEAD_LETTERS",
     "ORDERS",
+    "PRODUCT_SHARDS",
     "ROLLUP_DAY",
     "ROLLUP_DAY_PRODUCT",
     "ROLLUP_MINUTE",
-    "ROLLUP_MINUTE_CATEGORY",
     "STREAM_BATCHES",
     "batch_key",
     "batch_range",
     "batch_token",
     "customer_day_key",
-    "day_product_key",
+    "day_products_key",
+    "day_products_keys",
     "dead_letter_key",
-    "minute_category_key",
     "minute_key",
 ]
 
 ORDERS = "orders"  # _id: the order id
 DEAD_LETTERS = "dead_letters"  # _id: dead_letter_key
-ROLLUP_MINUTE = "rollup_minute"  # _id: minute_key
-ROLLUP_MINUTE_CATEGORY = "rollup_minute_category"  # _id: minute_category_key
+ROLLUP_MINUTE = "rollup_minute"  # _id: minute_key; with the minute's categories
 ROLLUP_DAY = "rollup_day"  # _id: the UTC day, "2026-11-28"
-ROLLUP_DAY_PRODUCT = "rollup_day_product"  # _id: day_product_key
+ROLLUP_DAY_PRODUCT = "rollup_day_product"  # _id: day_products_key (a shard of a day's products)
 CUSTOMER_DAYS = "rollup_customer_day"  # _id: customer_day_key (distinct customers per day)
 STREAM_BATCHES = "stream_batches"  # _id: batch_key (the streaming job's ledger)
+
+# A day's products are spread over this many `rollup_day_product` documents (by product id),
+# so a micro-batch rewrites at most this many per day however many products it sold, and a
+# reader gets a day's products in as many point lookups. Changing it needs `rollups rebuild`.
+PRODUCT_SHARDS = 64
 
 
 def minute_key(minute: datetime) -> str:
@@ -45,13 +49,14 @@ def minute_key(minute: datetime) -> str:
     return minute.strftime("%Y-%m-%dT%H:%MZ")
 
 
-def minute_category_key(minute: str, category: str) -> str:
-    """`2026-11-28T14:05Z|Books`: a `minute_key` and a category."""
-    return f"{minute}|{category}"
+def day_products_key(day: str, product_id: int) -> str:
+    """`2026-11-28|07`: the `rollup_day_product` document holding this product's day."""
+    return f"{day}|{product_id % PRODUCT_SHARDS:02d}"
 
 
-def day_product_key(day: str, product_id: int) -> str:
-    return f"{day}|{product_id}"
+def day_products_keys(day: str) -> list[str]:
+    """Every `rollup_day_product` document of a day (read them all for its top products)."""
+    return [f"{day}|{shard:02d}" for shard in range(PRODUCT_SHARDS)]
 
 
 def customer_day_key(day: str, customer_id: int) -> str:

@@ -4,12 +4,12 @@
 - `enrich`: `foreachBatch` running **one Spark job per micro-batch**: each Kafka partition's
   records go to `streaming.sink.write_partition` on an executor, which parses, enriches from its
   process's dimension cache and writes orders, markers and dead letters; the driver then adds
-  the partitions' rollup deltas to the buckets and records the batch in the ledger.
+  the partitions' rollup deltas to the rollup documents and records the batch in the ledger.
 
 Where the work runs, and why it scales: the writes run in the tasks, one per Kafka partition
 (Spark's Kafka source maps one topic partition to one task, and records are keyed by customer,
 so a customer's orders and `day|customer` marker have a single writer). More partitions and
-executors mean more writers. The driver's share per batch is O(rollup buckets touched), not
+executors mean more writers. The driver's share per batch is O(rollup documents touched), not
 O(orders).
 
 Spark re-runs a failed batch with the same offsets; the ledger (`stream_batches`) tells the
@@ -35,7 +35,7 @@ from shopstream.config import Settings
 from shopstream.domain.documents import STREAM_BATCHES, batch_key, batch_range, batch_token
 from shopstream.messaging.clients import producer_config
 from shopstream.streaming.lake import WatermarkPublisher, start_lake_query
-from shopstream.streaming.rollups import RollupWriter, ensure_indexes
+from shopstream.streaming.rollup_store import RollupWriter, ensure_indexes, refuse_old_layout
 from shopstream.streaming.sink import PartitionResult, SinkConfig
 from shopstream.streaming.source import read_orders
 
@@ -146,6 +146,7 @@ class EnrichBatch:
         if self._driver is None:
             client: MongoClient[dict[str, Any]] = MongoClient(self.config.mongo_url, tz_aware=True)
             db = client[self.config.database]
+            refuse_old_layout(db)
             ensure_indexes(db)
             self._driver = (
                 BatchLedger(db),
@@ -175,7 +176,7 @@ class EnrichBatch:
         written = PartitionResult.merge(pickle.loads(r["result"]) for r in rows)  # noqa: S301 - our own tasks' output
         self._last_records = written.records
         orders_at = datetime.now(UTC)
-        buckets = rollup_writer.apply(batch_token(query_id, batch_id), written.deltas)
+        documents = rollup_writer.apply(batch_token(query_id, batch_id), written.deltas)
         duration = time.monotonic() - called
         ledger.finish(
             query_id,
@@ -185,15 +186,16 @@ class EnrichBatch:
             new_orders=written.new,
             duplicates=written.duplicates,
             dead_letters=written.dead,
-            buckets=buckets,
+            rollup_documents=documents,
             partitions=len(rows),
             sink_s=written.seconds,
             orders_written_at=orders_at,
             duration_s=round(duration, 4),
         )
         log.info(
-            "batch %d: %d records, %d orders (%d new), %d dead letters, %d buckets in %.3f s",
-            batch_id, written.records, written.orders, written.new, written.dead, buckets,
+            "batch %d: %d records, %d orders (%d new), %d dead letters, %d rollup documents "
+            "in %.3f s",
+            batch_id, written.records, written.orders, written.new, written.dead, documents,
             duration,
         )  # fmt: skip
 

@@ -108,7 +108,7 @@ class _Process:
 
     def dlq_producer(self) -> Producer:
         if self.producer is None:
-            self.producer = Producer(dict(self.config.producer))
+            self.producer = Producer({**dict(self.config.producer), "logger": log})
         return self.producer
 
     def remember_marker(self, key: str, owner: str) -> None:

@@ -34,30 +34,30 @@ def counts(deltas: Any, collection: str, key: str) -> dict[str, int]:
 
 def test_each_order_counts_once_per_bucket_with_exact_cents() -> None:
     d = order_deltas([A, B, C])
-    assert counts(d, "rollup_minute", "2026-11-28T10:15Z") == {
+    assert counts(d, "minute", "2026-11-28T10:15Z") == {
         "orders": 2,
         "units": 7,
         "sales_cents": 1998 + 510 + 999 + 30,
     }
-    assert counts(d, "rollup_minute", "2026-11-28T10:16Z") == {
+    assert counts(d, "minute", "2026-11-28T10:16Z") == {
         "orders": 1,
         "units": 4,
         "sales_cents": 2040,
     }
     # `orders` per category counts orders with a line in it: B has two Books lines.
-    assert counts(d, "rollup_minute_category", "2026-11-28T10:15Z|Books") == {
+    assert counts(d, "minute_category", "2026-11-28T10:15Z|Books") == {
         "orders": 2,
         "units": 6,
         "sales_cents": 1998 + 999 + 30,
     }
-    assert counts(d, "rollup_day_product", "2026-11-28|2") == {
+    assert counts(d, "day_product", "2026-11-28|2") == {
         "orders": 2,
         "units": 5,
         "sales_cents": 2550,
     }
-    labels = d[("rollup_day_product", "2026-11-28|2")].labels
+    labels = d[("day_product", "2026-11-28|2")].labels
     assert labels == {"day": "2026-11-28", "product_id": 2, "name": "p2", "category": "Toys"}
-    assert d[("rollup_minute", "2026-11-28T10:16Z")].labels["minute"] == datetime(
+    assert d[("minute", "2026-11-28T10:16Z")].labels["minute"] == datetime(
         2026, 11, 28, 10, 16, tzinfo=UTC
     )
 
@@ -70,9 +70,9 @@ def test_partial_deltas_merge_to_the_whole() -> None:
 
 def test_recompute_counts_distinct_customers_per_day() -> None:
     d = recompute([A, B, C, D])
-    assert counts(d, "rollup_day", "2026-11-28")["customers"] == 2
-    assert counts(d, "rollup_day", "2026-11-29")["customers"] == 1
-    assert counts(d, "rollup_day", "2026-11-28")["orders"] == 3
+    assert counts(d, "day", "2026-11-28")["customers"] == 2
+    assert counts(d, "day", "2026-11-29")["customers"] == 1
+    assert counts(d, "day", "2026-11-28")["orders"] == 3
 
 
 def test_an_order_without_ingest_ids_belongs_to_no_batch() -> None:
