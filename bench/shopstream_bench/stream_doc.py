@@ -193,7 +193,7 @@ def job_log(path: Path, samples: int = 10) -> dict[str, Any]:
     return {
         "lines": len(lines),
         "problem_lines": len(problems),
-        "batch_lines": sum("shopstream.streaming.job batch" in line for line in lines),
+        "summary_lines": sum("shopstream.streaming.job last" in line for line in lines),
         "distinct": [
             {"count": n, "first": first[shape]} for shape, n in shapes.most_common(samples)
         ],

@@ -77,7 +77,7 @@ def parts_table(doc: dict[str, Any]) -> Table:
     table = _table(
         "where the time goes (s, p50 per order; rollups and commit: per batch)",
         "wait: 202 -> its batch's trigger; plan: -> offsets logged; launch: -> foreachBatch; "
-        "read: Kafka read + count; write: enrich + insert the orders",
+        "read: the ledger's begin; write: the batch's Spark job (read, enrich, insert everything)",
         (*PARTS, "rollups", "commit"),
     )
     for step in doc["steps"]:

@@ -73,6 +73,15 @@ def test_same_seed_same_orders() -> None:
     assert other != model().generate(*window)
 
 
+def test_a_live_run_after_a_backfill_never_reuses_an_order_id() -> None:
+    # Same seed, as `shopstream demo` uses for its backfill and its live traffic: the live
+    # orders must be new orders, not resends of the backfill's (which the pipeline drops).
+    backfill = model().generate(MONDAY, MONDAY + timedelta(days=1))
+    live = model().generate(MONDAY + timedelta(days=3), MONDAY + timedelta(days=3, hours=2))
+    assert live
+    assert not {o["order_id"] for o in backfill} & {o["order_id"] for o in live}
+
+
 def test_injected_spike_shows_in_the_data_and_the_ground_truth() -> None:
     day = date(2026, 3, 9)
     spike = Spike(product_id=40, day=day, multiplier=5.0)

@@ -7,7 +7,9 @@
 - Injected spikes multiply one product's expected units on one (business) day; the extra
   units arrive as additional orders through the day, and are counted as ground truth.
 - Everything comes from one seeded generator: the same seed and windows give the same
-  orders, order ids included, so a rerun backfill is deduplicated downstream.
+  orders, order ids included, so a rerun backfill is deduplicated downstream. An order id is
+  derived from the seed and the order itself (time, customer, sequence), so other windows (a
+  live run after a backfill) never reuse one.
 """
 
 from __future__ import annotations
@@ -85,6 +87,9 @@ def _mean_quantity() -> float:
     return float((q * p).sum() / p.sum())
 
 
+_ORDER_NAMESPACE = uuid.UUID("5d3c1d8e-7f4a-4d3b-9a57-3f0c2b6e9e01")  # shopstream's orders
+
+
 class DemandModel:
     """Generates order payloads (as `POST /order` bodies) for time windows."""
 
@@ -101,6 +106,8 @@ class DemandModel:
         if len(products_by_rank) == 0 or len(customer_ids) == 0:
             raise ValueError("the catalog is empty: run `shopstream seed` first")
         self.rng = np.random.default_rng(seed)
+        self.seed = seed
+        self._issued = 0
         self.tz = ZoneInfo(timezone)
         self.orders_per_day = orders_per_day
         self.products = np.asarray(products_by_rank, dtype=np.int64)
@@ -186,8 +193,12 @@ class DemandModel:
     def _quantities(self, count: int) -> np.ndarray:
         return np.minimum(self.rng.geometric(_QUANTITY_P, count), _MAX_QUANTITY)
 
-    def _order_id(self) -> str:
-        return str(uuid.UUID(bytes=self.rng.bytes(16), version=4))
+    def _order_id(self, when: datetime, customer: int) -> str:
+        # Not the generator's next bytes: a live run with the backfill's seed would draw the
+        # backfill's ids again, and the pipeline would drop those orders as resends.
+        self._issued += 1
+        name = f"{self.seed}|{when.isoformat()}|{customer}|{self._issued}"
+        return str(uuid.uuid5(_ORDER_NAMESPACE, name))
 
     def _orders(self, lo: datetime, hi: datetime, count: int) -> list[dict[str, Any]]:
         if count == 0:
@@ -227,7 +238,7 @@ class DemandModel:
 
     def _payload(self, when: datetime, customer: int, lines: dict[int, int]) -> dict[str, Any]:
         return {
-            "order_id": self._order_id(),
+            "order_id": self._order_id(when, customer),
             "customer_id": customer,
             "created_at": when.isoformat(),
             "items": [{"product_id": p, "quantity": q} for p, q in lines.items()],

@@ -39,7 +39,15 @@ from shopstream.streaming.rollup_store import RollupWriter, ensure_indexes, refu
 from shopstream.streaming.sink import PartitionResult, SinkConfig
 from shopstream.streaming.source import read_orders
 
-__all__ = ["BatchLedger", "EnrichBatch", "sink_config", "start_enrich_query", "start_job"]
+__all__ = [
+    "BatchLedger",
+    "BatchLog",
+    "EnrichBatch",
+    "partition_writer",
+    "sink_config",
+    "start_enrich_query",
+    "start_job",
+]
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +131,46 @@ def partition_writer(
     return run
 
 
+class BatchLog:
+    """The job's log for people: one line a minute summing the batches, and a line of its own
+    for a batch worth a look (a replay, dead letters, or slower than `slow_s`)."""
+
+    def __init__(self, every_s: float = 60.0, slow_s: float = 5.0) -> None:
+        self.every_s, self.slow_s = every_s, slow_s
+        self._reset()
+
+    def _reset(self) -> None:
+        self._since = time.monotonic()
+        self._durations: list[float] = []
+        self._records = self._new = self._dead = 0
+
+    def batch(self, batch_id: int, written: PartitionResult, documents: int, took: float) -> None:
+        self._durations.append(took)
+        self._records += written.records
+        self._new += written.new
+        self._dead += written.dead
+        if written.dead or took > self.slow_s:
+            log.info(
+                "batch %d: %d records, %d orders (%d new), %d dead letters, "
+                "%d rollup documents in %.3f s",
+                batch_id, written.records, written.orders, written.new, written.dead, documents,
+                took,
+            )  # fmt: skip
+        if time.monotonic() - self._since >= self.every_s:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._durations:
+            ordered = sorted(self._durations)
+            log.info(
+                "last %.0f s: %d batches, %d records, %d new orders, %d dead letters; "
+                "batch time median %.3f s, max %.3f s",
+                time.monotonic() - self._since, len(ordered), self._records, self._new,
+                self._dead, ordered[len(ordered) // 2], ordered[-1],
+            )  # fmt: skip
+        self._reset()
+
+
 class EnrichBatch:
     """The `foreachBatch` function of the enrichment query."""
 
@@ -131,6 +179,9 @@ class EnrichBatch:
         self.config = sink_config(settings)
         self._last_records = 0
         self._driver: tuple[BatchLedger, RollupWriter] | None = None
+        self._log = BatchLog()
+        self._parallelism = 1
+        self._speculative = False
 
     def _tasks(self, spark: SparkSession) -> int:
         """How many tasks write this batch. Each task costs ~50-100 ms of scheduling, Kafka
@@ -139,11 +190,14 @@ class EnrichBatch:
         Coalescing keeps each Kafka partition whole, so a customer still has one writer."""
         per_task = self.settings.stream_records_per_task
         wanted = -(-self._last_records // per_task)  # ceil
-        return max(1, min(wanted, spark.sparkContext.defaultParallelism))
+        return max(1, min(wanted, self._parallelism))
 
-    def _driver_side(self) -> tuple[BatchLedger, RollupWriter]:
+    def _driver_side(self, spark: SparkSession) -> tuple[BatchLedger, RollupWriter]:
         """The ledger and rollup writer (driver-side, created at the first batch)."""
         if self._driver is None:
+            self._parallelism = spark.sparkContext.defaultParallelism
+            # A speculative copy of a task may insert before the original: recheck duplicates.
+            self._speculative = spark.conf.get("spark.speculation", "false") == "true"
             client: MongoClient[dict[str, Any]] = MongoClient(self.config.mongo_url, tz_aware=True)
             db = client[self.config.database]
             refuse_old_layout(db)
@@ -155,18 +209,16 @@ class EnrichBatch:
         return self._driver
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
-        ledger, rollup_writer = self._driver_side()
         called = time.monotonic()
         spark = batch.sparkSession
+        ledger, rollup_writer = self._driver_side(spark)
         query_id = spark.sparkContext.getLocalProperty("sql.streaming.queryId")
         if not query_id:
             raise RuntimeError("EnrichBatch must run as a streaming query's foreachBatch")
         replay = ledger.begin(query_id, batch_id)
         if replay:
             log.warning("batch %d is a replay of a batch that did not finish", batch_id)
-        # A speculative copy of a task may insert before the original: recheck duplicates.
-        speculative = spark.conf.get("spark.speculation", "false") == "true"
-        writer = partition_writer(self.config, query_id, batch_id, replay or speculative)
+        writer = partition_writer(self.config, query_id, batch_id, replay or self._speculative)
         rows = (
             batch.select(*_COLUMNS)
             .coalesce(self._tasks(spark))
@@ -192,12 +244,7 @@ class EnrichBatch:
             orders_written_at=orders_at,
             duration_s=round(duration, 4),
         )
-        log.info(
-            "batch %d: %d records, %d orders (%d new), %d dead letters, %d rollup documents "
-            "in %.3f s",
-            batch_id, written.records, written.orders, written.new, written.dead, documents,
-            duration,
-        )  # fmt: skip
+        self._log.batch(batch_id, written, documents, duration)
 
 
 def _in_pool(spark: SparkSession, pool: str) -> None:
