@@ -67,6 +67,8 @@ COLLECTIONS = (ROLLUP_MINUTE, ROLLUP_DAY, ROLLUP_DAY_PRODUCT)
 Home = tuple[str, str]  # (collection, document _id)
 # Grouped kinds: the array of entries in the home document, and the field naming an entry.
 _ENTRIES = {MINUTE_CATEGORY: ("categories", "category"), DAY_PRODUCT: ("products", "product_id")}
+_ENTRY_COUNTS = ("orders", "units", "sales_cents")
+_OLD_LAYOUT = "rollup_minute_category"  # a collection of the layout before this one
 
 
 def _home(kind: str, key: str, labels: Mapping[str, Any]) -> Home:
@@ -75,9 +77,6 @@ def _home(kind: str, key: str, labels: Mapping[str, Any]) -> Home:
     if kind == DAY:
         return ROLLUP_DAY, key
     return ROLLUP_DAY_PRODUCT, day_products_key(labels["day"], labels["product_id"])
-
-
-_ENTRY_COUNTS = ("orders", "units", "sales_cents")
 
 
 def _counters(current: Mapping[str, Any], delta: Delta, names: Iterable[str]) -> dict[str, Any]:
@@ -90,7 +89,8 @@ def _new_document(home: Home, parts: list[tuple[str, Delta]]) -> dict[str, Any]:
     collection, doc_id = home
     doc: dict[str, Any] = {"_id": doc_id}
     if collection == ROLLUP_DAY_PRODUCT:
-        doc["day"], doc["shard"] = doc_id.split("|")[0], int(doc_id.split("|")[1])
+        day, shard = doc_id.split("|")
+        doc["day"], doc["shard"] = day, int(shard)
     for kind, delta in parts:
         if kind in (MINUTE, DAY):
             doc.update(delta.labels)
@@ -252,9 +252,6 @@ def rebuild(db: Database[dict[str, Any]]) -> int:
     written = RollupWriter(db, cache_size=0).apply("rebuild", recompute(orders))
     ensure_indexes(db)
     return written
-
-
-_OLD_LAYOUT = "rollup_minute_category"  # before minutes carried their categories
 
 
 def refuse_old_layout(db: Database[dict[str, Any]]) -> None:
