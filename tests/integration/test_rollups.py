@@ -12,7 +12,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from shopstream.config import Settings
-from shopstream.domain.documents import day_products_key
+from shopstream.domain.documents import day_products_key, day_products_keys
 from shopstream.streaming.rollup_store import RollupWriter, differences, rebuild, stored
 from shopstream.streaming.rollups import order_deltas, recompute
 
@@ -90,6 +90,10 @@ def test_a_replayed_batch_adds_only_where_the_crashed_run_did_not(
     (entry,) = [p for p in shard["products"] if p["product_id"] == 3]
     assert (entry["name"], entry["category"]) == ("p3", "Books")
     assert entry["sales"] == entry["sales_cents"] / 100
+    # A reader gets a day's products from the day's shard keys alone.
+    shards = [db.rollup_day_product.find_one({"_id": k}) for k in day_products_keys("2026-11-28")]
+    products = {p["product_id"] for s in shards if s for p in s["products"]}
+    assert products == {1, 2, 3, 4, 5}
 
 
 def test_a_new_query_counts_from_its_own_batch_zero(db: Database[dict[str, Any]]) -> None:

@@ -26,7 +26,6 @@ __all__ = [
     "COUNTS",
     "DAY",
     "DAY_PRODUCT",
-    "KINDS",
     "MINUTE",
     "MINUTE_CATEGORY",
     "Delta",
@@ -42,7 +41,6 @@ __all__ = [
 ]
 
 MINUTE, MINUTE_CATEGORY, DAY, DAY_PRODUCT = "minute", "minute_category", "day", "day_product"
-KINDS = (MINUTE, MINUTE_CATEGORY, DAY, DAY_PRODUCT)
 COUNTS = ("orders", "units", "sales_cents", "customers")
 
 
