@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shopstream.domain.documents import batch_token, customer_day_key, minute_key
+from shopstream.domain.documents import customer_day_key, minute_key
 
 __all__ = [
     "COUNTS",
@@ -34,7 +34,6 @@ __all__ = [
     "customer_day",
     "marker_document",
     "merge",
-    "order_batch",
     "order_deltas",
     "recompute",
     "split_key",
@@ -127,15 +126,6 @@ def order_deltas(orders: Iterable[Mapping[str, Any]], deltas: Deltas | None = No
                       "category": item["category"]}  # fmt: skip
             _bump(deltas, DAY_PRODUCT, key, labels, quantity, cents)
     return deltas
-
-
-def order_batch(order: Mapping[str, Any]) -> str:
-    """The batch that inserted an order document ("" for documents written before the job
-    recorded it: they belong to no batch the job could be running)."""
-    ingest = order.get("ingest") or {}
-    if "query_id" not in ingest or "batch_id" not in ingest:
-        return ""
-    return batch_token(ingest["query_id"], ingest["batch_id"])
 
 
 def marker_document(key: str, owner: str) -> dict[str, Any]:

@@ -43,7 +43,7 @@ from shopstream.streaming.mongo import find_each, insert_once
 from shopstream.streaming.rollups import Deltas
 from shopstream.streaming.transform import KafkaRecord, transform
 
-__all__ = ["PartitionResult", "SinkConfig", "write_partition"]
+__all__ = ["PartitionResult", "SinkConfig", "same_record", "write_partition"]
 
 log = logging.getLogger(__name__)
 
@@ -202,14 +202,16 @@ def _owned_orders(
     if recheck and existing:  # only after a crash or a task retry
         stored = find_each(coll, [d["_id"] for d in existing])
         for doc, was in zip(existing, stored, strict=True):
-            if was is not None and _same_record(was.get("ingest"), doc["ingest"]):
+            if was is not None and same_record(was.get("ingest"), doc["ingest"]):
                 inserted.append(was)
         # In record order, however the attempts interleaved: markers go to the first order.
         inserted.sort(key=lambda d: (d["ingest"]["partition"], d["ingest"]["offset"]))
     return inserted
 
 
-def _same_record(stored: dict[str, Any] | None, mine: dict[str, Any]) -> bool:
+def same_record(stored: dict[str, Any] | None, mine: dict[str, Any]) -> bool:
+    """Whether a stored order's `ingest` names this batch and this very Kafka record (a
+    document written before the job recorded them belongs to no batch it could be running)."""
     keys = ("query_id", "batch_id", "topic", "partition", "offset")
     return stored is not None and all(stored.get(k) == mine[k] for k in keys)
 
