@@ -8,7 +8,7 @@ BIN   := $(VENV)/bin
 export SHOPSTREAM_CACHE_DIR := $(CACHE)
 export SHOPSTREAM_VENV := $(VENV)
 
-.PHONY: help install demo test unit integration lint format bench bench-stream soak up down status clean
+.PHONY: help install demo test unit integration lint format bench bench-stream soak up down status clean screenshots
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -17,8 +17,13 @@ install: ## Install everything missing (system packages, venv, Kafka and Spark j
 	@scripts/bootstrap.sh
 	@$(BIN)/shopstream install
 
-demo: install ## Start the stack, seed it and stream simulated orders through it (Ctrl-C stops)
+demo: ## Start the stack, seed it and stream simulated orders through it (Ctrl-C stops)
+	@echo "==> dashboard: http://$${SHOPSTREAM_HOST:-127.0.0.1}:$${SHOPSTREAM_DASHBOARD_PORT:-8501} (live once the stack is up)"
+	@$(MAKE) --no-print-directory install
 	$(BIN)/shopstream demo
+
+# The suite's browser test needs chromium; `install` adds it for these targets.
+test integration: export SHOPSTREAM_TEST_BROWSER := 1
 
 test: install lint ## Lint, then the whole suite (unit + integration against real servers)
 	$(BIN)/pytest
@@ -28,6 +33,9 @@ unit: install ## Unit tests only (no servers)
 
 integration: install ## Integration tests only
 	$(BIN)/pytest tests/integration
+
+screenshots: ## Screenshot every dashboard page of a running stack (make demo) into docs/screenshots
+	$(BIN)/python -m tests.utils.browser "$$($(BIN)/python -c 'from shopstream.config import Settings; print(Settings().dashboard_url)')" docs/screenshots
 
 lint: install ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check src tests bench

@@ -16,6 +16,9 @@ command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
 command -v mongod >/dev/null || command -v go >/dev/null || need+=(golang)
 command -v mongod >/dev/null || command -v patch >/dev/null || need+=(patch)
+# The dashboard's browser test (make test) drives Debian's headless chromium.
+browser=()
+[[ "${SHOPSTREAM_TEST_BROWSER:-}" == 1 ]] && ! command -v chromium >/dev/null && browser+=(chromium)
 if ((${#need[@]})); then
   echo "==> installing system packages: ${need[*]}"
   if [[ $(id -u) -ne 0 ]]; then
@@ -29,6 +32,15 @@ if ((${#need[@]})); then
   fi
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
   [[ -n "$ours" ]] && rm -f /usr/sbin/policy-rc.d
+fi
+if ((${#browser[@]})); then
+  echo "==> installing the test browser: ${browser[*]}"
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "   (needs root: run 'sudo apt-get install --no-install-recommends chromium' and retry)" >&2
+    exit 1
+  fi
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "${browser[@]}"
 fi
 
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3

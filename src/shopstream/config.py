@@ -116,6 +116,15 @@ class Settings(BaseSettings):
     producer_linger_ms: int = Field(default=5, ge=0)
     id_cache_refresh_s: float = Field(default=30.0, gt=0)
 
+    # Dashboard (Streamlit).
+    dashboard_enabled: bool = True  # whether `up` runs the dashboard
+    dashboard_port: int = 8501
+    dashboard_refresh_s: float = Field(default=5.0, ge=1)  # how often pages refresh themselves
+    # How long the dashboard keeps a closed rollup bucket before reading it again (so a late
+    # order in an old bucket shows within this).
+    dashboard_cache_s: float = Field(default=60.0, ge=0)
+    currency: str = Field(default="USD", min_length=3, max_length=3)  # the catalog's prices
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.environment != "dev" and DEV_API_KEY in self.api_key_list:
@@ -178,6 +187,10 @@ class Settings(BaseSettings):
     @property
     def api_url(self) -> str:
         return f"http://{self.host}:{self.api_port}"
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://{self.host}:{self.dashboard_port}"
 
 
 def get_settings(**overrides: object) -> Settings:

@@ -34,7 +34,7 @@ from shopstream.config import Settings
 from shopstream.stack import down, up
 from shopstream.stack.services import stream_ready_file
 from shopstream.streaming.committed import committed_files
-from shopstream.streaming.rollup_store import differences
+from shopstream.streaming.rollup_store import check
 from tests.integration.conftest import API_KEY, CUSTOMERS, new_base_dir, provision, stack_settings
 
 pytestmark = pytest.mark.integration
@@ -210,7 +210,7 @@ def test_the_job_survives_sigkill_mid_batch_without_losing_or_doubling(stack: Se
         assert len(coords) == len(set(coords)) == records
         assert {r["order_id"] for r in rows} == accepted
 
-        assert differences(db, db.orders.find()) == []
+        assert check(db, "UTC") == []
     finally:
         sender.stop.set()
         down(settings)

@@ -18,7 +18,7 @@ from pyspark.sql import SparkSession
 
 from shopstream.config import Settings
 from shopstream.streaming.job import start_enrich_query
-from shopstream.streaming.rollup_store import differences
+from shopstream.streaming.rollup_store import check
 from tests.integration.conftest import job_settings
 
 pytestmark = pytest.mark.integration
@@ -122,7 +122,7 @@ def test_every_order_becomes_one_enriched_document_or_one_dead_letter(
         assert [i["quantity"] for i in first["items"]] == [
             i["quantity"] for i in orders[0]["items"]
         ]
-        wait_for(lambda: differences(db, db.orders.find()) == [])
+        wait_for(lambda: check(db, "UTC") == [])
         day = db.rollup_day.find_one({"_id": "2026-11-25"})
         assert day is not None
         assert (day["orders"], day["customers"]) == (30, 30)

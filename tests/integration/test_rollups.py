@@ -59,21 +59,22 @@ def test_a_replayed_batch_adds_only_where_the_crashed_run_did_not(
     first = [order(f"o{i}", i % 3, i % 2, i % 4 + 1, i % 5 + 1) for i in range(20)]
     second = [order(f"p{i}", i % 4, i % 3, i % 5 + 1, 2) for i in range(15)]
     writer = RollupWriter(db)
-    assert writer.apply("q1:0", order_deltas(first)) > 0
+    assert writer.apply("q1:0", order_deltas(first, UTC)) > 0
 
     # Batch 1 crashes after writing only the minute documents (with their categories); the
     # restarted job (a new writer, empty cache) replays the whole batch.
-    deltas = order_deltas(second)
+    deltas = order_deltas(second, UTC)
     partial = {k: v for k, v in deltas.items() if k[0] in ("minute", "minute_category")}
     wrote = RollupWriter(db).apply("q1:1", partial)
     assert wrote == 3  # minutes 10:00, 10:01, 10:02
     restarted = RollupWriter(db)
-    assert restarted.apply("q1:1", deltas) == 1 + 5  # the day and five product shards
+    # The hour, the day, the all-time total and five product shards.
+    assert restarted.apply("q1:1", deltas) == 1 + 1 + 1 + 5
     assert restarted.apply("q1:1", deltas) == 0  # and again: nothing changes
 
-    everything = recompute(first + second)
+    everything = recompute(first + second, UTC)
     for key, delta in everything.items():
-        if key[0] != "day":  # distinct customers come from the sink's markers
+        if key[0] != "day":  # distinct customers of a day come from the sink's markers
             assert stored_counts(db, *key) == (
                 delta.counts["orders"],
                 delta.counts["units"],
@@ -99,18 +100,18 @@ def test_a_replayed_batch_adds_only_where_the_crashed_run_did_not(
 def test_a_new_query_counts_from_its_own_batch_zero(db: Database[dict[str, Any]]) -> None:
     # A job on a fresh checkpoint is a new query: its batch 0 is not a replay of the old one.
     x, y = order("x", 1, 0, 1, 1), order("y", 2, 0, 1, 3)
-    RollupWriter(db).apply("q1:7", order_deltas([x]))
-    RollupWriter(db).apply("q2:0", order_deltas([y]))
+    RollupWriter(db).apply("q1:7", order_deltas([x], UTC))
+    RollupWriter(db).apply("q2:0", order_deltas([y], UTC))
     assert stored_counts(db, "minute", "2026-11-28T10:00Z") == (2, 4, 940)
 
 
 def test_rebuild_recomputes_everything_from_the_orders(db: Database[dict[str, Any]]) -> None:
     orders = [order(f"o{i}", i % 3, i % 2, i % 4 + 1, 1) for i in range(10)]
     db.orders.insert_many(orders)
-    RollupWriter(db).apply("q1:0", order_deltas(orders[:4]))  # stale, incomplete rollups
-    assert differences(db, db.orders.find())
-    assert rebuild(db) > 0
-    assert differences(db, db.orders.find()) == []
+    RollupWriter(db).apply("q1:0", order_deltas(orders[:4], UTC))  # stale, incomplete rollups
+    assert differences(db, db.orders.find(), UTC)
+    assert rebuild(db, UTC, "UTC") > 0
+    assert differences(db, db.orders.find(), UTC) == []
     day = db.rollup_day.find_one({"_id": "2026-11-28"})
     assert day is not None
     assert (day["orders"], day["customers"]) == (10, 3)

@@ -127,7 +127,25 @@ def test_orders_markers_and_dead_letters_are_written_and_published(
     assert marker is not None
     assert marker["owner"] == f"q3:0|{good}"
     # What the partition reports for the rollups is what a recomputation from the store says.
-    want = recompute(db.orders.find())
+    want = recompute(db.orders.find(), UTC, db.dead_letters.find())
     assert {k: dict(d.counts) for k, d in result.deltas.items()} == {
         k: dict(d.counts) for k, d in want.items()
     }
+    assert result.deltas[("dead_letter", "malformed_json")].counts["dead_letters"] == 1
+    # The customer's history and the distinct-customer sets name the order and the customer.
+    month = db.customer_orders.find_one({"_id": f"7|{doc['created_at']:%Y-%m}"})
+    assert month is not None
+    assert month["orders"][good]["total_cents"] == round(float(price * 4) * 100)
+    head = db.customer_orders.find_one({"_id": "7"})
+    assert head is not None
+    assert head["months"] == [f"{doc['created_at']:%Y-%m}"]
+    assert result.customers["all"] == {7}
+    assert result.customers[f"day|{doc['created_at']:%Y-%m-%d}"] == {7}
+    # A replay of the batch owns the same order and dead letters, and changes no history.
+    again = write_partition(recs, config, "q3", 0, True)
+    assert (again.new, again.deltas[("dead_letter", "malformed_json")].counts["dead_letters"]) == (
+        1, 1)  # fmt: skip
+    assert db.customer_orders.find_one({"_id": month["_id"]}) == month
+    # A later batch meeting the same records (a resend) owns none of them.
+    later = write_partition(recs, config, "q3", 1, True)
+    assert (later.new, ("dead_letter", "malformed_json") in later.deltas) == (0, False)

@@ -34,7 +34,7 @@ def attached_settings(stack: Settings, base: Path, **overrides: Any) -> Settings
         postgres_dsn=stack.postgres_url,
         orders_topic=stack.orders_topic,
         dlq_topic=stack.dlq_topic,
-        **overrides,
+        **{"dashboard_enabled": False, **overrides},  # the session stack's dashboard suffices
     )
 
 
@@ -44,12 +44,12 @@ def states(settings: Settings) -> dict[str, str]:
 
 def test_up_is_idempotent_and_reports_the_running_stack(stack: Settings) -> None:
     before = {s.name: s.pid for s in status(stack)}
-    assert set(before) == {"postgres", "kafka", "mongo", "api"}
+    assert set(before) == {"postgres", "kafka", "mongo", "api", "dashboard"}
     assert all(before.values())
     lines: list[str] = []
     up(stack, report=lines.append, provision=provision)
     assert {s.name: s.pid for s in status(stack)} == before
-    assert sum("already running" in line for line in lines) == 4
+    assert sum("already running" in line for line in lines) == 5
 
 
 def test_status_command_exits_zero_when_all_is_up(stack: Settings) -> None:

@@ -1,4 +1,4 @@
-"""`shopstream bench ingest|stream|soak`: the benchmarks (see docs/benchmarks.md).
+"""`shopstream bench ingest|stream|soak|dashboard|dashboard-soak` (see docs/benchmarks.md).
 
 The harness lives in the checkout's `bench/` folder, next to its results, and is not
 shipped in the package; this command finds it there.
@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import typer
 
@@ -22,6 +23,8 @@ BENCH_DIR = Path(__file__).resolve().parents[3] / "bench"
 DEFAULT_OUTPUT = BENCH_DIR / "results" / "ingest.json"
 STREAM_OUTPUT = BENCH_DIR / "results" / "stream.json"
 SOAK_OUTPUT = BENCH_DIR / "results" / "soak.json"
+DASHBOARD_OUTPUT = BENCH_DIR / "results" / "dashboard.json"
+DASHBOARD_SOAK_OUTPUT = BENCH_DIR / "results" / "dashboard-soak.json"
 
 
 def _harness(module: str) -> ModuleType:
@@ -187,9 +190,76 @@ def cmd_soak(
         raise typer.Exit(1)
 
 
+def cmd_dashboard(
+    orders: int = typer.Option(5_000_000, min=1000, help="Orders in the store."),
+    days: int = typer.Option(90, min=1, max=3650, help="Days they span (ending now)."),
+    customers: int = typer.Option(200_000, min=10, help="Customers (seeded in PostgreSQL too)."),
+    database: str = typer.Option("bench_dashboard", help="The MongoDB database of the store."),
+    build: bool = typer.Option(True, help="Build the store first (--no-build: reuse it)."),
+    refreshes: int = typer.Option(60, min=5, help="Refreshes measured per page and window."),
+    output: Path = typer.Option(DASHBOARD_OUTPUT, help="Where to write the results (JSON)."),
+) -> None:
+    """Build a store of millions of orders with the job's writers; time every page's reads."""
+    from datetime import UTC, datetime
+
+    import psycopg
+    from pymongo import MongoClient
+
+    from shopstream.simulator import seed
+
+    settings = load_settings()
+    dash, report, machine = _harness("dashboard"), _harness("report"), _harness("machine")
+    client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_url, tz_aware=True)
+    db = client[database]
+    meta = db["bench_meta"].find_one({"_id": "store"})
+    doc: dict[str, Any] = {"machine": machine.describe_machine()}
+    if build:
+        client.drop_database(database)
+        seed(settings.postgres_url, customers, 1_000, 42)
+        end = datetime.now(UTC).replace(microsecond=0)
+        spec = dash.StoreSpec(orders=orders, days=days, customers=customers)
+        doc["build"] = dash.build_store(db, spec, settings.business_timezone, end, console.print)
+        db["bench_meta"].replace_one(
+            {"_id": "store"}, {"_id": "store", **doc["build"]}, upsert=True
+        )
+    elif meta is None:
+        fail(f"no store in {database}: run without --no-build first")
+    else:
+        doc["build"] = {k: v for k, v in meta.items() if k != "_id"}
+    now = datetime.fromisoformat(doc["build"]["end"])
+    with psycopg.connect(settings.postgres_url, autocommit=True) as conn:
+        doc["pages"] = dash.time_pages(
+            db, conn, settings.business_timezone, now, refreshes,
+            settings.dashboard_refresh_s, settings.dashboard_cache_s, customers,
+        )  # fmt: skip
+    report.write_json(doc, output)
+    console.print_json(data=doc["pages"])
+    console.print(f"results: {output}")
+
+
+def cmd_dashboard_soak(
+    minutes: float = typer.Option(65.0, min=1, help="How long the tab stays open."),
+    interval: float = typer.Option(30.0, min=5, help="Seconds between RSS samples."),
+    page: str = typer.Option("", help="The page's URL path ('' = Overview, 'health', ...)."),
+    output: Path = typer.Option(DASHBOARD_SOAK_OUTPUT, help="Where to write the results."),
+) -> None:
+    """Keep one browser tab on the running dashboard; sample the server's RSS (make demo)."""
+    settings = load_settings()
+    soak, report = _harness("dashboard_soak"), _harness("report")
+    try:
+        doc = soak.run_dashboard_soak(settings, minutes, interval, page, console.print)
+    except RuntimeError as exc:
+        fail(str(exc))
+    report.write_json(doc, output)
+    console.print_json(data=doc["verdict"])
+    console.print(f"results: {output}")
+
+
 def register(app: typer.Typer) -> None:
     bench = typer.Typer(help="Benchmarks (results in bench/results/).", no_args_is_help=True)
     bench.command("ingest")(cmd_ingest)
     bench.command("stream")(cmd_stream)
     bench.command("soak")(cmd_soak)
+    bench.command("dashboard")(cmd_dashboard)
+    bench.command("dashboard-soak")(cmd_dashboard_soak)
     app.add_typer(bench, name="bench")

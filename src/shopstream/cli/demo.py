@@ -9,6 +9,7 @@ import time
 from collections import deque
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 import typer
@@ -23,10 +24,7 @@ from shopstream.cli.sim import SimOptions, run_simulation
 from shopstream.cli.stack import cmd_up
 from shopstream.config import Settings
 from shopstream.domain.documents import (
-    DEAD_LETTERS,
-    ROLLUP_DAY,
     ROLLUP_MINUTE,
-    STREAM_BATCHES,
     minute_key,
 )
 from shopstream.messaging.tail import TailRecord, tail
@@ -106,42 +104,40 @@ class _Sinks(threading.Thread):
             time.sleep(3)
 
     def _read(self, db: Any) -> list[tuple[str, str]]:
+        from shopstream.dashboard.health import dead_letters, last_batches
+        from shopstream.dashboard.queries import RollupReader
+
         now = datetime.now(UTC)
-        days = list(db[ROLLUP_DAY].find())
-        today = next((d for d in days if d["_id"] == now.strftime("%Y-%m-%d")), None)
+        tz = ZoneInfo(self.settings.business_timezone)
+        reader = RollupReader(db, tz, closed_ttl_s=0)
+        total = reader.all_time()
+        today = reader.kpis("today", now).current
         last_minute = (now - timedelta(minutes=1)).replace(second=0, microsecond=0)
         minute = db[ROLLUP_MINUTE].find_one({"_id": minute_key(last_minute)})
-        batch = next(iter(db[STREAM_BATCHES].find().sort("started_at", -1).limit(1)), None)
+        batch = last_batches(db)
         lake = f"{self.settings.lake}/orders"
         mark = read_watermark(lake, self.settings)
-        rows = [
-            ("enriched orders in MongoDB", f"{sum(d['orders'] for d in days):,}"),
+        return [
+            ("enriched orders in MongoDB", f"{total.orders:,} from {total.customers:,} customers"),
             (
-                "today (UTC)",
-                f"{today['orders']:,} orders, ${today['sales']:,.2f}, "
-                f"{today['customers']:,} customers"
-                if today
-                else "-",
+                f"today ({self.settings.business_timezone})",
+                f"{today.orders:,} orders, ${today.sales_cents / 100:,.2f}, "
+                f"{today.customers:,} customers",
             ),
             (
                 "last full minute",
                 f"{minute['orders']:,} orders, ${minute['sales']:,.2f}" if minute else "-",
             ),
-            ("dead letters", f"{db[DEAD_LETTERS].count_documents({}):,}"),
+            ("dead letters", f"{sum(dead_letters(db).values()):,}"),
             ("committed Parquet files in the lake", f"{len(committed_files(lake)):,}"),
             ("lake complete through", mark["complete_through"] if mark else "-"),
+            (
+                "last micro-batch",
+                f"{batch.records:,} records in {batch.duration_s:.2f} s"
+                if batch.duration_s is not None
+                else "-",
+            ),
         ]
-        if batch is not None:
-            took = batch.get("duration_s")
-            rows.append(
-                (
-                    "last micro-batch",
-                    f"#{batch['batch_id']}: {batch['records']:,} records in {took:.2f} s"
-                    if took is not None
-                    else f"#{batch['batch_id']}: running",
-                )
-            )
-        return rows
 
 
 def cmd_demo(
@@ -150,8 +146,10 @@ def cmd_demo(
     history_days: int = typer.Option(3, min=0, help="Days of history to backfill first."),
 ) -> None:
     """Start the stack, seed it, backfill some history, then stream live orders through it."""
-    cmd_up()
     settings = load_settings()
+    if settings.dashboard_enabled:
+        console.print(f"[bold]Dashboard: {settings.dashboard_url}[/bold] (live once it is up)")
+    cmd_up()
     result = seed(settings.postgres_url, 10_000, 1_000, 42)
     console.print(f"catalog: {result.products_total} products, {result.customers_total} customers")
     truth = settings.data_path / "spikes_truth.json"
@@ -176,7 +174,10 @@ def cmd_demo(
             for label, value in sinks.rows:
                 table.add_row(label, value)
         body = Group(table, "", *watcher.recent)
-        return Panel(body, title="orders flowing: API -> Kafka -> Spark (Ctrl-C to stop)")
+        title = "orders flowing: API -> Kafka -> Spark (Ctrl-C to stop)"
+        if settings.dashboard_enabled:
+            title += f" · dashboard {settings.dashboard_url}"
+        return Panel(body, title=title)
 
     async def main() -> None:
         opts = SimOptions(rate=rate, duration=duration or None, show_progress=False)

@@ -94,31 +94,45 @@ def cmd_dlq_replay(
 
 @rollups_app.command("check")
 def cmd_rollups_check() -> None:
-    """Compare the rollups with a recomputation from the orders collection (reads it all)."""
+    """Compare the rollups, distinct-customer sets and customer histories with a recomputation
+    from the orders and dead letters (reads them all)."""
     settings = load_settings()
-    from shopstream.domain.documents import ORDERS
-    from shopstream.streaming.rollup_store import differences
+    from shopstream.streaming.rollup_store import check
 
     with _database(settings) as db:
-        diffs = differences(db, db[ORDERS].find())
+        diffs = check(db, settings.business_timezone)
     for line in diffs[:20]:
         console.print(line)
     if diffs:
         fail(f"{len(diffs)} rollup buckets differ from the orders; `shopstream rollups rebuild`")
-    console.print("rollups match the orders collection")
+    console.print("rollups, customer sets and histories match the orders and dead letters")
 
 
 @rollups_app.command("rebuild")
 def cmd_rollups_rebuild() -> None:
-    """Recompute every rollup from the orders collection. Stop the streaming job first."""
+    """Recompute every rollup, customer set and history from the orders and dead letters.
+    Stop the streaming job first."""
     settings = load_settings()
-    from shopstream.streaming.rollup_store import rebuild
+    from shopstream.streaming.rollup_store import rebuild_all
 
     with _database(settings) as db:
-        buckets = rebuild(db)
-    console.print(f"rebuilt {buckets} rollup buckets from {settings.mongo_database}.orders")
+        written = rebuild_all(db, settings.business_timezone)
+    console.print(f"rebuilt {written} rollup documents from {settings.mongo_database}.orders")
+
+
+def cmd_dashboard() -> None:
+    """Serve the dashboard in the foreground (`shopstream up` also runs it as a service)."""
+    import os
+
+    from shopstream.stack.services import dashboard_command
+
+    settings = load_settings()
+    command = dashboard_command(settings)
+    console.print(f"dashboard: {settings.dashboard_url} (Ctrl-C stops)")
+    os.execv(command[0], command)  # noqa: S606 - our own fixed command line
 
 
 def register(app: typer.Typer) -> None:
+    app.command("dashboard")(cmd_dashboard)
     app.add_typer(dlq, name="dlq", no_args_is_help=True)
     app.add_typer(rollups_app, name="rollups", no_args_is_help=True)

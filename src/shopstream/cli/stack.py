@@ -52,6 +52,8 @@ def cmd_up() -> None:
     except (StackError, installer.InstallError) as exc:
         fail(str(exc))
     console.print(_table(rows))
+    if settings.dashboard_enabled:
+        console.print(f"Dashboard: {settings.dashboard_url}")
     console.print(f"API docs: {settings.api_url}/docs   logs: {settings.data_path / 'logs'}")
 
 

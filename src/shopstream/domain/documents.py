@@ -13,30 +13,50 @@ from datetime import datetime
 
 __all__ = [
     "CUSTOMER_DAYS",
+    "CUSTOMER_ORDERS",
+    "CUSTOMER_SETS",
     "DEAD_LETTERS",
+    "ENRICH_STATUS",
     "ORDERS",
     "PRODUCT_SHARDS",
     "ROLLUP_DAY",
     "ROLLUP_DAY_PRODUCT",
+    "ROLLUP_HOUR",
     "ROLLUP_MINUTE",
+    "ROLLUP_TOTAL",
     "STREAM_BATCHES",
+    "STREAM_STATUS",
+    "TOTAL_KEY",
     "batch_key",
     "batch_range",
     "batch_token",
     "customer_day_key",
+    "customer_month_key",
+    "customer_orders_key",
+    "customer_set_key",
     "day_products_key",
     "day_products_keys",
     "dead_letter_key",
+    "hour_key",
     "minute_key",
+    "query_status_key",
 ]
 
 ORDERS = "orders"  # _id: the order id
 DEAD_LETTERS = "dead_letters"  # _id: dead_letter_key
 ROLLUP_MINUTE = "rollup_minute"  # _id: minute_key; with the minute's categories
-ROLLUP_DAY = "rollup_day"  # _id: the UTC day, "2026-11-28"
+ROLLUP_HOUR = "rollup_hour"  # _id: hour_key; with the hour's categories
+# Days are business days (SHOPSTREAM_BUSINESS_TIMEZONE), minutes and hours UTC.
+ROLLUP_DAY = "rollup_day"  # _id: the business day, "2026-11-28"
 ROLLUP_DAY_PRODUCT = "rollup_day_product"  # _id: day_products_key (a shard of a day's products)
+ROLLUP_TOTAL = "rollup_total"  # _id: TOTAL_KEY (all time; dead letters by reason), or "layout"
 CUSTOMER_DAYS = "rollup_customer_day"  # _id: customer_day_key (distinct customers per day)
+CUSTOMER_SETS = "rollup_customers"  # _id: customer_set_key (who ordered in a bucket: a bitmap)
+CUSTOMER_ORDERS = "customer_orders"  # _id: customer_orders_key, customer_month_key
+TOTAL_KEY = "all"
 STREAM_BATCHES = "stream_batches"  # _id: batch_key (the streaming job's ledger)
+STREAM_STATUS = "stream_status"  # _id: query_status_key, or ENRICH_STATUS (the last batch)
+ENRICH_STATUS = "enrich"
 
 # A day's products are spread over this many `rollup_day_product` documents (by product id),
 # so a micro-batch rewrites at most this many per day however many products it sold, and a
@@ -47,6 +67,27 @@ PRODUCT_SHARDS = 64
 def minute_key(minute: datetime) -> str:
     """`2026-11-28T14:05Z` (a UTC minute)."""
     return minute.strftime("%Y-%m-%dT%H:%MZ")
+
+
+def hour_key(hour: datetime) -> str:
+    """`2026-11-28T14Z` (a UTC hour)."""
+    return hour.strftime("%Y-%m-%dT%HZ")
+
+
+def customer_set_key(level: str, bucket: str) -> str:
+    """`minute|2026-11-28T14:05Z`, `hour|2026-11-28T14Z`, `day|2026-11-28` or `all`: the
+    `rollup_customers` document of a bucket (level is "minute", "hour", "day" or "all")."""
+    return TOTAL_KEY if level == TOTAL_KEY else f"{level}|{bucket}"
+
+
+def customer_orders_key(customer_id: int) -> str:
+    """`42`: a customer's `customer_orders` head (the months with orders)."""
+    return str(customer_id)
+
+
+def customer_month_key(customer_id: int, month: str) -> str:
+    """`42|2026-11`: a customer's orders of one UTC month."""
+    return f"{customer_id}|{month}"
 
 
 def day_products_key(day: str, product_id: int) -> str:
@@ -66,6 +107,11 @@ def customer_day_key(day: str, customer_id: int) -> str:
 def dead_letter_key(topic: str, partition: int, offset: int) -> str:
     """A dead letter is keyed by where its record sits in Kafka."""
     return f"{topic}:{partition}:{offset}"
+
+
+def query_status_key(name: str) -> str:
+    """`query:enrich`: the latest progress of a streaming query, by its name."""
+    return f"query:{name}"
 
 
 def batch_token(query_id: str, batch_id: int) -> str:

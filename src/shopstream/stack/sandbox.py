@@ -34,7 +34,7 @@ def sandbox_dir(prefix: str) -> Path:
 
 def sandbox_settings(data_dir: Path, **overrides: Any) -> Settings:
     """Settings for a stack of its own: every service managed, on free ports, fresh topics."""
-    kafka, controller, postgres, mongo, mongo_debug, api = free_ports(6)
+    kafka, controller, postgres, mongo, mongo_debug, api, dashboard = free_ports(7)
     tag = uuid.uuid4().hex[:8]
     values: dict[str, Any] = {
         "data_dir": data_dir,
@@ -48,6 +48,7 @@ def sandbox_settings(data_dir: Path, **overrides: Any) -> Settings:
         "mongo_port": mongo,
         "mongo_debug_port": mongo_debug,
         "api_port": api,
+        "dashboard_port": dashboard,
         "orders_topic": f"orders-{tag}",
         "dlq_topic": f"orders-dlq-{tag}",
     }

@@ -319,6 +319,37 @@ def stream_service(settings: Settings) -> Service:
     )
 
 
+# ----------------------------------------------------------------------------- dashboard
+
+
+def dashboard_command(settings: Settings, executable: str = sys.executable) -> list[str]:
+    """Streamlit serving the dashboard app, headless, on the dashboard port."""
+    from shopstream.dashboard import APP_PATH
+
+    return [
+        executable, "-m", "streamlit", "run", str(APP_PATH),
+        "--server.port", str(settings.dashboard_port),
+        "--server.address", settings.host,
+        "--server.headless", "true",
+        "--server.fileWatcherType", "none",
+        "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "minimal",
+        "--theme.base", "light",
+    ]  # fmt: skip
+
+
+def dashboard_service(settings: Settings) -> Service:
+    return Service(
+        name="dashboard",
+        title="Dashboard (Streamlit)",
+        command=dashboard_command(settings),
+        ports={settings.dashboard_port: "SHOPSTREAM_DASHBOARD_PORT"},
+        address=settings.dashboard_url,
+        ready=lambda: probes.http_ok(f"{settings.dashboard_url}/_stcore/health"),
+        priority=60,
+    )
+
+
 def build_services(settings: Settings) -> list[Service]:
     """The services `up` starts, in start order (dependencies first)."""
     services = []
@@ -331,6 +362,8 @@ def build_services(settings: Settings) -> list[Service]:
     services.append(api_service(settings))
     if settings.stream_enabled:
         services.append(stream_service(settings))
+    if settings.dashboard_enabled:
+        services.append(dashboard_service(settings))
     return services
 
 

@@ -22,6 +22,7 @@ import logging
 import pickle
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,10 +33,19 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from shopstream.config import Settings
-from shopstream.domain.documents import STREAM_BATCHES, batch_key, batch_range, batch_token
+from shopstream.domain.documents import (
+    ENRICH_STATUS,
+    STREAM_BATCHES,
+    STREAM_STATUS,
+    batch_key,
+    batch_range,
+    batch_token,
+)
 from shopstream.messaging.clients import producer_config
+from shopstream.streaming.customer_store import CustomerSetWriter
 from shopstream.streaming.lake import WatermarkPublisher, start_lake_query
-from shopstream.streaming.rollup_store import RollupWriter, ensure_indexes, refuse_old_layout
+from shopstream.streaming.progress import ProgressPublisher
+from shopstream.streaming.rollup_store import RollupWriter, check_layout, ensure_indexes
 from shopstream.streaming.sink import PartitionResult, SinkConfig
 from shopstream.streaming.source import read_orders
 
@@ -91,6 +101,50 @@ class BatchLedger:
         )
 
 
+class EnrichStatus:
+    """The `stream_status` document of the enrichment: its last batch with records and the
+    newest order time written so far (what the dashboard's freshness shows)."""
+
+    def __init__(self, db: Database[dict[str, Any]], keep: int = 120) -> None:
+        self.coll = db[STREAM_STATUS]
+        self.keep = keep
+        doc = self.coll.find_one({"_id": ENRICH_STATUS}) or {}
+        self.newest: datetime | None = doc.get("newest_order_at")
+        self.recent: list[dict[str, Any]] = list(doc.get("recent", []))
+
+    def record(self, query_id: str, batch_id: int, written: PartitionResult, took: float) -> None:
+        if not written.records:
+            return  # an empty trigger changes nothing worth a write
+        if written.newest and (self.newest is None or written.newest > self.newest):
+            self.newest = written.newest
+        now = datetime.now(UTC)
+        lat = written.latencies
+        summary = {
+            "at": now,
+            "records": written.records,
+            "duration_s": round(took, 4),
+            "e2e_p50_s": lat[len(lat) // 2] if lat else None,
+            "e2e_p95_s": lat[int(len(lat) * 0.95)] if lat else None,
+        }
+        self.recent = [*self.recent[-(self.keep - 1) :], summary]
+        self.coll.replace_one(
+            {"_id": ENRICH_STATUS},
+            {
+                "_id": ENRICH_STATUS,
+                "query_id": query_id,
+                "batch_id": batch_id,
+                "finished_at": now,
+                "records": written.records,
+                "new_orders": written.new,
+                "dead_letters": written.dead,
+                "duration_s": round(took, 4),
+                "newest_order_at": self.newest,
+                "recent": self.recent,  # the last `keep` batches with records
+            },
+            upsert=True,
+        )
+
+
 def sink_config(settings: Settings) -> SinkConfig:
     producer = producer_config(settings, client_id="shopstream-stream-dlq", logger=False)
     return SinkConfig(
@@ -104,6 +158,7 @@ def sink_config(settings: Settings) -> SinkConfig:
         dimension_max_age_s=settings.dimension_refresh_s,
         dimension_cache_size=settings.dimension_cache_size,
         marker_cache_size=settings.marker_cache_size,
+        timezone=settings.business_timezone,
     )
 
 
@@ -171,6 +226,16 @@ class BatchLog:
         self._reset()
 
 
+@dataclass
+class _Driver:
+    """The driver's writers, created at the first batch."""
+
+    ledger: BatchLedger
+    rollups: RollupWriter
+    customer_sets: CustomerSetWriter
+    status: EnrichStatus
+
+
 class EnrichBatch:
     """The `foreachBatch` function of the enrichment query."""
 
@@ -178,7 +243,7 @@ class EnrichBatch:
         self.settings = settings
         self.config = sink_config(settings)
         self._last_records = 0
-        self._driver: tuple[BatchLedger, RollupWriter] | None = None
+        self._driver: _Driver | None = None
         self._log = BatchLog()
         self._parallelism = 1
         self._speculative = False
@@ -192,26 +257,29 @@ class EnrichBatch:
         wanted = -(-self._last_records // per_task)  # ceil
         return max(1, min(wanted, self._parallelism))
 
-    def _driver_side(self, spark: SparkSession) -> tuple[BatchLedger, RollupWriter]:
-        """The ledger and rollup writer (driver-side, created at the first batch)."""
+    def _driver_side(self, spark: SparkSession) -> _Driver:
+        """The ledger and rollup writers (driver-side, created at the first batch)."""
         if self._driver is None:
             self._parallelism = spark.sparkContext.defaultParallelism
             # A speculative copy of a task may insert before the original: recheck duplicates.
             self._speculative = spark.conf.get("spark.speculation", "false") == "true"
             client: MongoClient[dict[str, Any]] = MongoClient(self.config.mongo_url, tz_aware=True)
             db = client[self.config.database]
-            refuse_old_layout(db)
+            check_layout(db, self.settings.business_timezone)
             ensure_indexes(db)
-            self._driver = (
+            self._driver = _Driver(
                 BatchLedger(db),
                 RollupWriter(db, self.settings.rollup_cache_size, self.settings.mongo_bulk_size),
+                CustomerSetWriter(db),
+                EnrichStatus(db),
             )
         return self._driver
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         called = time.monotonic()
         spark = batch.sparkSession
-        ledger, rollup_writer = self._driver_side(spark)
+        driver = self._driver_side(spark)
+        ledger = driver.ledger
         query_id = spark.sparkContext.getLocalProperty("sql.streaming.queryId")
         if not query_id:
             raise RuntimeError("EnrichBatch must run as a streaming query's foreachBatch")
@@ -228,7 +296,8 @@ class EnrichBatch:
         written = PartitionResult.merge(pickle.loads(r["result"]) for r in rows)  # noqa: S301 - our own tasks' output
         self._last_records = written.records
         orders_at = datetime.now(UTC)
-        documents = rollup_writer.apply(batch_token(query_id, batch_id), written.deltas)
+        documents = driver.rollups.apply(batch_token(query_id, batch_id), written.deltas)
+        documents += driver.customer_sets.apply(written.customers)
         duration = time.monotonic() - called
         ledger.finish(
             query_id,
@@ -244,6 +313,7 @@ class EnrichBatch:
             orders_written_at=orders_at,
             duration_s=round(duration, 4),
         )
+        driver.status.record(query_id, batch_id, written, duration)
         self._log.batch(batch_id, written, documents, duration)
 
 
@@ -272,6 +342,7 @@ def start_job(
 ) -> list[StreamingQuery]:
     """Starts both queries; each keeps its own Kafka offsets in its checkpoint."""
     spark.streams.addListener(WatermarkPublisher(f"{settings.lake}/orders", settings))
+    spark.streams.addListener(ProgressPublisher(settings.mongo_url, settings.mongo_database))
     _in_pool(spark, "lake")
     lake = start_lake_query(spark, settings, available_now)
     return [lake, start_enrich_query(spark, settings, available_now)]

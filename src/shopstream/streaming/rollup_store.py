@@ -4,9 +4,13 @@ Documents (string `_id`s, read by point lookups; layout in docs/streaming.md):
 
 - `rollup_minute` `"2026-11-28T14:05Z"`: the minute's orders, units, sales, and `categories`,
   one entry per category sold in it (so a trend line of N minutes is N lookups);
-- `rollup_day` `"2026-11-28"`: the day's orders, units, sales and distinct customers;
-- `rollup_day_product` `"2026-11-28|07"`: one of `PRODUCT_SHARDS` documents per day, with a
-  `products` entry for each product of that shard sold that day.
+- `rollup_hour` `"2026-11-28T14Z"`: the same per UTC hour;
+- `rollup_day` `"2026-11-28"`: the business day's orders, units, sales, distinct customers and
+  `categories`;
+- `rollup_day_product` `"2026-11-28|07"`: one of `PRODUCT_SHARDS` documents per business day,
+  with a `products` entry for each product of that shard sold that day;
+- `rollup_total` `"all"`: all-time orders, units, sales, and `dead_letters` by reason; and
+  `"layout"`: the layout version and the business timezone the days were cut in.
 
 Grouping buckets into documents bounds what one micro-batch rewrites: a few minute documents,
 one day and at most `PRODUCT_SHARDS` product documents per day, however many orders and
@@ -24,26 +28,37 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
+from datetime import tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pymongo import ASCENDING, DESCENDING, ReplaceOne
 from pymongo.database import Database
 
 from shopstream.domain.documents import (
     CUSTOMER_DAYS,
+    DEAD_LETTERS,
     ORDERS,
     ROLLUP_DAY,
     ROLLUP_DAY_PRODUCT,
+    ROLLUP_HOUR,
     ROLLUP_MINUTE,
+    ROLLUP_TOTAL,
+    TOTAL_KEY,
     day_products_key,
 )
 from shopstream.streaming.mongo import find_each, insert_once
 from shopstream.streaming.rollups import (
     COUNTS,
     DAY,
+    DAY_CATEGORY,
     DAY_PRODUCT,
+    DEAD_LETTER,
+    HOUR,
+    HOUR_CATEGORY,
     MINUTE,
     MINUTE_CATEGORY,
+    TOTAL,
     Delta,
     Deltas,
     customer_day,
@@ -54,35 +69,54 @@ from shopstream.streaming.rollups import (
 
 __all__ = [
     "COLLECTIONS",
+    "LAYOUT",
     "RollupWriter",
+    "check",
+    "check_layout",
     "differences",
     "documents_for",
     "ensure_indexes",
     "rebuild",
-    "refuse_old_layout",
+    "rebuild_all",
     "stored",
 ]
 
-COLLECTIONS = (ROLLUP_MINUTE, ROLLUP_DAY, ROLLUP_DAY_PRODUCT)
+COLLECTIONS = (ROLLUP_MINUTE, ROLLUP_HOUR, ROLLUP_DAY, ROLLUP_DAY_PRODUCT, ROLLUP_TOTAL)
+LAYOUT = 3  # issue 7's layout was 2 (no hours, totals or layout document), issue 3's 1
 Home = tuple[str, str]  # (collection, document _id)
-# Grouped kinds: the array of entries in the home document, and the field naming an entry.
-_ENTRIES = {MINUTE_CATEGORY: ("categories", "category"), DAY_PRODUCT: ("products", "product_id")}
 _ENTRY_COUNTS = ("orders", "units", "sales_cents")
-_OLD_LAYOUT = "rollup_minute_category"  # a collection of the layout before this one
+# Grouped kinds: the array of entries in the home document, the field naming an entry, and
+# the entry's counters.
+_ENTRIES = {
+    MINUTE_CATEGORY: ("categories", "category", _ENTRY_COUNTS),
+    HOUR_CATEGORY: ("categories", "category", _ENTRY_COUNTS),
+    DAY_CATEGORY: ("categories", "category", _ENTRY_COUNTS),
+    DAY_PRODUCT: ("products", "product_id", _ENTRY_COUNTS),
+    DEAD_LETTER: ("dead_letters", "reason", ("dead_letters",)),
+}
+_FIELDS = {field: (id_field, names) for field, id_field, names in _ENTRIES.values()}
+_TIME_LABELS = ("minute", "hour", "day")
+_LAYOUT_ID = "layout"
 
 
 def _home(kind: str, key: str, labels: Mapping[str, Any]) -> Home:
-    if kind in (MINUTE, MINUTE_CATEGORY):
-        return ROLLUP_MINUTE, split_key(key)[0] if kind == MINUTE_CATEGORY else key
-    if kind == DAY:
-        return ROLLUP_DAY, key
+    if kind in (MINUTE, HOUR):
+        return (ROLLUP_MINUTE if kind == MINUTE else ROLLUP_HOUR), key
+    if kind in (MINUTE_CATEGORY, HOUR_CATEGORY):
+        return (ROLLUP_MINUTE if kind == MINUTE_CATEGORY else ROLLUP_HOUR), split_key(key)[0]
+    if kind in (DAY, DAY_CATEGORY):
+        return ROLLUP_DAY, key if kind == DAY else split_key(key)[0]
+    if kind in (TOTAL, DEAD_LETTER):
+        return ROLLUP_TOTAL, TOTAL_KEY
     return ROLLUP_DAY_PRODUCT, day_products_key(labels["day"], labels["product_id"])
 
 
 def _counters(current: Mapping[str, Any], delta: Delta, names: Iterable[str]) -> dict[str, Any]:
     """`current`'s counters plus the delta's, with `sales` (a double) for display."""
     values = {n: int(current.get(n, 0)) + int(delta.counts.get(n, 0)) for n in names}
-    return {**values, "sales": values["sales_cents"] / 100}
+    if "sales_cents" in values:
+        return {**values, "sales": values["sales_cents"] / 100}
+    return values
 
 
 def _new_document(home: Home, parts: list[tuple[str, Delta]]) -> dict[str, Any]:
@@ -92,7 +126,7 @@ def _new_document(home: Home, parts: list[tuple[str, Delta]]) -> dict[str, Any]:
         day, shard = doc_id.split("|")
         doc["day"], doc["shard"] = day, int(shard)
     for kind, delta in parts:
-        if kind in (MINUTE, DAY):
+        if kind in (MINUTE, HOUR, DAY):
             doc.update(delta.labels)
     return doc
 
@@ -107,14 +141,14 @@ def documents_for(deltas: Deltas) -> dict[Home, list[tuple[str, Delta]]]:
 
 def _apply(doc: dict[str, Any], parts: list[tuple[str, Delta]], batch: str) -> dict[str, Any]:
     """Adds a batch's deltas to a document (in place) and stamps it with the batch."""
-    for field, id_field in _ENTRIES.values():
+    for field, (id_field, names) in _FIELDS.items():
         entries = {e[id_field]: e for e in doc.get(field, [])}
         for kind, delta in parts:
             if _ENTRIES.get(kind, ("",))[0] != field:
                 continue
             entry = entries.setdefault(delta.labels[id_field], {})
-            labels = {k: v for k, v in delta.labels.items() if k not in ("minute", "day")}
-            entry.update({**labels, **_counters(entry, delta, _ENTRY_COUNTS)})
+            labels = {k: v for k, v in delta.labels.items() if k not in _TIME_LABELS}
+            entry.update({**labels, **_counters(entry, delta, names)})
         if entries:
             doc[field] = [entries[k] for k in sorted(entries)]
     for kind, delta in parts:
@@ -199,7 +233,7 @@ class RollupWriter:
 def _copy(doc: dict[str, Any]) -> dict[str, Any]:
     """A copy to change (the cached document stays as stored until the write succeeds)."""
     out = dict(doc)
-    for field, _ in _ENTRIES.values():
+    for field in _FIELDS:
         if field in out:
             out[field] = [dict(e) for e in out[field]]
     return out
@@ -208,15 +242,26 @@ def _copy(doc: dict[str, Any]) -> dict[str, Any]:
 def stored(db: Database[dict[str, Any]]) -> dict[tuple[str, str], dict[str, int]]:
     """Every bucket's counters as stored (reads whole collections: for checks, not serving)."""
     out: dict[tuple[str, str], dict[str, int]] = {}
-    for doc in db[ROLLUP_MINUTE].find():
-        out[(MINUTE, doc["_id"])] = _counts(doc)
-        for entry in doc.get("categories", []):
-            out[(MINUTE_CATEGORY, f"{doc['_id']}|{entry['category']}")] = _counts(entry)
+    for collection, kind, entry_kind in (
+        (ROLLUP_MINUTE, MINUTE, MINUTE_CATEGORY),
+        (ROLLUP_HOUR, HOUR, HOUR_CATEGORY),
+    ):
+        for doc in db[collection].find():
+            out[(kind, doc["_id"])] = _counts(doc)
+            for entry in doc.get("categories", []):
+                out[(entry_kind, f"{doc['_id']}|{entry['category']}")] = _counts(entry)
     for doc in db[ROLLUP_DAY].find():
         out[(DAY, doc["_id"])] = _counts(doc)
+        for entry in doc.get("categories", []):
+            out[(DAY_CATEGORY, f"{doc['_id']}|{entry['category']}")] = _counts(entry)
     for doc in db[ROLLUP_DAY_PRODUCT].find():
         for entry in doc.get("products", []):
             out[(DAY_PRODUCT, f"{doc['day']}|{entry['product_id']}")] = _counts(entry)
+    total = db[ROLLUP_TOTAL].find_one({"_id": TOTAL_KEY})
+    if total is not None:
+        out[(TOTAL, TOTAL_KEY)] = _counts(total)
+        for entry in total.get("dead_letters", []):
+            out[(DEAD_LETTER, entry["reason"])] = {"dead_letters": int(entry["dead_letters"])}
     return out
 
 
@@ -224,10 +269,21 @@ def _counts(doc: Mapping[str, Any]) -> dict[str, int]:
     return {n: int(doc.get(n, 0)) for n in COUNTS}
 
 
-def differences(db: Database[dict[str, Any]], orders: Iterable[Mapping[str, Any]]) -> list[str]:
-    """Buckets whose stored counters differ from a recomputation from `orders`."""
+def _recomputed(kind: str, delta: Delta) -> dict[str, int]:
+    if kind == DEAD_LETTER:
+        return {"dead_letters": int(delta.counts["dead_letters"])}
+    return _counts(delta.counts)
+
+
+def differences(
+    db: Database[dict[str, Any]],
+    orders: Iterable[Mapping[str, Any]],
+    tz: tzinfo,
+    dead: Iterable[Mapping[str, Any]] = (),
+) -> list[str]:
+    """Buckets whose stored counters differ from a recomputation from `orders` and `dead`."""
     have = stored(db)
-    want = {k: _counts(d.counts) for k, d in recompute(orders).items()}
+    want = {k: _recomputed(k[0], d) for k, d in recompute(orders, tz, dead).items()}
     return [
         f"{kind} {key}: stored {have.get((kind, key))}, recomputed {want.get((kind, key))}"
         for kind, key in sorted(have.keys() | want.keys())
@@ -235,32 +291,77 @@ def differences(db: Database[dict[str, Any]], orders: Iterable[Mapping[str, Any]
     ]
 
 
-def rebuild(db: Database[dict[str, Any]]) -> int:
-    """Recomputes every rollup from the `orders` collection; returns the documents written.
+def rebuild(db: Database[dict[str, Any]], tz: tzinfo, timezone: str) -> int:
+    """Recomputes every rollup from the `orders` and `dead_letters` collections; returns the
+    documents written. `timezone` names `tz` (the business timezone days are cut in).
 
     Stop the job first, cleanly: a batch replayed after a rebuild would count again the orders
     its crashed attempt wrote.
     """
     orders = list(db[ORDERS].find())
-    for collection in (*COLLECTIONS, CUSTOMER_DAYS, _OLD_LAYOUT):
+    dead = list(db[DEAD_LETTERS].find({}, {"reason": 1}))
+    for collection in (*COLLECTIONS, CUSTOMER_DAYS, *_OLD_COLLECTIONS):
         db[collection].drop()
-    markers = {customer_day(o): o for o in orders}
+    markers = {customer_day(o, tz): o for o in orders}
     if markers:
         db[CUSTOMER_DAYS].insert_many(
             [marker_document(key, f"rebuild|{o['_id']}") for key, o in markers.items()]
         )
-    written = RollupWriter(db, cache_size=0).apply("rebuild", recompute(orders))
+    written = RollupWriter(db, cache_size=0).apply("rebuild", recompute(orders, tz, dead))
+    _write_layout(db, timezone)
     ensure_indexes(db)
     return written
 
 
-def refuse_old_layout(db: Database[dict[str, Any]]) -> None:
-    """Stops a job that would write into rollups of the earlier layout (one document per
-    minute-category and per day-product): they must be rebuilt first."""
-    if _OLD_LAYOUT in db.list_collection_names():
+_OLD_COLLECTIONS = ("rollup_minute_category",)  # of layout 1
+
+
+def rebuild_all(db: Database[dict[str, Any]], timezone: str) -> int:
+    """`rebuild`, and the customer sets and histories (`streaming.customer_store`)."""
+    from shopstream.streaming import customer_store
+
+    tz = ZoneInfo(timezone)
+    written = rebuild(db, tz, timezone)
+    return written + customer_store.rebuild(db, list(db[ORDERS].find()), tz)
+
+
+def check(db: Database[dict[str, Any]], timezone: str) -> list[str]:
+    """Everything that differs from a recomputation from the orders and dead letters."""
+    from shopstream.streaming import customer_store
+
+    tz = ZoneInfo(timezone)
+    orders = list(db[ORDERS].find())
+    dead = list(db[DEAD_LETTERS].find({}, {"reason": 1}))
+    return differences(db, orders, tz, dead) + customer_store.stored_differences(db, orders, tz)
+
+
+def _write_layout(db: Database[dict[str, Any]], timezone: str) -> None:
+    db[ROLLUP_TOTAL].replace_one(
+        {"_id": _LAYOUT_ID}, {"_id": _LAYOUT_ID, "layout": LAYOUT, "timezone": timezone},
+        upsert=True,
+    )  # fmt: skip
+
+
+def check_layout(db: Database[dict[str, Any]], timezone: str) -> None:
+    """Stops a job that would write into rollups of another layout or cut in another business
+    timezone (they must be rebuilt first); records the layout in a database without rollups."""
+    layout = db[ROLLUP_TOTAL].find_one({"_id": _LAYOUT_ID})
+    fix = "stop the job cleanly and run `shopstream rollups rebuild` once (it recomputes them)"
+    if layout is None:
+        names = set(db.list_collection_names())
+        if names & {ROLLUP_MINUTE, ROLLUP_DAY, *_OLD_COLLECTIONS}:
+            raise RuntimeError(f"the rollups in {db.name} are of an earlier version; {fix}")
+        _write_layout(db, timezone)
+        return
+    if layout.get("layout") != LAYOUT:
         raise RuntimeError(
-            f"the rollups in {db.name} are in the layout of an earlier version; stop the job "
-            "cleanly and run `shopstream rollups rebuild` once (it recomputes them from orders)"
+            f"the rollups in {db.name} have layout {layout.get('layout')}, this version "
+            f"writes {LAYOUT}; {fix}"
+        )
+    if layout.get("timezone") != timezone:
+        raise RuntimeError(
+            f"the rollups in {db.name} cut days in {layout.get('timezone')}, but "
+            f"SHOPSTREAM_BUSINESS_TIMEZONE is {timezone}; set it back, or {fix}"
         )
 
 
@@ -268,5 +369,6 @@ def ensure_indexes(db: Database[dict[str, Any]]) -> None:
     """Indexes for readers that range over time (MongoDB uses them; FerretDB v1 accepts and
     ignores them: there, readers use point lookups on the keys)."""
     db[ROLLUP_MINUTE].create_index([("minute", ASCENDING)])
+    db[ROLLUP_HOUR].create_index([("hour", ASCENDING)])
     db[ROLLUP_DAY_PRODUCT].create_index([("day", ASCENDING)])
     db[ORDERS].create_index([("customer.id", ASCENDING), ("created_at", DESCENDING)])

@@ -4,9 +4,15 @@ A bucket is a `(kind, key)` with labels and counters (orders, units, exact `sale
 distinct `customers` for days):
 
 - `minute` `"2026-11-28T14:05Z"` and `minute_category` `"2026-11-28T14:05Z|Books"` (`orders`
-  counts the orders with at least one line in the category);
-- `day` `"2026-11-28"`, with distinct customers (from the sink's `day|customer` markers);
-- `day_product` `"2026-11-28|42"`: a product's orders, units and sales of the day so far.
+  counts the orders with at least one line in the category); `hour` and `hour_category` the
+  same per UTC hour, `day_category` per business day;
+- `day` `"2026-11-28"` (a business day, in the business timezone), with distinct customers
+  (from the sink's `day|customer` markers);
+- `day_product` `"2026-11-28|42"`: a product's orders, units and sales of the business day;
+- `total` `"all"`: everything so far; `dead_letter` `"unknown_product"`: dead letters by reason.
+
+Distinct customers over any other window come from the `rollup_customers` sets
+(`customer_sets`), which are unions and so need no bookkeeping against replays.
 
 `streaming.rollup_store` decides which document holds each bucket and writes them exactly
 once per batch.
@@ -17,30 +23,49 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
-from shopstream.domain.documents import customer_day_key, minute_key
+from shopstream.domain.documents import (
+    TOTAL_KEY,
+    customer_day_key,
+    customer_set_key,
+    hour_key,
+    minute_key,
+)
 
 __all__ = [
     "COUNTS",
     "DAY",
+    "DAY_CATEGORY",
     "DAY_PRODUCT",
+    "DEAD_LETTER",
+    "HOUR",
+    "HOUR_CATEGORY",
     "MINUTE",
     "MINUTE_CATEGORY",
+    "TOTAL",
+    "CustomerSets",
     "Delta",
     "Deltas",
     "add_customers",
+    "business_day",
     "customer_day",
+    "customer_sets",
+    "dead_letter_deltas",
     "marker_document",
     "merge",
+    "merge_sets",
     "order_deltas",
     "recompute",
     "split_key",
 ]
 
 MINUTE, MINUTE_CATEGORY, DAY, DAY_PRODUCT = "minute", "minute_category", "day", "day_product"
+HOUR, HOUR_CATEGORY, TOTAL, DEAD_LETTER = "hour", "hour_category", "total", "dead_letter"
+DAY_CATEGORY = "day_category"
 COUNTS = ("orders", "units", "sales_cents", "customers")
+CustomerSets = dict[str, set[int]]  # customer_set_key -> customer ids
 
 
 @dataclass
@@ -78,29 +103,48 @@ def _bump(
     counts["sales_cents"] += cents
 
 
-def customer_day(order: Mapping[str, Any]) -> str:
-    """The `day|customer` marker key of an order document."""
-    return customer_day_key(order["day"], order["customer"]["id"])
+def business_day(at: datetime, tz: tzinfo) -> str:
+    """The business day (`2026-11-28`) of a moment, in the business timezone."""
+    return at.astimezone(tz).strftime("%Y-%m-%d")
+
+
+def customer_day(order: Mapping[str, Any], tz: tzinfo) -> str:
+    """The `day|customer` marker key of an order document (its business day)."""
+    return customer_day_key(business_day(order["created_at"], tz), order["customer"]["id"])
 
 
 def split_key(key: str) -> tuple[str, str]:
-    """`minute_category` and `day_product` keys: (the minute or day, the category or product)."""
+    """`*_category` and `day_product` keys: (the minute, hour or day; the category or product)."""
     head, tail = key.split("|", 1)
     return head, tail
 
 
-def order_deltas(orders: Iterable[Mapping[str, Any]], deltas: Deltas | None = None) -> Deltas:
+class _Times:
+    """An order's minute, hour and business day, computed once per distinct minute."""
+
+    def __init__(self, tz: tzinfo) -> None:
+        self.tz = tz
+        self._seen: dict[tuple[int, ...], tuple[datetime, str, datetime, str, str]] = {}
+
+    def of(self, created: datetime) -> tuple[datetime, str, datetime, str, str]:
+        at = created.timetuple()[:5]
+        times = self._seen.get(at)
+        if times is None:
+            minute = created.replace(second=0, microsecond=0)
+            hour = minute.replace(minute=0)
+            day = business_day(minute, self.tz)
+            times = self._seen[at] = (minute, minute_key(minute), hour, hour_key(hour), day)
+        return times
+
+
+def order_deltas(
+    orders: Iterable[Mapping[str, Any]], tz: tzinfo, deltas: Deltas | None = None
+) -> Deltas:
     """What `orders` (enriched order documents) add to the rollups, distinct customers aside."""
     deltas = {} if deltas is None else deltas
-    minutes: dict[tuple[int, ...], tuple[datetime, str]] = {}
+    times = _Times(tz)
     for order in orders:
-        created: datetime = order["created_at"]
-        at = created.timetuple()[:5]
-        if at not in minutes:
-            minute = created.replace(second=0, microsecond=0)
-            minutes[at] = (minute, minute_key(minute))
-        minute, minute_id = minutes[at]
-        day = order["day"]
+        minute, minute_id, hour, hour_id, day = times.of(order["created_at"])
         total = units = 0
         by_category: dict[str, list[int]] = {}
         by_product: dict[int, list[Any]] = {}
@@ -114,17 +158,53 @@ def order_deltas(orders: Iterable[Mapping[str, Any]], deltas: Deltas | None = No
             line = by_product.setdefault(item["product_id"], [0, 0, item])
             line[0] += quantity
             line[1] += cents
-        _bump(deltas, MINUTE, minute_id, {"minute": minute, "day": day}, units, total)
+        _bump(deltas, MINUTE, minute_id, {"minute": minute}, units, total)
+        _bump(deltas, HOUR, hour_id, {"hour": hour}, units, total)
         _bump(deltas, DAY, day, {"day": day}, units, total)
+        _bump(deltas, TOTAL, TOTAL_KEY, {}, units, total)
         for category, (quantity, cents) in by_category.items():
-            labels = {"minute": minute, "day": day, "category": category}
-            key = f"{minute_id}|{category}"
-            _bump(deltas, MINUTE_CATEGORY, key, labels, quantity, cents)
+            labels: dict[str, Any] = {"category": category}
+            _bump(deltas, MINUTE_CATEGORY, f"{minute_id}|{category}", labels, quantity, cents)
+            _bump(deltas, HOUR_CATEGORY, f"{hour_id}|{category}", labels, quantity, cents)
+            _bump(deltas, DAY_CATEGORY, f"{day}|{category}", labels, quantity, cents)
         for product_id, (quantity, cents, item) in by_product.items():
             key = f"{day}|{product_id}"
             labels = {"day": day, "product_id": product_id, "name": item["name"],
                       "category": item["category"]}  # fmt: skip
             _bump(deltas, DAY_PRODUCT, key, labels, quantity, cents)
+    return deltas
+
+
+def customer_sets(orders: Iterable[Mapping[str, Any]], tz: tzinfo) -> CustomerSets:
+    """Who ordered in each minute, hour, business day and overall (for distinct customers over
+    any window: the union of its buckets' sets)."""
+    sets: CustomerSets = {}
+    times = _Times(tz)
+    for order in orders:
+        _, minute_id, _, hour_id, day = times.of(order["created_at"])
+        customer = order["customer"]["id"]
+        for key in (
+            customer_set_key(MINUTE, minute_id),
+            customer_set_key(HOUR, hour_id),
+            customer_set_key(DAY, day),
+            TOTAL_KEY,
+        ):
+            sets.setdefault(key, set()).add(customer)
+    return sets
+
+
+def merge_sets(parts: Iterable[CustomerSets]) -> CustomerSets:
+    total: CustomerSets = {}
+    for part in parts:
+        for key, ids in part.items():
+            total.setdefault(key, set()).update(ids)
+    return total
+
+
+def dead_letter_deltas(docs: Iterable[Mapping[str, Any]], deltas: Deltas) -> Deltas:
+    """Counts dead letters by reason (those this batch inserted)."""
+    for doc in docs:
+        _add(deltas, DEAD_LETTER, doc["reason"], {"reason": doc["reason"]}, dead_letters=1)
     return deltas
 
 
@@ -157,8 +237,12 @@ def merge(parts: Iterable[Deltas]) -> Deltas:
     return total
 
 
-def recompute(orders: Iterable[Mapping[str, Any]]) -> Deltas:
-    """The rollups from scratch, from every order document (for checks and rebuilds)."""
+def recompute(
+    orders: Iterable[Mapping[str, Any]], tz: tzinfo, dead: Iterable[Mapping[str, Any]] = ()
+) -> Deltas:
+    """The rollups from scratch, from every order document and dead letter (for checks and
+    rebuilds)."""
     orders = list(orders)
-    deltas = order_deltas(orders)
-    return add_customers(deltas, {customer_day(o) for o in orders})
+    deltas = order_deltas(orders, tz)
+    dead_letter_deltas(dead, deltas)
+    return add_customers(deltas, {customer_day(o, tz) for o in orders})

@@ -10,7 +10,11 @@ on insert normally means "someone else's": a resend, or a record of a batch alre
 Only a batch that may have run before (a replay after a crash, a retried or speculative task)
 can meet its own earlier inserts; then each duplicate is read back and is this batch's if the
 stored document names this batch and this very record. The `day|customer` markers behind the
-distinct-customer counts follow the same rule, naming the order that set them.
+distinct-customer counts follow the same rule, naming the order that set them, and so do dead
+letters (counted by reason), naming their batch.
+
+The orders a partition owns also go into their customers' histories and the distinct-customer
+sets (`streaming.customer_store`), both idempotent: a replay writes them again, harmlessly.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 import psycopg
@@ -35,12 +40,12 @@ from shopstream.domain.documents import (
     DEAD_LETTERS,
     ORDERS,
     batch_token,
-    customer_day_key,
 )
 from shopstream.streaming import rollups
+from shopstream.streaming.customer_store import write_history
 from shopstream.streaming.dimensions import Dimensions
 from shopstream.streaming.mongo import find_each, insert_once
-from shopstream.streaming.rollups import Deltas
+from shopstream.streaming.rollups import CustomerSets, Deltas
 from shopstream.streaming.transform import KafkaRecord, transform
 
 __all__ = ["PartitionResult", "SinkConfig", "same_record", "write_partition"]
@@ -62,6 +67,7 @@ class SinkConfig:
     dimension_max_age_s: float = 30.0
     dimension_cache_size: int = 200_000
     marker_cache_size: int = 500_000
+    timezone: str = "UTC"  # the business timezone days are cut in
 
 
 @dataclass
@@ -74,6 +80,10 @@ class PartitionResult:
     dead: int = 0
     duplicates: int = 0
     deltas: Deltas = field(default_factory=dict)
+    customers: CustomerSets = field(default_factory=dict)
+    newest: datetime | None = None  # the newest order this partition inserted
+    # Seconds from Kafka's append to the order's insert, for a sample of the orders.
+    latencies: list[float] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # per phase
 
     @staticmethod
@@ -89,6 +99,9 @@ class PartitionResult:
             for phase, s in p.seconds.items():  # the slowest partition sets the pace
                 total.seconds[phase] = max(total.seconds.get(phase, 0.0), s)
         total.deltas = rollups.merge(p.deltas for p in parts)
+        total.customers = rollups.merge_sets(p.customers for p in parts)
+        total.newest = max((p.newest for p in parts if p.newest), default=None)
+        total.latencies = sorted(x for p in parts for x in p.latencies)
         return total
 
 
@@ -103,8 +116,11 @@ class _Process:
         )
         self.producer: Producer | None = None
         self.config = config
+        self.tz = ZoneInfo(config.timezone)
         # `day|customer` -> the owner of its marker ("" = another batch's), bounded.
         self.markers: OrderedDict[str, str] = OrderedDict()
+        # `customer|month` pairs already in their customer's history head, bounded.
+        self.months: OrderedDict[str, None] = OrderedDict()
 
     def dlq_producer(self) -> Producer:
         if self.producer is None:
@@ -180,12 +196,18 @@ def _write(
     token = batch_token(query_id, batch_id)
     owned = _owned_orders(proc.db[ORDERS], out.orders, config.bulk_size, recheck)
     result.new = len(owned)
-    result.deltas = rollups.order_deltas(owned)
+    result.deltas = rollups.order_deltas(owned, proc.tz)
+    result.customers = rollups.customer_sets(owned, proc.tz)
+    result.newest = max((o["created_at"] for o in owned), default=None)
+    result.latencies = _latencies(owned, datetime.now(UTC))
     clock.lap("orders")
     rollups.add_customers(result.deltas, _owned_markers(proc, owned, token, recheck))
     clock.lap("markers")
+    write_history(proc.db, owned, proc.months, config.bulk_size, config.marker_cache_size)
+    clock.lap("history")
     if out.dead:
-        insert_once(proc.db[DEAD_LETTERS], out.dead, config.bulk_size)  # `replayed_at` stays
+        mine = _owned_dead(proc.db[DEAD_LETTERS], out.dead, config.bulk_size, recheck)
+        rollups.dead_letter_deltas(mine, result.deltas)
         _publish(proc.dlq_producer(), config, out.dead)
     clock.lap("dead_letters")
     result.seconds = clock.laps
@@ -209,6 +231,35 @@ def _owned_orders(
     return inserted
 
 
+_LATENCY_SAMPLE = 200
+
+
+def _latencies(orders: list[dict[str, Any]], written_at: datetime) -> list[float]:
+    """Kafka-append-to-MongoDB seconds of (an even sample of) the orders just written."""
+    step = max(1, len(orders) // _LATENCY_SAMPLE)
+    out = []
+    for order in orders[::step]:
+        appended = order["ingest"]["kafka_timestamp"]
+        if appended.tzinfo is None:
+            appended = appended.replace(tzinfo=UTC)
+        out.append(round((written_at - appended).total_seconds(), 3))
+    return out
+
+
+def _owned_dead(
+    coll: Collection[dict[str, Any]], docs: list[dict[str, Any]], bulk_size: int, recheck: bool
+) -> list[dict[str, Any]]:
+    """The dead letters this batch inserted (`replayed_at` of existing ones stays as it is). A
+    record sits in one batch of a query, so an existing dead letter naming this batch was
+    inserted by an earlier attempt of it."""
+    inserted, existing = insert_once(coll, docs, bulk_size)
+    if recheck and existing:
+        stored = find_each(coll, [d["_id"] for d in existing])
+        inserted += [d for d, was in zip(existing, stored, strict=True)
+                     if was is not None and was.get("batch") == d["batch"]]  # fmt: skip
+    return inserted
+
+
 def same_record(stored: dict[str, Any] | None, mine: dict[str, Any]) -> bool:
     """Whether a stored order's `ingest` names this batch and this very Kafka record (a
     document written before the job recorded them belongs to no batch it could be running)."""
@@ -222,7 +273,7 @@ def _owned_markers(
     """The `day|customer` markers these orders set (first order of a customer's day)."""
     mine: dict[str, str] = {}  # key -> owner
     for order in orders:
-        key = customer_day_key(order["day"], order["customer"]["id"])
+        key = rollups.customer_day(order, proc.tz)
         mine.setdefault(key, f"{token}|{order['_id']}")
     owned, todo = [], []
     for key, owner in mine.items():

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple, Protocol
 
 from pydantic import ValidationError
 
-from shopstream.domain.documents import dead_letter_key
+from shopstream.domain.documents import batch_token, dead_letter_key
 from shopstream.domain.models import OrderEvent
 from shopstream.streaming.reasons import (
     MALFORMED_JSON,
@@ -108,11 +108,12 @@ def transform(
 ) -> Transformed:
     """Parses, collapses resends (first record by partition and offset wins), enriches."""
     out = Transformed()
+    batch = batch_token(query_id, batch_id)
     events: dict[str, tuple[KafkaRecord, OrderEvent]] = {}
     for record in sorted(records, key=lambda r: (r.partition, r.offset)):
         parsed = parse(record.value)
         if isinstance(parsed, tuple):
-            out.dead.append(dead_letter_document(record, *parsed, processed_at))
+            out.dead.append(dead_letter_document(record, *parsed, processed_at, batch))
         elif str(parsed.order_id) in events:
             out.duplicates += 1
         else:
@@ -124,10 +125,12 @@ def transform(
         missing = sorted({i.product_id for i in event.items if i.product_id not in products})
         if customer is None:
             reason = (UNKNOWN_CUSTOMER, f"customer {event.customer_id}")
-            out.dead.append(dead_letter_document(record, *reason, processed_at))
+            out.dead.append(dead_letter_document(record, *reason, processed_at, batch))
         elif missing:
             detail = f"products {', '.join(map(str, missing))}"
-            out.dead.append(dead_letter_document(record, UNKNOWN_PRODUCT, detail, processed_at))
+            out.dead.append(
+                dead_letter_document(record, UNKNOWN_PRODUCT, detail, processed_at, batch)
+            )
         else:
             ingest = _ingest(record, processed_at, query_id, batch_id)
             out.orders.append(order_document(event, customer, products, ingest))
@@ -173,8 +176,9 @@ def order_document(
 
 
 def dead_letter_document(
-    record: KafkaRecord, reason: str, detail: str, processed_at: datetime
+    record: KafkaRecord, reason: str, detail: str, processed_at: datetime, batch: str = ""
 ) -> dict[str, Any]:
+    """`batch` is the `batch_token` of the batch that met it (which counts it by reason)."""
     return {
         "_id": dead_letter_key(record.topic, record.partition, record.offset),
         "reason": reason,
@@ -182,6 +186,7 @@ def dead_letter_document(
         "payload": (record.value or b"").decode("utf-8", errors="replace"),
         "kafka": _coordinates(record),
         "failed_at": processed_at,
+        "batch": batch,
     }
 
 

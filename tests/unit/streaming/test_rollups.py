@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from shopstream.streaming.rollups import merge, order_deltas, recompute
+from shopstream.streaming.rollups import (
+    customer_sets,
+    dead_letter_deltas,
+    merge,
+    merge_sets,
+    order_deltas,
+    recompute,
+)
 from shopstream.streaming.sink import same_record
 
 
@@ -34,7 +42,7 @@ def counts(deltas: Any, collection: str, key: str) -> dict[str, int]:
 
 
 def test_each_order_counts_once_per_bucket_with_exact_cents() -> None:
-    d = order_deltas([A, B, C])
+    d = order_deltas([A, B, C], UTC)
     assert counts(d, "minute", "2026-11-28T10:15Z") == {
         "orders": 2,
         "units": 7,
@@ -63,14 +71,66 @@ def test_each_order_counts_once_per_bucket_with_exact_cents() -> None:
     )
 
 
-def test_partial_deltas_merge_to_the_whole() -> None:
-    assert {k: v.counts for k, v in merge([order_deltas([A, C]), order_deltas([B])]).items()} == {
-        k: v.counts for k, v in order_deltas([A, B, C]).items()
+def test_hours_and_the_total_hold_every_order() -> None:
+    d = order_deltas([A, B, C, D], UTC)
+    assert counts(d, "hour", "2026-11-28T10Z") == {
+        "orders": 3,
+        "units": 11,
+        "sales_cents": 1998 + 510 + 999 + 30 + 2040,
     }
+    assert counts(d, "hour_category", "2026-11-28T10Z|Toys") == {
+        "orders": 2,
+        "units": 5,
+        "sales_cents": 2550,
+    }
+    assert counts(d, "total", "all") == {"orders": 4, "units": 12, "sales_cents": 6087}
+    assert d[("hour", "2026-11-28T10Z")].labels == {"hour": datetime(2026, 11, 28, 10, tzinfo=UTC)}
+
+
+def test_days_are_business_days() -> None:
+    # D (00:00 UTC on the 29th) is still the 28th in New York; A, B, C (10:15 UTC) too.
+    d = order_deltas([A, B, C, D], ZoneInfo("America/New_York"))
+    assert counts(d, "day", "2026-11-28")["orders"] == 4
+    assert ("day", "2026-11-29") not in d
+    assert counts(d, "day_product", "2026-11-28|2")["orders"] == 3
+    # In Tokyo (UTC+9) 10:15 UTC is already 19:15 on the 28th, midnight UTC the 29th.
+    tokyo = order_deltas([A, D], ZoneInfo("Asia/Tokyo"))
+    assert counts(tokyo, "day", "2026-11-28")["orders"] == 1
+    assert counts(tokyo, "day", "2026-11-29")["orders"] == 1
+    new_york = recompute([A, B, C, D], ZoneInfo("America/New_York"))
+    assert counts(new_york, "day", "2026-11-28")["customers"] == 2
+
+
+def test_customer_sets_name_who_ordered_in_each_bucket() -> None:
+    sets = customer_sets([A, B, C, D], UTC)
+    assert sets == {
+        "minute|2026-11-28T10:15Z": {1},
+        "minute|2026-11-28T10:16Z": {2},
+        "minute|2026-11-29T00:00Z": {1},
+        "hour|2026-11-28T10Z": {1, 2},
+        "hour|2026-11-29T00Z": {1},
+        "day|2026-11-28": {1, 2},
+        "day|2026-11-29": {1},
+        "all": {1, 2},
+    }
+    parts = merge_sets([customer_sets([A], UTC), customer_sets([C, D], UTC)])
+    assert parts == sets
+
+
+def test_dead_letters_count_by_reason() -> None:
+    d = dead_letter_deltas([{"reason": "x"}, {"reason": "y"}, {"reason": "x"}], {})
+    assert counts(d, "dead_letter", "x") == {"dead_letters": 2}
+    assert d[("dead_letter", "y")].labels == {"reason": "y"}
+
+
+def test_partial_deltas_merge_to_the_whole() -> None:
+    assert {
+        k: v.counts for k, v in merge([order_deltas([A, C], UTC), order_deltas([B], UTC)]).items()
+    } == {k: v.counts for k, v in order_deltas([A, B, C], UTC).items()}
 
 
 def test_recompute_counts_distinct_customers_per_day() -> None:
-    d = recompute([A, B, C, D])
+    d = recompute([A, B, C, D], UTC)
     assert counts(d, "day", "2026-11-28")["customers"] == 2
     assert counts(d, "day", "2026-11-29")["customers"] == 1
     assert counts(d, "day", "2026-11-28")["orders"] == 3

@@ -1,0 +1,227 @@
+"""The dashboard benchmark: a store of millions of orders, and how long each page's reads take.
+
+1. `build_store`: N orders over D days, written through the streaming job's own writers
+   (`RollupWriter`, `CustomerSetWriter`, `write_history`, and the orders themselves with
+   `insert_once`), in time order, in chunks like the job's catch-up batches. No API, no Kafka:
+   minutes instead of hours.
+2. `time_pages`: every page's refresh at every window, as the dashboard runs them (the
+   Overview's KPIs + trend + top products + freshness; the Customer page's search + history;
+   Pipeline health's documents), with the reader's cache and a simulated 5 s refresh clock
+   (so the cache's expiries are inside the measurement): p50 / p95 / max per page and window,
+   and the first (cold) load apart.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+from pymongo.database import Database
+
+from shopstream.dashboard.customers import history, search
+from shopstream.dashboard.health import dead_letters, last_batches, query_lag
+from shopstream.dashboard.queries import RollupReader
+from shopstream.dashboard.windows import WINDOWS
+from shopstream.domain.documents import ORDERS
+from shopstream.streaming.customer_store import CustomerSetWriter, write_history
+from shopstream.streaming.mongo import insert_once
+from shopstream.streaming.rollup_store import RollupWriter, check_layout, ensure_indexes
+from shopstream.streaming.rollups import add_customers, customer_day, customer_sets, order_deltas
+
+__all__ = ["StoreSpec", "build_store", "generate", "time_pages"]
+
+_CATEGORIES = [f"Category {i:02d}" for i in range(25)]
+
+
+@dataclass(frozen=True)
+class StoreSpec:
+    orders: int = 5_000_000
+    days: int = 90
+    customers: int = 200_000
+    products: int = 1_000
+    chunk: int = 50_000
+    seed: int = 8
+
+
+def generate(spec: StoreSpec, end: datetime) -> Iterator[list[dict[str, Any]]]:
+    """The orders, oldest first, in chunks: a daily cycle, Zipf-like product popularity,
+    1-4 lines, customers skewed (a few order often)."""
+    rng = random.Random(spec.seed)
+    start = end - timedelta(days=spec.days)
+    span = (end - start).total_seconds()
+    weights = [1 / (i + 1) ** 0.8 for i in range(spec.products)]
+    cumulative = []
+    total = 0.0
+    for w in weights:
+        total += w
+        cumulative.append(total)
+    prices = [rng.randint(199, 19999) for _ in range(spec.products)]
+    # Times: uniform over the span, bent by a daily cycle, sorted per chunk (chunks in order).
+    for first in range(0, spec.orders, spec.chunk):
+        count = min(spec.chunk, spec.orders - first)
+        lo = span * first / spec.orders
+        hi = span * (first + count) / spec.orders
+        offsets = sorted(rng.uniform(lo, hi) for _ in range(count))
+        chunk = []
+        for n, offset in enumerate(offsets):
+            at = start + timedelta(seconds=offset)
+            customer = int(spec.customers * rng.random() ** 1.6) + 1
+            lines = []
+            for _ in range(1 + int(rng.random() ** 2 * 4)):
+                p = _pick(cumulative, rng.random() * total)
+                lines.append((p + 1, 1 + int(rng.random() ** 3 * 4), prices[p]))
+            chunk.append(_order(f"b{spec.seed}-{first + n:08d}", customer, at, lines))
+        yield chunk
+
+
+def _pick(cumulative: list[float], x: float) -> int:
+    lo, hi = 0, len(cumulative) - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if cumulative[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def _order(
+    oid: str, customer: int, at: datetime, lines: list[tuple[int, int, int]]
+) -> dict[str, Any]:
+    items = [
+        {"product_id": p, "name": f"Product {p}", "category": _CATEGORIES[p % 25],
+         "unit_price": cents / 100, "quantity": q, "line_total": cents * q / 100}
+        for p, q, cents in lines
+    ]  # fmt: skip
+    at = at.replace(microsecond=at.microsecond // 1000 * 1000)
+    return {
+        "_id": oid, "order_id": oid, "created_at": at, "day": at.strftime("%Y-%m-%d"),
+        "customer": {"id": customer, "name": f"Customer {customer}", "segment": "consumer"},
+        "items": items, "item_count": len(items), "units": sum(q for _, q, _ in lines),
+        "order_total": sum(c * q for _, q, c in lines) / 100,
+        "ingest": {"query_id": "bench", "batch_id": 0, "kafka_timestamp": at},
+    }  # fmt: skip
+
+
+def build_store(
+    db: Database[dict[str, Any]],
+    spec: StoreSpec,
+    timezone: str,
+    end: datetime,
+    report: Callable[[str], None],
+) -> dict[str, Any]:
+    """Writes the store; returns what it wrote and how long each writer took."""
+    tz = ZoneInfo(timezone)
+    check_layout(db, timezone)
+    ensure_indexes(db)
+    rollups, sets = RollupWriter(db, cache_size=5_000), CustomerSetWriter(db)
+    months: OrderedDict[str, None] = OrderedDict()
+    seconds = {"generate": 0.0, "orders": 0.0, "rollups": 0.0, "sets": 0.0, "history": 0.0}
+    written = 0
+    started = time.monotonic()
+    clock = time.monotonic()
+    for number, chunk in enumerate(generate(spec, end)):
+        now = time.monotonic()
+        seconds["generate"] += now - clock
+        insert_once(db[ORDERS], chunk, 1000)
+        seconds["orders"] += (clock := time.monotonic()) - now
+        deltas = order_deltas(chunk, tz)
+        add_customers(deltas, {customer_day(o, tz) for o in chunk})  # markers' count
+        rollups.apply(f"bench:{number}", deltas)
+        seconds["rollups"] += (now := time.monotonic()) - clock
+        sets.apply(customer_sets(chunk, tz))
+        seconds["sets"] += (clock := time.monotonic()) - now
+        write_history(db, chunk, months, 1000, 2_000_000)
+        seconds["history"] += (now := time.monotonic()) - clock
+        clock = now
+        written += len(chunk)
+        rate = written / (now - started)
+        left = (spec.orders - written) / rate if rate else math.inf
+        report(f"{written:,} / {spec.orders:,} orders, {rate:,.0f}/s, ~{left / 60:.0f} min left")
+    return {
+        "spec": asdict(spec),
+        "timezone": timezone,
+        "end": end.isoformat(),
+        "seconds": {k: round(v, 1) for k, v in seconds.items()},
+        "total_s": round(time.monotonic() - started, 1),
+    }
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def __call__(self) -> float:
+        return self.value
+
+
+def _summary(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "n": len(ordered),
+        "p50_ms": round(statistics.median(ordered) * 1000, 1),
+        "p95_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))] * 1000, 1),
+        "max_ms": round(ordered[-1] * 1000, 1),
+    }
+
+
+def time_pages(
+    db: Database[dict[str, Any]],
+    conn: psycopg.Connection[Any],
+    timezone: str,
+    now: datetime,
+    refreshes: int,
+    refresh_s: float = 5.0,
+    cache_s: float = 60.0,
+    customers: int = 200_000,
+) -> dict[str, Any]:
+    """Each page's reads per refresh, at every window, as the dashboard does them."""
+    tz = ZoneInfo(timezone)
+    out: dict[str, Any] = {"overview": {}, "refresh_s": refresh_s, "cache_s": cache_s}
+    for window in WINDOWS:
+        clock = _Clock()
+        reader = RollupReader(db, tz, closed_ttl_s=cache_s, clock=clock)
+        at = now
+        times = []
+        for _ in range(refreshes + 1):
+            began = time.perf_counter()
+            reader.kpis(window, at)
+            reader.trend(window, at, 5)
+            reader.top_products(reader.today(at), 10)
+            reader.freshness()
+            times.append(time.perf_counter() - began)
+            clock.value += refresh_s
+            at += timedelta(seconds=refresh_s)
+        out["overview"][window] = {"cold_ms": round(times[0] * 1000, 1), **_summary(times[1:])}
+    rng = random.Random(3)
+    searches, pages = [], []
+    for _ in range(refreshes):
+        prefix = rng.choice("abcdefghjklmnoprstw") + rng.choice("aeiou")
+        began = time.perf_counter()
+        search(conn, prefix)
+        searches.append(time.perf_counter() - began)
+        customer = int(customers * rng.random() ** 1.6) + 1  # the busier customers
+        began = time.perf_counter()
+        history(db, customer, page=1 + rng.randrange(3))
+        pages.append(time.perf_counter() - began)
+    out["customer"] = {"search": _summary(searches), "history": _summary(pages)}
+    health = []
+    for _ in range(refreshes):
+        began = time.perf_counter()
+        query_lag(db, "enrich", "orders", {"0": 0})
+        query_lag(db, "lake", "orders", {"0": 0})
+        last_batches(db)
+        dead_letters(db)
+        health.append(time.perf_counter() - began)
+    out["health_documents"] = _summary(health)
+    out["measured_at"] = datetime.now(UTC).isoformat()
+    return out

@@ -1,0 +1,32 @@
+"""The shopstream dashboard: `streamlit run` this file (`shopstream dashboard` does).
+
+Pages are grouped in the navigation; the Demand spikes page (issue 9) joins "Live" and the
+warehouse's History page (issue 10) joins "History" when they exist.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from shopstream.dashboard.views import customer, health, overview
+
+st.set_page_config(page_title="shopstream", page_icon="🛒", layout="wide")
+
+PAGES = {
+    "Live": [
+        st.Page(overview.render, title="Overview", icon=":material/monitoring:", default=True),
+        st.Page(
+            customer.render, title="Customer", icon=":material/person_search:", url_path="customer"
+        ),
+    ],
+    "Operations": [
+        st.Page(
+            health.render,
+            title="Pipeline health",
+            icon=":material/monitor_heart:",
+            url_path="health",
+        ),
+    ],
+}
+
+st.navigation(PAGES).run()

@@ -1,0 +1,99 @@
+"""The dashboard's charts (Altair / Vega-Lite), from pre-aggregated buckets only.
+
+The newest bucket is still filling: its segment of each line is drawn dashed, and its point
+hollow, so that a partial bucket is not read as a drop.
+"""
+
+from __future__ import annotations
+
+from datetime import tzinfo
+from typing import Any
+
+import altair as alt
+import pandas as pd
+
+from shopstream.dashboard.queries import Trend
+
+__all__ = ["category_chart", "latency_chart", "orders_chart"]
+
+_TIME_FORMAT = {"minute": "%H:%M", "hour": "%a %H:%M", "day": "%b %d"}
+_STEP = {"minute": "minute", "hour": "hour", "day": "day"}
+
+
+def _frame(trend: Trend, series: dict[str, list[float]], tz: tzinfo) -> pd.DataFrame:
+    rows: list[dict[str, Any]] = []
+    last = trend.filling
+    for name, values in series.items():
+        for i, (start, value) in enumerate(zip(trend.starts, values, strict=True)):
+            local = start.astimezone(tz).replace(tzinfo=None)  # Vega-Lite shows it as is
+            # Every point is in the "complete" line but the filling one; the last two points
+            # also form the dashed "filling" segment.
+            if i < last:
+                rows.append({"series": name, "at": local, "value": value, "part": "complete"})
+            if i >= last - 1:
+                rows.append({"series": name, "at": local, "value": value, "part": "filling"})
+    return pd.DataFrame(rows, columns=["series", "at", "value", "part"])
+
+
+def _lines(
+    frame: pd.DataFrame, trend: Trend, y_title: str, y_format: str, color: alt.Color | None
+) -> alt.LayerChart:
+    axis = alt.Axis(format=_TIME_FORMAT[trend.granularity], labelAngle=0, title=None)
+    x = alt.X("at:T", axis=axis)
+    y = alt.Y("value:Q", title=y_title, axis=alt.Axis(format=y_format))
+    tooltip = [
+        alt.Tooltip("series:N", title="Series"),
+        alt.Tooltip("at:T", title=f"{trend.granularity.capitalize()} starting",
+                    format="%Y-%m-%d %H:%M"),
+        alt.Tooltip("value:Q", title=y_title, format=y_format),
+    ]  # fmt: skip
+    encode: dict[str, Any] = {"x": x, "y": y, "tooltip": tooltip}
+    if color is not None:
+        encode["color"] = color
+    base = alt.Chart(frame).encode(**encode)
+    complete = base.transform_filter(alt.datum.part == "complete").mark_line(point=True)
+    filling = base.transform_filter(alt.datum.part == "filling").mark_line(
+        strokeDash=[5, 4], point=alt.OverlayMarkDef(filled=False, fill="white")
+    )
+    return alt.LayerChart(layer=[complete, filling], height=280)
+
+
+def orders_chart(trend: Trend, tz: tzinfo) -> alt.LayerChart:
+    """Orders per bucket."""
+    frame = _frame(trend, {"Orders": [float(v) for v in trend.orders]}, tz)
+    return _lines(frame, trend, f"Orders per {trend.granularity}", ",.0f", None)
+
+
+def category_chart(trend: Trend, tz: tzinfo, currency: str) -> alt.LayerChart:
+    """Sales per bucket for each top category (and the rest as Other)."""
+    series = {name: [c / 100 for c in cents] for name, cents in trend.categories.items()}
+    frame = _frame(trend, series, tz)
+    order = list(trend.categories)
+    color = alt.Color("series:N", title="Category", sort=order, scale=alt.Scale(domain=order))
+    return _lines(frame, trend, f"Sales per {trend.granularity} ({currency})", ",.2f", color)
+
+
+def latency_chart(recent: list[dict[str, Any]], tz: tzinfo) -> alt.Chart:
+    """End-to-end latency (Kafka to MongoDB) of the last batches: p50 and p95."""
+    rows = [
+        {"at": r["at"].astimezone(tz).replace(tzinfo=None), "series": name, "seconds": r[key]}
+        for r in recent
+        for name, key in (("p50", "e2e_p50_s"), ("p95", "e2e_p95_s"))
+        if r.get(key) is not None
+    ]
+    frame = pd.DataFrame(rows, columns=["at", "series", "seconds"])
+    return (
+        alt.Chart(frame)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("at:T", axis=alt.Axis(format="%H:%M:%S", title=None)),
+            y=alt.Y("seconds:Q", title="Kafka → MongoDB (s)"),
+            color=alt.Color("series:N", title="Latency"),
+            tooltip=[
+                alt.Tooltip("at:T", title="Batch at", format="%H:%M:%S"),
+                alt.Tooltip("series:N", title="Percentile"),
+                alt.Tooltip("seconds:Q", title="Seconds", format=".2f"),
+            ],
+        )
+        .properties(height=220)
+    )

@@ -1,0 +1,314 @@
+"""The Overview page's numbers, read from the streaming job's rollups by point lookups.
+
+Every read is an `_id` lookup of a bounded set of small documents (FerretDB v1 scans for
+anything else): the buckets that cover a window (`windows.cover`), the trend's buckets, a
+day's 64 product shards, the all-time total. The one exception is the `all` trend, which reads
+the `rollup_day` collection whole: one small document per business day.
+
+`RollupReader` keeps the documents of closed buckets (ended more than `settle_s` ago) for
+`closed_ttl_s`, so an auto-refresh re-reads only the buckets still filling; an order that
+lands late in an old bucket (a backfill, a replayed dead letter) shows within `closed_ttl_s`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
+
+from pymongo.database import Database
+from pyroaring import BitMap64
+
+from shopstream.dashboard.windows import (
+    DAY,
+    HOUR,
+    MINUTE,
+    Bucket,
+    Span,
+    cover,
+    spans,
+    trend_buckets,
+)
+from shopstream.domain.documents import (
+    CUSTOMER_SETS,
+    ENRICH_STATUS,
+    ROLLUP_DAY,
+    ROLLUP_DAY_PRODUCT,
+    ROLLUP_HOUR,
+    ROLLUP_MINUTE,
+    ROLLUP_TOTAL,
+    STREAM_STATUS,
+    TOTAL_KEY,
+    customer_set_key,
+    day_products_keys,
+)
+from shopstream.streaming.customer_store import bitmap
+from shopstream.streaming.mongo import find_each
+
+__all__ = [
+    "OTHER",
+    "Freshness",
+    "Kpis",
+    "ProductRow",
+    "RollupReader",
+    "Totals",
+    "Trend",
+    "top_categories",
+]
+
+OTHER = "Other"
+_COLLECTION = {MINUTE: ROLLUP_MINUTE, HOUR: ROLLUP_HOUR, DAY: ROLLUP_DAY}
+
+
+@dataclass(frozen=True)
+class Totals:
+    orders: int = 0
+    units: int = 0
+    sales_cents: int = 0
+    customers: int = 0
+
+    @property
+    def average_order_cents(self) -> float | None:
+        return self.sales_cents / self.orders if self.orders else None
+
+
+@dataclass(frozen=True)
+class Kpis:
+    window: str
+    current: Totals
+    previous: Totals | None  # None for all time
+    span: Span | None
+    previous_span: Span | None
+
+
+@dataclass
+class Trend:
+    """Orders and sales per bucket, and sales per category (the top N, the rest as OTHER)."""
+
+    granularity: str
+    starts: list[datetime]
+    orders: list[int]
+    sales_cents: list[int]
+    categories: dict[str, list[int]] = field(default_factory=dict)  # name -> cents per bucket
+
+    @property
+    def filling(self) -> int:
+        """The index of the bucket still filling (the last)."""
+        return len(self.starts) - 1
+
+
+@dataclass(frozen=True)
+class ProductRow:
+    product_id: int
+    name: str
+    category: str
+    orders: int
+    units: int
+    sales_cents: int
+
+
+@dataclass(frozen=True)
+class Freshness:
+    newest_order_at: datetime | None
+    last_batch_at: datetime | None
+    last_batch_records: int
+    last_batch_s: float | None
+
+
+def top_categories(by_category: dict[str, list[int]], n: int) -> dict[str, list[int]]:
+    """The `n` categories with the most sales over all buckets, the rest summed as OTHER (ties
+    broken by name, so the choice is stable between refreshes)."""
+    ranked = sorted(by_category, key=lambda c: (-sum(by_category[c]), c))
+    out = {c: by_category[c] for c in ranked[:n]}
+    rest = ranked[n:]
+    if rest:
+        width = len(next(iter(by_category.values())))
+        out[OTHER] = [sum(by_category[c][i] for c in rest) for i in range(width)]
+    return out
+
+
+class RollupReader:
+    """Reads the rollups for the Overview page, keeping closed buckets for a while."""
+
+    def __init__(
+        self,
+        db: Database[dict[str, Any]],
+        tz: tzinfo,
+        closed_ttl_s: float = 60.0,
+        settle_s: float = 120.0,
+        cache_size: int = 20_000,
+        set_cache_size: int = 1_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.db, self.tz = db, tz
+        self.closed_ttl_s, self.settle = closed_ttl_s, timedelta(seconds=settle_s)
+        self.clock = clock
+        self._docs = _Cache(cache_size)
+        self._sets = _Cache(set_cache_size)
+
+    # ------------------------------------------------------------------ reads with a cache
+
+    def _read(
+        self,
+        cache: _Cache,
+        collection: str,
+        wanted: Sequence[tuple[str, datetime | None]],  # (_id, bucket end or None if open)
+        now: datetime,
+    ) -> dict[str, Any]:
+        clock = self.clock()
+        found: dict[str, Any] = {}
+        missing = []
+        for key, end in wanted:
+            hit = cache.get((collection, key), clock)
+            if hit is not _MISS:
+                found[key] = hit
+            else:
+                missing.append((key, end))
+        docs = find_each(self.db[collection], [k for k, _ in missing])
+        for (key, end), doc in zip(missing, docs, strict=True):
+            value = doc if cache is self._docs else bitmap(doc)
+            found[key] = value
+            if end is not None and end <= now - self.settle:
+                cache.put((collection, key), value, clock + self.closed_ttl_s)
+        return found
+
+    def _buckets(self, buckets: Iterable[Bucket], now: datetime) -> list[dict[str, Any] | None]:
+        by_level: dict[str, list[Bucket]] = {}
+        buckets = list(buckets)
+        for b in buckets:
+            by_level.setdefault(b.level, []).append(b)
+        found: dict[tuple[str, str], Any] = {}
+        for level, group in by_level.items():
+            docs = self._read(self._docs, _COLLECTION[level], [(b.key, b.end) for b in group], now)
+            found.update(((level, k), d) for k, d in docs.items())
+        return [found[(b.level, b.key)] for b in buckets]
+
+    def _customers(self, buckets: Iterable[Bucket], now: datetime) -> int:
+        keys = [(customer_set_key(b.level, b.key), b.end) for b in buckets]
+        sets = self._read(self._sets, CUSTOMER_SETS, keys, now)
+        return len(BitMap64.union(*sets.values())) if sets else 0
+
+    # ------------------------------------------------------------------ the page's numbers
+
+    def totals(self, span: Span, now: datetime) -> Totals:
+        """Orders, units, sales and distinct customers of a minute-aligned span, exactly."""
+        buckets = cover(span, self.tz)
+        docs = [d for d in self._buckets(buckets, now) if d]
+        return Totals(
+            orders=sum(int(d.get("orders", 0)) for d in docs),
+            units=sum(int(d.get("units", 0)) for d in docs),
+            sales_cents=sum(int(d.get("sales_cents", 0)) for d in docs),
+            customers=self._customers(buckets, now),
+        )
+
+    def all_time(self) -> Totals:
+        total = self.db[ROLLUP_TOTAL].find_one({"_id": TOTAL_KEY}) or {}
+        everyone = self.db[CUSTOMER_SETS].find_one({"_id": TOTAL_KEY}, {"count": 1}) or {}
+        return Totals(
+            orders=int(total.get("orders", 0)),
+            units=int(total.get("units", 0)),
+            sales_cents=int(total.get("sales_cents", 0)),
+            customers=int(everyone.get("count", 0)),
+        )
+
+    def kpis(self, window: str, now: datetime) -> Kpis:
+        current, previous = spans(window, now, self.tz)
+        if current is None or previous is None:
+            return Kpis(window, self.all_time(), None, None, None)
+        return Kpis(
+            window, self.totals(current, now), self.totals(previous, now), current, previous
+        )
+
+    def first_day(self) -> date | None:
+        """The oldest business day with orders (reads `rollup_day` ids: one per day)."""
+        ids = [d["_id"] for d in self.db[ROLLUP_DAY].find({}, {"_id": 1})]
+        return date.fromisoformat(min(ids)) if ids else None
+
+    def trend(self, window: str, now: datetime, top_n: int = 5) -> Trend:
+        first = self.first_day() if window == "all" else None
+        buckets = trend_buckets(window, now, self.tz, first)
+        docs = self._buckets(buckets, now)
+        by_category: dict[str, list[int]] = {}
+        for i, doc in enumerate(docs):
+            for entry in (doc or {}).get("categories", []):
+                line = by_category.setdefault(entry["category"], [0] * len(buckets))
+                line[i] = int(entry["sales_cents"])
+        return Trend(
+            granularity=buckets[0].level,
+            starts=[b.start for b in buckets],
+            orders=[int((d or {}).get("orders", 0)) for d in docs],
+            sales_cents=[int((d or {}).get("sales_cents", 0)) for d in docs],
+            categories=top_categories(by_category, top_n) if by_category else {},
+        )
+
+    def top_products(self, day: date, n: int = 10) -> list[ProductRow]:
+        """A business day's best sellers by sales (its 64 product shards)."""
+        shards = find_each(self.db[ROLLUP_DAY_PRODUCT], day_products_keys(day.isoformat()))
+        rows = [
+            ProductRow(
+                int(p["product_id"]),
+                str(p.get("name", "")),
+                str(p.get("category", "")),
+                int(p["orders"]),
+                int(p["units"]),
+                int(p["sales_cents"]),
+            )
+            for shard in shards
+            if shard
+            for p in shard.get("products", [])
+        ]
+        return sorted(rows, key=lambda r: (-r.sales_cents, -r.units, r.product_id))[:n]
+
+    def freshness(self) -> Freshness:
+        doc = self.db[STREAM_STATUS].find_one({"_id": ENRICH_STATUS}) or {}
+        return Freshness(
+            newest_order_at=doc.get("newest_order_at"),
+            last_batch_at=doc.get("finished_at"),
+            last_batch_records=int(doc.get("records", 0)),
+            last_batch_s=doc.get("duration_s"),
+        )
+
+    def today(self, now: datetime) -> date:
+        return now.astimezone(self.tz).date()
+
+
+def _product_row(entry: dict[str, Any]) -> ProductRow:
+    return ProductRow(
+        product_id=int(entry["product_id"]),
+        name=str(entry.get("name", "")),
+        category=str(entry.get("category", "")),
+        orders=int(entry["orders"]),
+        units=int(entry["units"]),
+        sales_cents=int(entry["sales_cents"]),
+    )
+
+
+_MISS = object()
+
+
+class _Cache:
+    """An LRU of values with expiry times."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[str, str], tuple[float, Any]] = OrderedDict()
+
+    def get(self, key: tuple[str, str], clock: float) -> Any:
+        item = self._items.get(key)
+        if item is None or item[0] < clock:
+            return _MISS
+        self._items.move_to_end(key)
+        return item[1]
+
+    def put(self, key: tuple[str, str], value: Any, expires: float) -> None:
+        self._items[key] = (expires, value)
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,121 @@
+"""The dashboard's long-lived clients, one of each per Streamlit server (`st.cache_resource`).
+
+Streamlit runs each browser session's script in a thread of its own; the clients shared here
+are thread-safe (pymongo, psycopg's pool) or guarded by a lock (the Kafka consumer, the rollup
+reader's cache, the API rate sampler).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import streamlit as st
+from confluent_kafka import Consumer
+from psycopg_pool import ConnectionPool
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from shopstream.config import Settings
+from shopstream.dashboard.health import ApiRates, end_offsets
+from shopstream.dashboard.queries import RollupReader
+
+__all__ = ["api_rates", "database", "kafka_end_offsets", "postgres", "reader", "settings", "tz"]
+
+
+@st.cache_resource(show_spinner=False)
+def settings() -> Settings:
+    return Settings()
+
+
+def tz() -> ZoneInfo:
+    return ZoneInfo(settings().business_timezone)
+
+
+@st.cache_resource(show_spinner=False)
+def database() -> Database[dict[str, Any]]:
+    s = settings()
+    client: MongoClient[dict[str, Any]] = MongoClient(
+        s.mongo_url, tz_aware=True, serverSelectionTimeoutMS=3000, connectTimeoutMS=3000
+    )
+    return client[s.mongo_database]
+
+
+class _LockedReader:
+    """A RollupReader shared by sessions: one reads at a time (its cache is not thread-safe,
+    and FerretDB serves one reader faster than several)."""
+
+    def __init__(self, inner: RollupReader) -> None:
+        self.inner = inner
+        self.lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if not callable(attr):
+            return attr
+
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with self.lock:
+                return attr(*args, **kwargs)
+
+        return locked
+
+
+@st.cache_resource(show_spinner=False)
+def reader() -> RollupReader:
+    s = settings()
+    inner = RollupReader(database(), tz(), closed_ttl_s=s.dashboard_cache_s)
+    return _LockedReader(inner)  # type: ignore[return-value]
+
+
+@st.cache_resource(show_spinner=False)
+def postgres() -> ConnectionPool:
+    return ConnectionPool(
+        settings().postgres_url,
+        min_size=1,
+        max_size=4,
+        kwargs={"autocommit": True, "connect_timeout": 5},
+        open=True,
+    )
+
+
+class _Offsets:
+    def __init__(self, s: Settings) -> None:
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": s.kafka_servers,
+                "group.id": "shopstream-dashboard",  # never subscribes or commits
+                "enable.auto.commit": False,
+                "socket.timeout.ms": 5000,
+            }
+        )
+        self.lock = threading.Lock()
+
+    def __call__(self, topic: str) -> dict[str, int]:
+        with self.lock:
+            return end_offsets(self.consumer, topic)
+
+
+@st.cache_resource(show_spinner=False)
+def kafka_end_offsets() -> _Offsets:
+    return _Offsets(settings())
+
+
+class _Rates:
+    def __init__(self, url: str) -> None:
+        self.rates = ApiRates(url)
+        self.lock = threading.Lock()
+        self.last: tuple[dict[str, float], dict[str, float]] | None = None
+
+    def sample(self) -> tuple[dict[str, float], dict[str, float]] | None:
+        with self.lock:
+            fresh = self.rates.sample()
+            if fresh is not None:
+                self.last = fresh
+            return self.last
+
+
+@st.cache_resource(show_spinner=False)
+def api_rates() -> _Rates:
+    return _Rates(f"{settings().api_url}/metrics")

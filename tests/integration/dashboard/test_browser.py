@@ -1,0 +1,63 @@
+"""The running dashboard (the session stack's service) in a real headless Chromium: every page
+renders, and the KPI values in the DOM are the store's."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from shopstream.config import Settings
+from shopstream.dashboard.format import money, number
+from shopstream.dashboard.queries import RollupReader
+from tests.utils import wait_until
+from tests.utils.browser import CHROMIUM, browser_page, metrics, screenshot_pages, wait_rendered
+from tests.utils.orders import random_orders, write_orders
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason="needs chromium (make test installs it)"
+    ),
+]
+
+
+@pytest.fixture
+def served(stack: Settings) -> Iterator[Database[dict[str, Any]]]:
+    """Known orders in the database the stack's dashboard serves."""
+    client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_url, tz_aware=True)
+    db = client[stack.mongo_database]
+    orders = random_orders(datetime.now(UTC) - timedelta(minutes=1), 500, days=30, seed=9)
+    write_orders(db, orders, UTC, stack.business_timezone)
+    yield db
+    client.drop_database(stack.mongo_database)
+    client.close()
+
+
+def test_every_page_renders_and_the_kpis_in_the_dom_are_the_stores(
+    stack: Settings, served: Database[dict[str, Any]], tmp_path: Path
+) -> None:
+    assert Path(CHROMIUM).exists(), "no chromium: `make test` installs it (scripts/bootstrap.sh)"
+    want = RollupReader(served, UTC).all_time()
+    with browser_page() as page:
+        page.goto(stack.dashboard_url)
+        wait_rendered(page)
+        page.locator("button", has_text="All time").click()
+
+        def shown() -> bool:
+            return metrics(page).get("Orders") == number(want.orders)
+
+        wait_until(shown, "the All time KPIs in the browser", timeout=30)
+        values = metrics(page)
+        assert values["Sales"] == money(want.sales_cents, "USD")
+        assert values["Distinct customers"] == number(want.customers)
+        assert values["Average order"] == money(want.average_order_cents, "USD")
+        assert page.query_selector_all('[data-testid="stVegaLiteChart"]')
+    shots = screenshot_pages(stack.dashboard_url, tmp_path / "shots", customer="7")
+    for shot in shots:
+        assert shot.stat().st_size > 20_000, f"{shot.name} looks empty"

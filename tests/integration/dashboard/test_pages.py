@@ -1,0 +1,189 @@
+"""Each dashboard page, run by Streamlit's AppTest against the real store: with data (its
+numbers match the orders) and empty (its empty states say so)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import streamlit as st
+from pymongo import MongoClient
+from pymongo.database import Database
+from streamlit.testing.v1 import AppTest
+
+from shopstream.config import Settings, settings_env
+from shopstream.dashboard import APP_PATH
+from shopstream.dashboard.format import money, number
+from shopstream.dashboard.windows import spans
+from shopstream.streaming.rollup_store import RollupWriter
+from shopstream.streaming.rollups import dead_letter_deltas
+from tests.utils.orders import expected, order_doc, random_orders, write_orders
+
+pytestmark = pytest.mark.integration
+
+
+def overview_page() -> None:
+    from shopstream.dashboard.views import overview
+
+    overview.render()
+
+
+def customer_page() -> None:
+    from shopstream.dashboard.views import customer
+
+    customer.render()
+
+
+def health_page() -> None:
+    from shopstream.dashboard.views import health
+
+    health.render()
+
+
+@pytest.fixture
+def store(stack: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database[dict[str, Any]]]:
+    """A fresh database of the session stack, and the dashboard's settings pointing at it."""
+    settings = stack.model_copy(update={"mongo_database": f"it_pages_{uuid.uuid4().hex[:8]}"})
+    for name, value in settings_env(settings).items():
+        monkeypatch.setenv(name, value)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_url, tz_aware=True)
+    yield client[settings.mongo_database]
+    client.drop_database(settings.mongo_database)
+    client.close()
+    st.cache_resource.clear()
+
+
+def run(page: Any) -> AppTest:
+    at = AppTest.from_function(page, default_timeout=30)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_overview_shows_each_windows_numbers_as_the_orders_give_them(
+    store: Database[dict[str, Any]],
+) -> None:
+    now = datetime.now(UTC)
+    orders = random_orders(now - timedelta(minutes=2), 400, days=20, seed=3)
+    write_orders(store, orders, UTC, "UTC")
+    at = run(overview_page)
+    at.segmented_control(key="overview_window").set_value("all").run()
+    shown = metrics(at)
+    everything = expected(orders, now - timedelta(days=400), now + timedelta(days=1))
+    assert shown["Orders"] == number(everything.orders)
+    assert shown["Sales"] == money(everything.sales_cents, "USD")
+    assert shown["Distinct customers"] == number(everything.customers)
+    assert shown["Average order"] == money(everything.sales_cents / everything.orders, "USD")
+    # "Today" against yesterday: the numbers of the window the page computed (the minute may
+    # turn during the run: either side of it is right).
+    at.segmented_control(key="overview_window").set_value("today").run()
+    shown = metrics(at)
+    answers = []
+    for moment in (now, datetime.now(UTC)):
+        current, _ = spans("today", moment, UTC)
+        assert current is not None
+        answers.append(number(expected(orders, current.start, current.end).orders))
+    assert shown["Orders"] in answers
+    assert any(m.delta for m in at.metric)  # deltas against yesterday
+    assert len(at.get("vega_lite_chart")) == 2
+    (products,) = at.dataframe
+    assert len(products.value) == 10
+
+
+def test_overview_of_an_empty_store_says_there_is_nothing_yet(
+    store: Database[dict[str, Any]],
+) -> None:
+    at = run(overview_page)
+    shown = metrics(at)
+    assert (shown["Orders"], shown["Sales"], shown["Average order"]) == ("0", "$0.00", "–")
+    assert [i.value for i in at.info] == ["No sales in this window yet.", "No orders today yet."]
+    assert shown["Newest order"] == "–"
+
+
+def test_the_customer_page_finds_a_customer_and_pages_through_their_orders(
+    store: Database[dict[str, Any]],
+) -> None:
+    now = datetime.now(UTC)
+    orders = random_orders(now, 600, days=60, seed=4)
+    orders += [order_doc(7, now - timedelta(hours=5 * i), [(i + 1, 1, 500 + i)]) for i in range(15)]
+    write_orders(store, orders, ZoneInfo("UTC"), "UTC")
+    mine = [o for o in orders if o["customer"]["id"] == 7]
+    assert len(mine) > 10
+    at = run(customer_page)
+    assert at.info[0].value.startswith("Type a customer id")
+    at.text_input(key="customer_query").set_value("7").run()
+    assert at.selectbox(key="customer_choice").value == 7
+    shown = metrics(at)
+    assert shown["Lifetime orders"] == number(len(mine))
+    spend = sum(round(i["line_total"] * 100) for o in mine for i in o["items"])
+    assert shown["Lifetime spend"] == money(spend, "USD")
+    assert len(at.expander) == 10
+    pages = -(-len(mine) // 10)
+    assert at.markdown[-1].value == f"Page 1 of {pages}"
+    at.button(key="older_7").click().run()
+    assert at.markdown[-1].value == f"Page 2 of {pages}"
+
+
+def test_the_customer_page_says_no_match_and_no_orders_yet(
+    store: Database[dict[str, Any]],
+) -> None:
+    at = run(customer_page)
+    at.text_input(key="customer_query").set_value('{"$ne": null}').run()
+    assert at.warning[0].value.startswith("No customer has the id")
+    at.text_input(key="customer_query").set_value("12").run()
+    assert at.info[-1].value.endswith("has no orders yet.")
+
+
+def test_pipeline_health_shows_services_batches_and_dead_letters(
+    store: Database[dict[str, Any]],
+) -> None:
+    at = run(health_page)
+    assert "The streaming job has not written a batch with records yet." in [
+        i.value for i in at.info
+    ]
+    assert at.success[0].value.startswith("No dead letters")
+    services = at.dataframe[0].value
+    assert set(services["State"]) == {"running"}
+    assert len(services) >= 4  # PostgreSQL, Kafka, the MongoDB role, the API (and more)
+
+    now = datetime.now(UTC)
+    dead = [{"reason": "unknown_product"}] * 3 + [{"reason": "malformed_json"}]
+    RollupWriter(store).apply("t:1", dead_letter_deltas(dead, {}))
+    store.stream_status.insert_one(
+        {
+            "_id": "enrich",
+            "finished_at": now,
+            "records": 42,
+            "new_orders": 40,
+            "dead_letters": 2,
+            "duration_s": 0.31,
+            "recent": [
+                {"at": now, "records": 42, "duration_s": 0.31, "e2e_p50_s": 0.4, "e2e_p95_s": 0.9}
+            ],
+        }
+    )
+    at = run(health_page)
+    reasons = at.dataframe[1].value
+    assert dict(zip(reasons["Reason"], reasons["Dead letters"], strict=True)) == {
+        "malformed_json": "1",
+        "unknown_product": "3",
+    }
+    assert "shopstream dlq replay" in at.code[0].value
+    assert "p50 **0.40 s**, p95 **0.90 s**" in " ".join(m.value for m in at.markdown)
+
+
+def test_the_app_opens_on_the_overview(store: Database[dict[str, Any]]) -> None:
+    at = AppTest.from_file(str(APP_PATH), default_timeout=30)
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "Overview"

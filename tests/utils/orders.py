@@ -1,0 +1,108 @@
+"""Order documents with known contents, written through the streaming job's own writers, and
+the brute-force answers a dashboard query must match."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
+
+from pymongo.database import Database
+
+from shopstream.streaming.customer_store import CustomerSetWriter, write_history
+from shopstream.streaming.rollup_store import RollupWriter, check_layout
+from shopstream.streaming.rollups import add_customers, customer_day, customer_sets, order_deltas
+
+__all__ = ["CATEGORIES", "Expected", "expected", "order_doc", "random_orders", "write_orders"]
+
+CATEGORIES = ("Books", "Toys", "Garden", "Kitchen", "Sports", "Music", "Beauty", "Office")
+
+
+def order_doc(
+    customer: int, at: datetime, lines: Sequence[tuple[int, int, int]], oid: str | None = None
+) -> dict[str, Any]:
+    """An enriched order like the job writes: `lines` are (product id, quantity, unit cents);
+    product p is in category CATEGORIES[p % 8] and named `Product p`."""
+    items = [
+        {
+            "product_id": p,
+            "name": f"Product {p}",
+            "category": CATEGORIES[p % len(CATEGORIES)],
+            "unit_price": cents / 100,
+            "quantity": qty,
+            "line_total": cents * qty / 100,
+        }
+        for p, qty, cents in lines
+    ]
+    oid = oid or str(uuid.uuid4())
+    return {
+        "_id": oid,
+        "order_id": oid,
+        "created_at": at,
+        "day": at.strftime("%Y-%m-%d"),
+        "customer": {"id": customer, "name": f"Customer {customer}", "segment": "consumer"},
+        "items": items,
+        "item_count": len(items),
+        "units": sum(q for _, q, _ in lines),
+        "order_total": sum(c * q for _, q, c in lines) / 100,
+        "ingest": {"query_id": "test", "batch_id": 0, "kafka_timestamp": at},
+    }
+
+
+def random_orders(now: datetime, count: int, days: int, seed: int = 1) -> list[dict[str, Any]]:
+    """`count` orders over the `days` before `now`, half of them in its last two hours (so
+    every window has data), from 80 customers and 30 products."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(count):
+        back = rng.uniform(0, 7200) if i % 2 else rng.uniform(0, days * 86400)
+        at = (now - timedelta(seconds=back)).replace(microsecond=rng.randrange(0, 10**6, 1000))
+        lines = [(rng.randint(1, 30), rng.randint(1, 4), rng.randint(99, 9999))
+                 for _ in range(rng.randint(1, 3))]  # fmt: skip
+        out.append(order_doc(rng.randint(1, 80), at, lines, oid=f"order-{seed}-{i:05d}"))
+    return out
+
+
+def write_orders(
+    db: Database[dict[str, Any]], orders: list[dict[str, Any]], tz: tzinfo, timezone: str
+) -> None:
+    """Stores `orders` as the streaming job does: the documents, their rollups (with the
+    distinct-customer markers' counts), customer sets and histories."""
+    check_layout(db, timezone)
+    if orders:
+        db.orders.insert_many(orders)
+    deltas = add_customers(order_deltas(orders, tz), {customer_day(o, tz) for o in orders})
+    RollupWriter(db).apply(f"test:{uuid.uuid4().hex[:6]}", deltas)
+    CustomerSetWriter(db).apply(customer_sets(orders, tz))
+    write_history(db, orders, OrderedDict(), 1000, 10**6)
+
+
+@dataclass(frozen=True)
+class Expected:
+    orders: int
+    units: int
+    sales_cents: int
+    customers: int
+
+
+def _cents(order: dict[str, Any]) -> int:
+    return sum(round(i["line_total"] * 100) for i in order["items"])
+
+
+def expected(orders: Iterable[dict[str, Any]], start: datetime, end: datetime) -> Expected:
+    """What a window [start, end) holds, counted order by order."""
+    inside = [o for o in orders if start <= o["created_at"] < end]
+    return Expected(
+        orders=len(inside),
+        units=sum(o["units"] for o in inside),
+        sales_cents=sum(_cents(o) for o in inside),
+        customers=len({o["customer"]["id"] for o in inside}),
+    )
+
+
+def at_utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
