@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from pymongo import MongoClient
 from pymongo.database import Database
 
 from shopstream.config import Settings
 from shopstream.domain.documents import day_products_key, day_products_keys
 from shopstream.streaming.rollup_store import RollupWriter, differences, rebuild, stored
 from shopstream.streaming.rollups import order_deltas, recompute
+from tests.utils import fresh_database
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def db(stack: Settings) -> Iterator[Database[dict[str, Any]]]:
-    client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_url, tz_aware=True)
-    name = f"it_rollups_{uuid.uuid4().hex[:8]}"
-    yield client[name]
-    client.drop_database(name)
-    client.close()
+    with fresh_database(stack.mongo_url, "it_rollups") as database:
+        yield database
 
 
 def order(oid: str, customer: int, minute: int, product: int, qty: int) -> dict[str, Any]:

@@ -3,9 +3,27 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
-__all__ = ["wait_until"]
+from pymongo import MongoClient
+from pymongo.database import Database
+
+__all__ = ["fresh_database", "wait_until"]
+
+
+@contextmanager
+def fresh_database(mongo_url: str, prefix: str) -> Iterator[Database[dict[str, Any]]]:
+    """A MongoDB database of its own (`<prefix>_<uuid>`), dropped afterwards."""
+    client: MongoClient[dict[str, Any]] = MongoClient(mongo_url, tz_aware=True)
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    try:
+        yield client[name]
+    finally:
+        client.drop_database(name)
+        client.close()
 
 
 def wait_until(

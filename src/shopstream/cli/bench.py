@@ -194,6 +194,9 @@ def cmd_dashboard(
     orders: int = typer.Option(5_000_000, min=1000, help="Orders in the store."),
     days: int = typer.Option(90, min=1, max=3650, help="Days they span (ending now)."),
     customers: int = typer.Option(200_000, min=10, help="Customers (seeded in PostgreSQL too)."),
+    chunk: int = typer.Option(
+        500_000, min=1000, help="Orders per write batch (larger: fewer history updates)."
+    ),
     database: str = typer.Option("bench_dashboard", help="The MongoDB database of the store."),
     build: bool = typer.Option(True, help="Build the store first (--no-build: reuse it)."),
     refreshes: int = typer.Option(60, min=5, help="Refreshes measured per page and window."),
@@ -217,7 +220,7 @@ def cmd_dashboard(
         client.drop_database(database)
         seed(settings.postgres_url, customers, 1_000, 42)
         end = datetime.now(UTC).replace(microsecond=0)
-        spec = dash.StoreSpec(orders=orders, days=days, customers=customers)
+        spec = dash.StoreSpec(orders=orders, days=days, customers=customers, chunk=chunk)
         doc["build"] = dash.build_store(db, spec, settings.business_timezone, end, console.print)
         db["bench_meta"].replace_one(
             {"_id": "store"}, {"_id": "store", **doc["build"]}, upsert=True

@@ -7,9 +7,9 @@
   driver (`CustomerSetWriter`), from the sets the tasks return.
 - `customer_orders`: `"42"` lists the UTC months in which customer 42 ordered (`months`), and
   `"42|2026-11"` holds that month's orders as a map `orders.<order id>` -> a summary (time,
-  total, items, units). `$set` and `$addToSet` of the same values are idempotent, so a task
-  writes them for every order it owns, replays included. A customer's page is one lookup for
-  the head, one per month, and one per order shown.
+  total, items, units). Inserting a missing document, `$set` and `$addToSet` of the same values
+  are all idempotent, so a task writes them for every order it owns, replays included. A
+  customer's page is one lookup for the head, one per month, and one per order shown.
 
 A month document grows with the customer's orders that month (~150 bytes each): a customer
 with more than ~100,000 orders in a month would reach MongoDB's 16 MB document limit.
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
 
@@ -34,14 +35,13 @@ from shopstream.domain.documents import (
     customer_month_key,
     customer_orders_key,
 )
-from shopstream.streaming.mongo import find_each
+from shopstream.streaming.mongo import find_each, insert_once
 from shopstream.streaming.rollups import CustomerSets, customer_sets
 
 __all__ = [
     "CustomerSetWriter",
     "bitmap",
     "history_entry",
-    "history_writes",
     "rebuild",
     "set_document",
     "stored_differences",
@@ -88,7 +88,7 @@ class CustomerSetWriter:
         writes: list[ReplaceOne[dict[str, Any]]] = []
         changed: dict[str, BitMap64] = {}
         for key, ids in sets.items():
-            current = self._cache.get(key) or loaded[key]
+            current = self._cache[key] if key in self._cache else loaded[key]
             merged = current | BitMap64(ids)
             if len(merged) != len(current):
                 writes.append(ReplaceOne({"_id": key}, set_document(key, merged), upsert=True))
@@ -114,44 +114,35 @@ def history_entry(order: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def history_writes(
-    orders: Iterable[Mapping[str, Any]], known_months: Mapping[str, Any]
-) -> tuple[list[UpdateOne], list[UpdateOne], list[str]]:
-    """The `customer_orders` updates for `orders`: (month documents, heads, head keys).
+@dataclass
+class _Pending:
+    """One batch's history writes, grouped: per (customer, month) the entries by order id."""
 
-    Heads are updated only for `(customer, month)` pairs not in `known_months` (a cache of
-    `customer_month_key`s already recorded in their head)."""
-    months: dict[str, dict[str, Any]] = {}
-    owners: dict[str, tuple[int, str]] = {}
+    months: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    owners: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    def month_doc(self, key: str) -> dict[str, Any]:
+        customer, month = self.owners[key]
+        return {"_id": key, "customer_id": customer, "month": month, "orders": self.months[key]}
+
+    def month_update(self, key: str) -> UpdateOne:
+        fields = {f"orders.{oid}": entry for oid, entry in self.months[key].items()}
+        customer, month = self.owners[key]
+        return UpdateOne(
+            {"_id": key},
+            {"$set": fields, "$setOnInsert": {"customer_id": customer, "month": month}},
+            upsert=True,
+        )
+
+
+def _pending(orders: Iterable[Mapping[str, Any]]) -> _Pending:
+    out = _Pending()
     for order in orders:
         customer, month = order["customer"]["id"], order["created_at"].strftime("%Y-%m")
         key = customer_month_key(customer, month)
-        months.setdefault(key, {})[f"orders.{order['_id']}"] = history_entry(order)
-        owners[key] = (customer, month)
-    month_ops = [
-        UpdateOne(
-            {"_id": key},
-            {
-                "$set": fields,
-                "$setOnInsert": {"customer_id": owners[key][0], "month": owners[key][1]},
-            },
-            upsert=True,
-        )
-        for key, fields in months.items()
-    ]
-    new = [key for key in months if key not in known_months]
-    head_ops = [
-        UpdateOne(
-            {"_id": customer_orders_key(owners[key][0])},
-            {
-                "$addToSet": {"months": owners[key][1]},
-                "$setOnInsert": {"customer_id": owners[key][0]},
-            },
-            upsert=True,
-        )
-        for key in new
-    ]
-    return month_ops, head_ops, new
+        out.months.setdefault(key, {})[order["_id"]] = history_entry(order)
+        out.owners[key] = (customer, month)
+    return out
 
 
 def write_history(
@@ -161,18 +152,46 @@ def write_history(
     bulk_size: int,
     cache_size: int,
 ) -> int:
-    """Records `orders` in their customers' histories; returns the documents updated."""
-    month_ops, head_ops, new = history_writes(orders, known_months)
+    """Records `orders` in their customers' histories; returns the documents written.
+
+    A (customer, month) document this worker has not met is first inserted whole (with its
+    head, one `insert_many` each: ~0.1 ms a document on FerretDB, where an update statement
+    costs ~0.6 ms); only those that turn out to exist, and those already known, are updated.
+    Months go first, so a head never names a missing month.
+    """
+    todo = _pending(orders)
     coll = db[CUSTOMER_ORDERS]
-    for ops in (month_ops, head_ops):  # months first: a head never names a missing month
-        for start in range(0, len(ops), bulk_size):
-            coll.bulk_write(ops[start : start + bulk_size], ordered=False)
-    for key in new:
+    unknown = [k for k in todo.months if k not in known_months]
+    _, existing = insert_once(coll, [todo.month_doc(k) for k in unknown], bulk_size)
+    taken = {d["_id"] for d in existing}
+    updates = [todo.month_update(k) for k in todo.months if k in taken or k in known_months]
+    _bulk(coll, updates, bulk_size)
+    heads: dict[int, set[str]] = {}
+    for key in unknown:
+        customer, month = todo.owners[key]
+        heads.setdefault(customer, set()).add(month)
+    head_docs = [
+        {"_id": customer_orders_key(c), "customer_id": c, "months": sorted(m)}
+        for c, m in heads.items()
+    ]
+    _, existing = insert_once(coll, head_docs, bulk_size)
+    _bulk(
+        coll,
+        [UpdateOne({"_id": d["_id"]}, {"$addToSet": {"months": {"$each": d["months"]}}})
+         for d in existing],
+        bulk_size,
+    )  # fmt: skip
+    for key in unknown:
         known_months[key] = None
         known_months.move_to_end(key)
     while len(known_months) > cache_size:
         known_months.popitem(last=False)
-    return len(month_ops) + len(head_ops)
+    return len(todo.months) + len(head_docs)
+
+
+def _bulk(coll: Any, ops: list[UpdateOne], bulk_size: int) -> None:
+    for start in range(0, len(ops), bulk_size):
+        coll.bulk_write(ops[start : start + bulk_size], ordered=False)
 
 
 def rebuild(db: Database[dict[str, Any]], orders: Sequence[Mapping[str, Any]], tz: tzinfo) -> int:

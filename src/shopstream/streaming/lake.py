@@ -24,10 +24,11 @@ from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
+from pyspark.sql.streaming import StreamingQuery
 
 from shopstream.config import Settings
 from shopstream.streaming.committed import WATERMARK_FILE, filesystem_for
+from shopstream.streaming.progress import ProgressListener
 from shopstream.streaming.source import read_orders
 
 __all__ = [
@@ -93,23 +94,14 @@ def complete_through(watermark: datetime) -> date:
     return watermark.astimezone(UTC).date() - timedelta(days=1)
 
 
-class WatermarkPublisher(StreamingQueryListener):
+class WatermarkPublisher(ProgressListener):
     """Writes the landing query's watermark to `<table>/_watermark.json` after each batch."""
 
     def __init__(self, table: str, settings: Settings, query_name: str = "lake") -> None:
         self.table, self.settings, self.query_name = table, settings, query_name
         self._last: str | None = None
 
-    def onQueryStarted(self, event: Any) -> None:  # noqa: N802 - Spark's listener API
-        pass
-
-    def onQueryIdle(self, event: Any) -> None:  # noqa: N802
-        pass
-
-    def onQueryTerminated(self, event: Any) -> None:  # noqa: N802
-        pass
-
-    def onQueryProgress(self, event: Any) -> None:  # noqa: N802
+    def onQueryProgress(self, event: Any) -> None:  # noqa: N802 - Spark's listener API
         progress = event.progress
         watermark = (progress.eventTime or {}).get("watermark")
         if progress.name != self.query_name or not watermark or watermark == self._last:

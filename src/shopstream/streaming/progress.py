@@ -22,7 +22,7 @@ from pyspark.sql.streaming import StreamingQueryListener
 
 from shopstream.domain.documents import STREAM_STATUS, query_status_key
 
-__all__ = ["ProgressPublisher", "progress_document"]
+__all__ = ["ProgressListener", "ProgressPublisher", "progress_document"]
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +50,8 @@ def progress_document(progress: Any) -> dict[str, Any]:
     }
 
 
-class ProgressPublisher(StreamingQueryListener):
-    """Writes each query's latest progress to `stream_status` (driver side)."""
-
-    def __init__(self, mongo_url: str, database: str) -> None:
-        self.client: MongoClient[dict[str, Any]] = MongoClient(mongo_url, tz_aware=True)
-        self.coll = self.client[database][STREAM_STATUS]
+class ProgressListener(StreamingQueryListener):
+    """A listener that only acts on progress events (Spark requires all four methods)."""
 
     def onQueryStarted(self, event: Any) -> None:  # noqa: N802 - Spark's listener API
         pass
@@ -65,6 +61,14 @@ class ProgressPublisher(StreamingQueryListener):
 
     def onQueryTerminated(self, event: Any) -> None:  # noqa: N802
         pass
+
+
+class ProgressPublisher(ProgressListener):
+    """Writes each query's latest progress to `stream_status` (driver side)."""
+
+    def __init__(self, mongo_url: str, database: str) -> None:
+        self.client: MongoClient[dict[str, Any]] = MongoClient(mongo_url, tz_aware=True)
+        self.coll = self.client[database][STREAM_STATUS]
 
     def onQueryProgress(self, event: Any) -> None:  # noqa: N802
         try:

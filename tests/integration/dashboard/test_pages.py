@@ -174,7 +174,7 @@ def test_pipeline_health_shows_services_batches_and_dead_letters(
     )
     at = run(health_page)
     reasons = at.dataframe[1].value
-    assert dict(zip(reasons["Reason"], reasons["Dead letters"], strict=True)) == {
+    assert dict(zip(reasons["Reason"], reasons["Received"], strict=True)) == {
         "malformed_json": "1",
         "unknown_product": "3",
     }

@@ -3,14 +3,12 @@ count of the orders it was built from."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from pymongo import MongoClient
 from pymongo.database import Database
 
 from shopstream.config import Settings
@@ -18,6 +16,7 @@ from shopstream.dashboard.customers import history
 from shopstream.dashboard.queries import OTHER, RollupReader, Totals
 from shopstream.dashboard.windows import WINDOWS, spans, trend_buckets
 from shopstream.streaming.rollup_store import check
+from tests.utils import fresh_database
 from tests.utils.orders import at_utc, expected, order_doc, random_orders, write_orders
 
 pytestmark = pytest.mark.integration
@@ -28,11 +27,8 @@ NEW_YORK = ZoneInfo("America/New_York")
 
 @pytest.fixture
 def db(stack: Settings) -> Iterator[Database[dict[str, Any]]]:
-    client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_url, tz_aware=True)
-    name = f"it_dash_{uuid.uuid4().hex[:8]}"
-    yield client[name]
-    client.drop_database(name)
-    client.close()
+    with fresh_database(stack.mongo_url, "it_dash") as database:
+        yield database
 
 
 @pytest.fixture

@@ -113,10 +113,13 @@ def _dead_letters() -> None:
         st.success("No dead letters: every record so far became an order.")
         return
     st.dataframe(
-        [{"Reason": r, "Dead letters": number(n)} for r, n in sorted(by_reason.items())],
+        [{"Reason": r, "Received": number(n)} for r, n in sorted(by_reason.items())],
         hide_index=True,
     )
-    st.markdown("Those whose customer or product now exists can be replayed:")
+    st.markdown(
+        "`shopstream dlq list` shows which are still waiting. Those whose customer or product "
+        "now exists can be replayed:"
+    )
     st.code(f"{REPLAY_COMMAND}            # add --dry-run to see what it would do", "bash")
 
 
