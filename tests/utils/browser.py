@@ -58,8 +58,11 @@ def metrics(page: Page) -> dict[str, str]:
     return out
 
 
-def screenshot_pages(url: str, out: Path, customer: str = "1") -> list[Path]:
-    """A full-page screenshot of each page (the Customer page with `customer` looked up)."""
+def screenshot_pages(
+    url: str, out: Path, customer: str = "1", window: str = "Last hour"
+) -> list[Path]:
+    """A full-page screenshot of each page (the Overview at `window`, the Customer page with
+    `customer` looked up)."""
     out.mkdir(parents=True, exist_ok=True)
     shots = []
     with browser_page() as page:
@@ -72,6 +75,9 @@ def screenshot_pages(url: str, out: Path, customer: str = "1") -> list[Path]:
                 page.wait_for_selector('[data-testid="stExpander"]', timeout=30_000)
                 wait_rendered(page)
             if name == "overview":
+                page.locator("button", has_text=window).click()
+                page.wait_for_timeout(1000)
+                wait_rendered(page)
                 page.wait_for_selector('[data-testid="stVegaLiteChart"]', timeout=30_000)
                 page.wait_for_timeout(1500)  # the charts' own rendering
             if name == "health":
