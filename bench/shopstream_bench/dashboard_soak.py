@@ -8,24 +8,17 @@ import shutil
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import sync_playwright
 
 from shopstream.config import Settings
 from shopstream.stack.supervisor import Supervisor
+from shopstream_bench.soak import rss_mb
 
 __all__ = ["run_dashboard_soak", "verdict"]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def dashboard_pid(settings: Settings) -> int:
@@ -69,7 +62,7 @@ def run_dashboard_soak(
         page.goto(f"{settings.dashboard_url}/{page_path}")
         page.wait_for_selector('[data-testid="stMetric"]', timeout=60_000)
         while (elapsed := time.monotonic() - started) < minutes * 60:
-            rss = _rss_mb(pid)
+            rss = rss_mb(pid)
             metric = page.query_selector('[data-testid="stMetricValue"]')
             samples.append({
                 "elapsed_s": round(elapsed, 1),

@@ -97,7 +97,7 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _rss_mb(pid: int) -> float:
+def rss_mb(pid: int) -> float:
     with contextlib.suppress(OSError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -181,8 +181,8 @@ def _sample(
         elapsed_s=round(now - began, 1),
         stream_pid=pid,
         heap_after_gc_mb=_round(heap_after_gc_mb(jvm) if jvm else None),
-        jvm_rss_mb=_round(_rss_mb(jvm) if jvm else None),
-        python_rss_mb=round(sum(_rss_mb(p) for p in pythons), 1),
+        jvm_rss_mb=_round(rss_mb(jvm) if jvm else None),
+        python_rss_mb=round(sum(rss_mb(p) for p in pythons), 1),
         python_processes=len(pythons),
         batches=len(batches),
         batch_p50_s=_round(statistics.median(durations) if durations else None, 3),

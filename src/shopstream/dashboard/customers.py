@@ -10,7 +10,6 @@ point lookups however many orders the store holds.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -115,7 +114,6 @@ def history(
     customer_id: int,
     page: int = 1,
     page_size: int = 10,
-    orders: Callable[[list[str]], list[dict[str, Any] | None]] | None = None,
 ) -> History:
     """Lifetime totals and page `page` (from 1) of a customer's orders, newest first."""
     coll = db[CUSTOMER_ORDERS]
@@ -134,9 +132,9 @@ def history(
     pages = max(1, -(-len(entries) // page_size))
     page = min(max(1, page), pages)
     shown = entries[(page - 1) * page_size : page * page_size]
-    fetch = orders or (lambda ids: find_each(db[ORDERS], ids))
+    orders = find_each(db[ORDERS], [e.order_id for e in shown])
     details = {
-        e.order_id: doc for e, doc in zip(shown, fetch([e.order_id for e in shown]), strict=True)
+        e.order_id: doc for e, doc in zip(shown, orders, strict=True)
         if doc is not None
     }  # fmt: skip
     return History(

@@ -27,6 +27,7 @@ from shopstream.domain.documents import (
 
 __all__ = [
     "QUERIES",
+    "REPLAY_COMMAND",
     "ApiRates",
     "ApiSample",
     "BatchSummary",

@@ -14,12 +14,13 @@ that lands late in an old bucket (a backfill, a replayed dead letter) shows with
 
 from __future__ import annotations
 
+import threading
 import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from pymongo.database import Database
@@ -299,25 +300,24 @@ _MISS = object()
 
 
 class _Cache:
-    """An LRU of values with expiry times."""
+    """An LRU of values with expiry times, safe to share between Streamlit's session threads."""
 
     def __init__(self, size: int) -> None:
         self.size = size
         self._items: OrderedDict[tuple[str, str], tuple[float, Any]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, key: tuple[str, str], clock: float) -> Any:
-        item = self._items.get(key)
-        if item is None or item[0] < clock:
-            return _MISS
-        self._items.move_to_end(key)
-        return item[1]
+        with self._lock:
+            item = self._items.get(key)
+            if item is None or item[0] < clock:
+                return _MISS
+            self._items.move_to_end(key)
+            return item[1]
 
     def put(self, key: tuple[str, str], value: Any, expires: float) -> None:
-        self._items[key] = (expires, value)
-        self._items.move_to_end(key)
-        while len(self._items) > self.size:
-            self._items.popitem(last=False)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+        with self._lock:
+            self._items[key] = (expires, value)
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)

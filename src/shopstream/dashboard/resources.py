@@ -1,8 +1,8 @@
 """The dashboard's long-lived clients, one of each per Streamlit server (`st.cache_resource`).
 
 Streamlit runs each browser session's script in a thread of its own; the clients shared here
-are thread-safe (pymongo, psycopg's pool) or guarded by a lock (the Kafka consumer, the rollup
-reader's cache, the API rate sampler).
+are thread-safe (pymongo, psycopg's pool, the rollup reader's cache) or guarded by a lock (the
+Kafka consumer, the API rate sampler).
 """
 
 from __future__ import annotations
@@ -42,31 +42,10 @@ def database() -> Database[dict[str, Any]]:
     return client[s.mongo_database]
 
 
-class _LockedReader:
-    """A RollupReader shared by sessions: one reads at a time (its cache is not thread-safe,
-    and FerretDB serves one reader faster than several)."""
-
-    def __init__(self, inner: RollupReader) -> None:
-        self.inner = inner
-        self.lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self.inner, name)
-        if not callable(attr):
-            return attr
-
-        def locked(*args: Any, **kwargs: Any) -> Any:
-            with self.lock:
-                return attr(*args, **kwargs)
-
-        return locked
-
-
 @st.cache_resource(show_spinner=False)
 def reader() -> RollupReader:
     s = settings()
-    inner = RollupReader(database(), tz(), closed_ttl_s=s.dashboard_cache_s)
-    return _LockedReader(inner)  # type: ignore[return-value]
+    return RollupReader(database(), tz(), closed_ttl_s=s.dashboard_cache_s)
 
 
 @st.cache_resource(show_spinner=False)

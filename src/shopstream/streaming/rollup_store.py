@@ -291,14 +291,20 @@ def differences(
     ]
 
 
-def rebuild(db: Database[dict[str, Any]], tz: tzinfo, timezone: str) -> int:
-    """Recomputes every rollup from the `orders` and `dead_letters` collections; returns the
-    documents written. `timezone` names `tz` (the business timezone days are cut in).
+def rebuild(
+    db: Database[dict[str, Any]],
+    tz: tzinfo,
+    timezone: str,
+    orders: list[dict[str, Any]] | None = None,
+) -> int:
+    """Recomputes every rollup from the `orders` (read whole unless given) and `dead_letters`
+    collections; returns the documents written. `timezone` names `tz` (the business timezone
+    days are cut in).
 
     Stop the job first, cleanly: a batch replayed after a rebuild would count again the orders
     its crashed attempt wrote.
     """
-    orders = list(db[ORDERS].find())
+    orders = list(db[ORDERS].find()) if orders is None else orders
     dead = list(db[DEAD_LETTERS].find({}, {"reason": 1}))
     for collection in (*COLLECTIONS, CUSTOMER_DAYS, *_OLD_COLLECTIONS):
         db[collection].drop()
@@ -321,8 +327,8 @@ def rebuild_all(db: Database[dict[str, Any]], timezone: str) -> int:
     from shopstream.streaming import customer_store
 
     tz = ZoneInfo(timezone)
-    written = rebuild(db, tz, timezone)
-    return written + customer_store.rebuild(db, list(db[ORDERS].find()), tz)
+    orders = list(db[ORDERS].find())
+    return rebuild(db, tz, timezone, orders) + customer_store.rebuild(db, orders, tz)
 
 
 def check(db: Database[dict[str, Any]], timezone: str) -> list[str]:
