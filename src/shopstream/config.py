@@ -125,6 +125,21 @@ class Settings(BaseSettings):
     dashboard_cache_s: float = Field(default=60.0, ge=0)
     currency: str = Field(default="USD", min_length=3, max_length=3)  # the catalog's prices
 
+    # Demand spikes (docs/spikes.md): the daily rule, its completeness grace, the intraday run.
+    spike_lookback_days: int = Field(default=90, ge=1, le=3650)
+    spike_min_history_days: int = Field(default=14, ge=1)
+    spike_min_units: int = Field(default=5, ge=0)
+    spike_margin: float = Field(default=1.5, ge=1.0)  # units > margin x P95
+    spike_weekday: bool = True  # weekday-aware baseline
+    spike_grace_minutes: int = Field(default=30, ge=0)  # after the watermark passes the day
+    spike_emerging_every_min: int = Field(default=5, ge=1)  # the intraday DAG's schedule
+
+    # Airflow (its own virtualenv; metadata in the stack's PostgreSQL, database `airflow`).
+    airflow_enabled: bool = True  # whether `up` runs Airflow
+    airflow_port: int = 8080
+    airflow_parallelism: int = Field(default=4, ge=1)
+    airflow_admin_password: SecretStr = SecretStr("shopstream")
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.environment != "dev" and DEV_API_KEY in self.api_key_list:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
 
 import typer
+from pymongo import MongoClient
+from pymongo.database import Database
+from pymongo.errors import PyMongoError
 from rich.console import Console
 
 from shopstream.config import Settings, get_settings
 from shopstream.logs import configure_logging
 
-__all__ = ["console", "fail", "load_settings"]
+__all__ = ["console", "database", "fail", "load_settings"]
 
 console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -31,3 +36,17 @@ def load_settings(service: bool = False) -> Settings:
 def fail(message: str, code: int = 1) -> NoReturn:
     err_console.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(code)
+
+
+@contextmanager
+def database(settings: Settings) -> Iterator[Database[dict[str, Any]]]:
+    """The stack's MongoDB database; a MongoDB error ends the command with what to check."""
+    client: MongoClient[dict[str, Any]] = MongoClient(
+        settings.mongo_url, tz_aware=True, serverSelectionTimeoutMS=5000
+    )
+    try:
+        yield client[settings.mongo_database]
+    except PyMongoError as exc:
+        fail(f"MongoDB at {settings.mongo_url} failed: {exc}. Is the stack up (`shopstream up`)?")
+    finally:
+        client.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from shopstream.cli import bench, demo, ingest, serving, sim, stack, stream
+from shopstream.cli import bench, demo, ingest, serving, sim, spikes, stack, stream
 
 __all__ = ["app"]
 
@@ -20,4 +20,5 @@ sim.register(app)
 demo.register(app)
 stream.register(app)
 serving.register(app)
+spikes.register(app)
 bench.register(app)

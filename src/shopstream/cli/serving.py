@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 import typer
-from pymongo import MongoClient
-from pymongo.database import Database
-from pymongo.errors import PyMongoError
 from rich.table import Table
 
 from shopstream.cli.common import console, fail, load_settings
-from shopstream.config import Settings
+from shopstream.cli.common import database as _database
 
 __all__ = ["register"]
 
 dlq = typer.Typer(help="Dead letters: records the streaming job could not process.")
 rollups_app = typer.Typer(help="The serving rollups the dashboard reads.")
-
-
-@contextmanager
-def _database(settings: Settings) -> Iterator[Database[dict[str, Any]]]:
-    client: MongoClient[dict[str, Any]] = MongoClient(
-        settings.mongo_url, tz_aware=True, serverSelectionTimeoutMS=5000
-    )
-    try:
-        yield client[settings.mongo_database]
-    except PyMongoError as exc:
-        fail(f"MongoDB at {settings.mongo_url} failed: {exc}. Is the stack up (`shopstream up`)?")
-    finally:
-        client.close()
 
 
 @dlq.command("list")

@@ -15,8 +15,13 @@ __all__ = [
     "CUSTOMER_DAYS",
     "CUSTOMER_ORDERS",
     "CUSTOMER_SETS",
+    "DAILY_DEMAND",
     "DEAD_LETTERS",
+    "DEMAND_HISTORY",
+    "DEMAND_SPIKES",
+    "EMERGING_SPIKES",
     "ENRICH_STATUS",
+    "FIRST_SALES_KEY",
     "ORDERS",
     "PRODUCT_SHARDS",
     "ROLLUP_DAY",
@@ -24,6 +29,7 @@ __all__ = [
     "ROLLUP_HOUR",
     "ROLLUP_MINUTE",
     "ROLLUP_TOTAL",
+    "SPIKE_DAYS_KEY",
     "STREAM_BATCHES",
     "STREAM_STATUS",
     "TOTAL_KEY",
@@ -37,6 +43,8 @@ __all__ = [
     "day_products_key",
     "day_products_keys",
     "dead_letter_key",
+    "history_calendar_key",
+    "history_shard_key",
     "hour_key",
     "minute_key",
     "query_status_key",
@@ -57,6 +65,14 @@ TOTAL_KEY = "all"
 STREAM_BATCHES = "stream_batches"  # _id: batch_key (the streaming job's ledger)
 STREAM_STATUS = "stream_status"  # _id: query_status_key, or ENRICH_STATUS (the last batch)
 ENRICH_STATUS = "enrich"
+# Demand spikes (shopstream.spikes; docs/spikes.md)
+DAILY_DEMAND = "daily_demand"  # _id: the business day: every product's units, orders, revenue
+DEMAND_HISTORY = "demand_history"  # _id: history_shard_key, history_calendar_key, or
+#   FIRST_SALES_KEY: the detector's index of daily units by product, a year at a time
+DEMAND_SPIKES = "demand_spikes"  # _id: the business day (its spikes), or SPIKE_DAYS_KEY
+EMERGING_SPIKES = "emerging_spikes"  # _id: the business day (today's provisional spikes)
+FIRST_SALES_KEY = "first_sales"
+SPIKE_DAYS_KEY = "days"
 
 # A day's products are spread over this many `rollup_day_product` documents (by product id),
 # so a micro-batch rewrites at most this many per day however many products it sold, and a
@@ -98,6 +114,16 @@ def day_products_key(day: str, product_id: int) -> str:
 def day_products_keys(day: str) -> list[str]:
     """Every `rollup_day_product` document of a day (read them all for its top products)."""
     return [f"{day}|{shard:02d}" for shard in range(PRODUCT_SHARDS)]
+
+
+def history_shard_key(year: int, product_id: int) -> str:
+    """`2026|07`: the `demand_history` document with this product's daily units of a year."""
+    return f"{year}|{product_id % PRODUCT_SHARDS:02d}"
+
+
+def history_calendar_key(year: int) -> str:
+    """`2026|days`: which days of a year the history holds, with the store's totals."""
+    return f"{year}|days"
 
 
 def customer_day_key(day: str, customer_id: int) -> str:

@@ -1,0 +1,167 @@
+"""`shopstream spikes run | emerging | complete | show`: demand spikes (docs/spikes.md)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import typer
+
+from shopstream.cli.common import console, database, fail, load_settings
+
+__all__ = ["register"]
+
+spikes = typer.Typer(help="Detect demand spikes (a P95 rule per product).", no_args_is_help=True)
+
+
+def _day(text: str | None, what: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        fail(f"{what} must be a date like 2026-11-28, not {text!r}")
+
+
+def _yesterday(tz: ZoneInfo) -> date:
+    return datetime.now(UTC).astimezone(tz).date() - timedelta(days=1)
+
+
+_LOOKBACK = typer.Option(
+    None, "--lookback", help="Days of history (SHOPSTREAM_SPIKE_LOOKBACK_DAYS)."
+)
+_MIN_HISTORY = typer.Option(None, "--min-history", help="Fewest history days to judge a product.")
+_MIN_UNITS = typer.Option(None, "--min-units", help="Fewest units on the day to call a spike.")
+_MARGIN = typer.Option(None, "--margin", help="Units must exceed MARGIN x P95.")
+_WEEKDAY = typer.Option(None, "--weekday/--no-weekday", help="Weekday-aware baseline.")
+
+
+@spikes.command("run")
+def cmd_run(
+    day: str = typer.Option(None, "--date", help="The business day (default: yesterday)."),
+    first: str = typer.Option(None, "--from", help="First day of a range (with --to)."),
+    last: str = typer.Option(None, "--to", help="Last day of a range (with --from)."),
+    force: bool = typer.Option(False, help="Run even if the days are not complete yet."),
+    lookback: int = _LOOKBACK,
+    min_history: int = _MIN_HISTORY,
+    min_units: int = _MIN_UNITS,
+    margin: float = _MARGIN,
+    weekday: bool = _WEEKDAY,
+) -> None:
+    """Store each product's daily demand and the day's spikes (idempotent; reruns replace)."""
+    settings = load_settings()
+    from shopstream.spikes import rule_from
+    from shopstream.spikes.complete import day_complete
+    from shopstream.spikes.detector import run
+    from shopstream.spikes.lease import LeaseBusyError
+
+    tz = ZoneInfo(settings.business_timezone)
+    if day and (first or last):
+        fail("give either --date or --from/--to, not both")
+    if bool(first) != bool(last):
+        fail("a range needs both --from and --to")
+    lo = _day(first, "--from") or _day(day, "--date") or _yesterday(tz)
+    hi = _day(last, "--to") or lo
+    if hi < lo:
+        fail(f"--to ({hi}) is before --from ({lo})")
+    try:
+        rule = rule_from(settings, lookback_days=lookback, min_history_days=min_history,
+                         min_units=min_units, margin=margin, weekday=weekday)  # fmt: skip
+    except ValueError as exc:
+        fail(f"invalid rule: {exc}")
+    with database(settings) as db:
+        if not force:
+            grace = timedelta(minutes=settings.spike_grace_minutes)
+            verdict = day_complete(settings, db, hi, tz, grace)
+            if not verdict.complete:
+                fail(f"{verdict.reason}. Wait, or pass --force to run on what is there.")
+        try:
+            results = run(db, lo, hi, tz, settings.business_timezone, rule, report=console.print)
+        except LeaseBusyError as exc:
+            fail(str(exc))
+    total = sum(r.spikes for r in results)
+    console.print(f"[bold]{len(results)} day(s), {total} spike(s)[/] ({rule})")
+
+
+@spikes.command("emerging")
+def cmd_emerging(
+    at: str = typer.Option(None, help="As of this time (ISO; default now)."),
+) -> None:
+    """Refresh today's emerging (provisional) spikes from the live rollups."""
+    settings = load_settings()
+    from shopstream.spikes import rule_from
+    from shopstream.spikes.intraday import refresh
+
+    moment = datetime.now(UTC)
+    if at:
+        try:
+            moment = datetime.fromisoformat(at)
+        except ValueError:
+            fail(f"--at must be an ISO time like 2026-11-28T14:05:00+00:00, not {at!r}")
+        if moment.tzinfo is None:
+            fail("--at needs a timezone offset (e.g. +00:00)")
+    tz = ZoneInfo(settings.business_timezone)
+    with database(settings) as db:
+        doc = refresh(db, moment, tz, settings.business_timezone, rule_from(settings))
+    console.print(f"{doc['day']} as of {doc['local_time']}: {doc['count']} emerging spike(s)")
+    for s in doc["spikes"]:
+        mark = "above" if s["above"] else "was above"
+        console.print(
+            f"  {s['product_id']:>7} {s['name'] or '':30} {s['units']:>6} units "
+            f"(threshold {s['threshold']}) {mark}, crossed {s['crossed_at']:%H:%M}"
+        )
+
+
+@spikes.command("complete")
+def cmd_complete(
+    day: str = typer.Option(..., "--date", help="The business day."),
+    grace: int = typer.Option(None, help="Minutes of grace (SHOPSTREAM_SPIKE_GRACE_MINUTES)."),
+) -> None:
+    """Exit 0 when DAY is complete (the daily DAG's sensor), else say why and exit 1."""
+    settings = load_settings()
+    from shopstream.spikes.complete import day_complete
+
+    tz = ZoneInfo(settings.business_timezone)
+    minutes = settings.spike_grace_minutes if grace is None else grace
+    with database(settings) as db:
+        verdict = day_complete(settings, db, _day(day, "--date"),  # type: ignore[arg-type]
+                               tz, timedelta(minutes=minutes))  # fmt: skip
+    console.print(verdict.reason)
+    raise typer.Exit(0 if verdict.complete else 1)
+
+
+@spikes.command("show")
+def cmd_show(
+    day: str = typer.Option(None, "--date", help="The business day (default: latest)."),
+) -> None:
+    """Print a day's detected spikes."""
+    settings = load_settings()
+    from shopstream.domain.documents import DEMAND_SPIKES
+
+    with database(settings) as db:
+        _show(db[DEMAND_SPIKES], day)
+
+
+def _show(coll: Any, day: str | None) -> None:
+    from shopstream.domain.documents import SPIKE_DAYS_KEY
+
+    if day is None:
+        days = (coll.find_one({"_id": SPIKE_DAYS_KEY}) or {}).get("days") or {}
+        if not days:
+            fail("no day has been detected yet: run `shopstream spikes run`")
+        day = max(days)
+    doc = coll.find_one({"_id": day})
+    if doc is None:
+        fail(f"{day} has not been detected: run `shopstream spikes run --date {day}`")
+    console.print(f"{day}: {doc['count']} spike(s), rule {doc['rule']}")
+    for s in doc["spikes"]:
+        ratio = s["ratio"] or float("inf")
+        console.print(
+            f"  {s['product_id']:>7} {s['name'] or '':30} {s['category'] or '':12} "
+            f"{s['units']:>6} units, P95 {s['p95']:.1f}, x{ratio:.2f}"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(spikes, name="spikes")

@@ -1,0 +1,28 @@
+"""Demand spikes: a daily P95 rule over each product's own history, and its intraday warning.
+
+`rule` (pure arithmetic), `demand` (daily demand from the rollups, and the history documents),
+`detector` (a day's or a range's run), `intraday` (today's emerging spikes), `complete` (is a
+day complete?), `lease` (one history writer at a time). docs/spikes.md describes all of it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shopstream.config import Settings
+from shopstream.spikes.rule import Rule
+
+__all__ = ["Rule", "rule_from"]
+
+
+def rule_from(settings: Settings, **overrides: Any) -> Rule:
+    """The rule the settings describe (SHOPSTREAM_SPIKE_*), with overrides (None ignored)."""
+    values: dict[str, Any] = {
+        "lookback_days": settings.spike_lookback_days,
+        "min_history_days": settings.spike_min_history_days,
+        "min_units": settings.spike_min_units,
+        "margin": settings.spike_margin,
+        "weekday": settings.spike_weekday,
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Rule(**values)

@@ -1,0 +1,71 @@
+"""Is business day D complete, so that its demand can be read? (The daily DAG's sensor.)
+
+Day D is complete when
+1. the lake's event-time watermark (published by the landing query, `shopstream lake
+   watermark`) has passed the end of D in the business timezone plus a grace period: no
+   order of D is still expected, beyond the watermark's own allowance for lateness; and
+2. the enrichment query, which writes the rollups the demand is read from, has read the topic
+   at least as far as the landing query had (their `stream_status` offsets): every record
+   the watermark accounts for is in the rollups too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
+from typing import Any
+
+from pymongo.database import Database
+
+from shopstream.config import Settings
+from shopstream.domain.documents import STREAM_STATUS, query_status_key
+from shopstream.spikes.demand import day_bounds
+from shopstream.streaming.committed import read_watermark
+
+__all__ = ["Completeness", "day_complete"]
+
+
+@dataclass(frozen=True)
+class Completeness:
+    complete: bool
+    reason: str
+
+
+def _behind(enrich: dict[str, Any], lake: dict[str, Any]) -> list[str]:
+    behind = []
+    for topic, partitions in (lake.get("end_offsets") or {}).items():
+        have = (enrich.get("end_offsets") or {}).get(topic, {})
+        for part, offset in partitions.items():
+            if int(have.get(part, -1)) < int(offset):
+                behind.append(f"{topic}[{part}] {have.get(part, 'none')} < {offset}")
+    return behind
+
+
+def day_complete(
+    settings: Settings, db: Database[dict[str, Any]], day: date, tz: tzinfo, grace: timedelta
+) -> Completeness:
+    mark = read_watermark(f"{settings.lake}/orders", settings)
+    if mark is None:
+        return Completeness(
+            False, "no lake watermark yet: is the streaming job running, and has it seen orders?"
+        )
+    watermark = datetime.fromisoformat(mark["watermark"])
+    _, end = day_bounds(day, tz)
+    due = end + grace
+    if watermark < due:
+        return Completeness(
+            False,
+            f"{day} is not complete: the lake watermark is at {watermark.isoformat()}, it must "
+            f"pass {due.isoformat()} (the end of the day in {tz} plus {grace} of grace)",
+        )
+    status = db[STREAM_STATUS]
+    lake = status.find_one({"_id": query_status_key("lake")})
+    enrich = status.find_one({"_id": query_status_key("enrich")})
+    if not lake or not enrich:
+        return Completeness(False, "the streaming queries have not published their progress yet")
+    behind = _behind(enrich, lake)
+    if behind:
+        return Completeness(
+            False, f"the enrichment is behind the lake on {len(behind)} partitions: {behind[:3]}"
+        )
+    return Completeness(True, f"{day} is complete (lake watermark {watermark.isoformat()})")

@@ -1,0 +1,282 @@
+"""Daily demand: each product's units, orders and revenue of a business day, from the stream's
+exact rollups, stored as `daily_demand` and folded into the detector's `demand_history`.
+
+The source is `rollup_day_product` (the streaming job's per-business-day product counters,
+exact through replays): 64 point lookups give every product of a day, never a scan of
+`orders`. The store's units by local hour come from `rollup_hour` (UTC hours; a business
+timezone whose offset is not whole hours gets its hours at UTC-hour granularity).
+
+Documents (docs/spikes.md):
+
+- `daily_demand` `"2026-11-28"`: every product sold that day (`products`: product_id, name,
+  category, units, orders, revenue_cents, revenue), the day's totals and `hours` (the store's
+  units by local hour, for the intraday rule);
+- `demand_history` `"2026|07"`: for the products of shard 7 (product_id % 64), their daily
+  units of 2026 as an array indexed by day of year (`units[0]` is January 1st);
+  `"2026|days"`: the days of 2026 the history holds (a day missing here was never loaded, as
+  opposed to a day without sales), with the store's totals and hours of each;
+  `"first_sales"`: each product's first day with sales (where its zero-filled history starts).
+
+A run rewrites whole documents (one writer at a time: `shopstream.spikes.lease`), so loading
+a day again gives the same documents.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
+
+import numpy as np
+from pymongo import ReplaceOne
+from pymongo.database import Database
+
+from shopstream.domain.documents import (
+    DAILY_DEMAND,
+    DEMAND_HISTORY,
+    FIRST_SALES_KEY,
+    PRODUCT_SHARDS,
+    ROLLUP_DAY_PRODUCT,
+    ROLLUP_HOUR,
+    day_products_keys,
+    history_calendar_key,
+    history_shard_key,
+    hour_key,
+)
+from shopstream.streaming.mongo import find_each
+
+__all__ = [
+    "DayDemand",
+    "History",
+    "day_bounds",
+    "load_days",
+    "read_day",
+    "read_history",
+]
+
+_YEAR_DAYS = 366
+
+
+def day_bounds(day: date, tz: tzinfo) -> tuple[datetime, datetime]:
+    """[start, end) of a business day, in UTC (23 or 25 hours across a DST change)."""
+    start = datetime(day.year, day.month, day.day, tzinfo=tz)
+    nxt = day + timedelta(days=1)
+    end = datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+@dataclass
+class DayDemand:
+    """One business day's demand, product by product."""
+
+    day: date
+    products: list[dict[str, Any]] = field(default_factory=list)  # sorted by product_id
+    hours: list[int] = field(default_factory=lambda: [0] * 24)  # store units by local hour
+
+    @property
+    def units(self) -> int:
+        return sum(p["units"] for p in self.products)
+
+    @property
+    def orders(self) -> int:
+        """Orders with the product, summed over products (an order with two products counts
+        twice; the day's distinct orders are in `rollup_day`)."""
+        return sum(p["orders"] for p in self.products)
+
+    @property
+    def revenue_cents(self) -> int:
+        return sum(p["revenue_cents"] for p in self.products)
+
+    def document(self, timezone: str) -> dict[str, Any]:
+        iso = self.day.isoformat()
+        return {
+            "_id": iso,
+            "day": iso,
+            "timezone": timezone,
+            "products": self.products,
+            "totals": {
+                "products": len(self.products),
+                "units": self.units,
+                "product_orders": self.orders,
+                "revenue_cents": self.revenue_cents,
+                "revenue": self.revenue_cents / 100,
+            },
+            "hours": self.hours,
+            "source": ROLLUP_DAY_PRODUCT,
+            "computed_at": datetime.now(UTC),
+        }
+
+
+def read_day(db: Database[dict[str, Any]], day: date, tz: tzinfo) -> DayDemand:
+    """A business day's demand from the stream's rollups (64 + ~24 point lookups)."""
+    iso = day.isoformat()
+    products = []
+    for doc in find_each(db[ROLLUP_DAY_PRODUCT], day_products_keys(iso)):
+        for entry in (doc or {}).get("products", []):
+            if int(entry.get("units", 0)) <= 0:
+                continue
+            cents = int(entry.get("sales_cents", 0))
+            products.append(
+                {
+                    "product_id": int(entry["product_id"]),
+                    "name": entry.get("name"),
+                    "category": entry.get("category"),
+                    "units": int(entry["units"]),
+                    "orders": int(entry.get("orders", 0)),
+                    "revenue_cents": cents,
+                    "revenue": cents / 100,
+                }
+            )
+    products.sort(key=lambda p: p["product_id"])
+    start, end = day_bounds(day, tz)
+    first = start.replace(minute=0, second=0, microsecond=0)
+    hours = [first + timedelta(hours=i) for i in range(int((end - first).total_seconds() // 3600))]
+    by_hour = [0] * 24
+    for hour, doc in zip(
+        hours, find_each(db[ROLLUP_HOUR], [hour_key(h) for h in hours]), strict=True
+    ):
+        if doc:
+            local = max(hour, start).astimezone(tz)
+            by_hour[local.hour] += int(doc.get("units", 0))
+    return DayDemand(day, products, by_hour)
+
+
+def _doy(day: date) -> int:
+    return day.timetuple().tm_yday - 1
+
+
+def load_days(db: Database[dict[str, Any]], days: Sequence[DayDemand], timezone: str) -> None:
+    """Stores days' demand: `daily_demand`, then the history (each year's shard documents and
+    calendar read and rewritten once however many days), then the first sales."""
+    if not days:
+        return
+    db[DAILY_DEMAND].bulk_write(
+        [ReplaceOne({"_id": d.day.isoformat()}, d.document(timezone), upsert=True) for d in days],
+        ordered=False,
+    )
+    by_year: dict[int, list[DayDemand]] = defaultdict(list)
+    for d in days:
+        by_year[d.day.year].append(d)
+    for year, group in sorted(by_year.items()):
+        _load_year(db, year, group)
+    first = db[DEMAND_HISTORY].find_one({"_id": FIRST_SALES_KEY}) or {"products": {}}
+    firsts: dict[str, str] = dict(first.get("products", {}))
+    for d in days:
+        iso = d.day.isoformat()
+        for p in d.products:
+            key = str(p["product_id"])
+            if key not in firsts or iso < firsts[key]:
+                firsts[key] = iso
+    db[DEMAND_HISTORY].replace_one(
+        {"_id": FIRST_SALES_KEY}, {"_id": FIRST_SALES_KEY, "products": firsts}, upsert=True
+    )
+
+
+def _load_year(db: Database[dict[str, Any]], year: int, days: Iterable[DayDemand]) -> None:
+    days = list(days)
+    coll = db[DEMAND_HISTORY]
+    keys = [f"{year}|{s:02d}" for s in range(PRODUCT_SHARDS)]
+    shards: dict[str, dict[int, list[int]]] = {}
+    for key, doc in zip(keys, find_each(coll, keys), strict=True):
+        shards[key] = {
+            int(e["product_id"]): list(e["units"]) for e in (doc or {}).get("products", [])
+        }
+    for d in days:
+        index = _doy(d.day)
+        sold = {p["product_id"]: p["units"] for p in d.products}
+        for pid in sold:
+            shards[history_shard_key(year, pid)].setdefault(pid, [0] * _YEAR_DAYS)
+        for entries in shards.values():
+            for pid, units in entries.items():
+                units[index] = sold.get(pid, 0)
+    writes = [
+        ReplaceOne(
+            {"_id": key},
+            {
+                "_id": key,
+                "year": year,
+                "shard": int(key.split("|")[1]),
+                "products": [{"product_id": p, "units": entries[p]} for p in sorted(entries)],
+            },
+            upsert=True,
+        )
+        for key, entries in shards.items()
+        if entries
+    ]
+    if writes:
+        coll.bulk_write(writes, ordered=False)
+    cal_key = history_calendar_key(year)
+    calendar = coll.find_one({"_id": cal_key}) or {"_id": cal_key, "year": year, "days": {}}
+    for d in days:
+        calendar["days"][d.day.isoformat()] = {
+            "units": d.units,
+            "revenue_cents": d.revenue_cents,
+            "products": len(d.products),
+            "hours": d.hours,
+        }
+    calendar["days"] = dict(sorted(calendar["days"].items()))
+    coll.replace_one({"_id": cal_key}, calendar, upsert=True)
+
+
+@dataclass
+class History:
+    """Daily units of every known product over consecutive days (oldest first)."""
+
+    start: date
+    product_ids: np.ndarray  # (N,)
+    units: np.ndarray  # (N, days) int
+    loaded: np.ndarray  # (days,) bool: the day is in the history (else its units are 0)
+    store_units: np.ndarray  # (days,) the store's units
+    store_hours: np.ndarray  # (days, 24) the store's units by local hour
+    first_sale: dict[int, date]
+
+    @property
+    def days(self) -> int:
+        return int(self.units.shape[1])
+
+    def column(self, day: date) -> int:
+        return (day - self.start).days
+
+    def day_of(self, column: int) -> date:
+        return self.start + timedelta(days=column)
+
+
+def read_history(db: Database[dict[str, Any]], start: date, end: date) -> History:
+    """The history of days [start, end]: one calendar and `PRODUCT_SHARDS` shard lookups per
+    year spanned, and the first sales."""
+    n = (end - start).days + 1
+    years = range(start.year, end.year + 1)
+    coll = db[DEMAND_HISTORY]
+    keys = [history_calendar_key(y) for y in years]
+    keys += [f"{y}|{s:02d}" for y in years for s in range(PRODUCT_SHARDS)]
+    keys.append(FIRST_SALES_KEY)
+    docs = dict(zip(keys, find_each(coll, keys), strict=True))
+    first_doc = docs[FIRST_SALES_KEY] or {}
+    loaded = np.zeros(n, dtype=bool)
+    store_units = np.zeros(n, dtype=np.int64)
+    store_hours = np.zeros((n, 24), dtype=np.int64)
+    rows: dict[int, np.ndarray] = {}
+    for year in years:
+        lo = max(start, date(year, 1, 1))
+        hi = min(end, date(year, 12, 31))
+        a, b = (lo - start).days, (hi - start).days + 1  # columns of this year
+        i, j = _doy(lo), _doy(hi) + 1  # indexes in the year's arrays
+        for iso, info in ((docs.get(history_calendar_key(year)) or {}).get("days") or {}).items():
+            col = (date.fromisoformat(iso) - start).days
+            if 0 <= col < n:
+                loaded[col] = True
+                store_units[col] = int(info.get("units", 0))
+                store_hours[col] = info.get("hours") or [0] * 24
+        for s in range(PRODUCT_SHARDS):
+            for entry in (docs.get(f"{year}|{s:02d}") or {}).get("products", []):
+                pid = int(entry["product_id"])
+                row = rows.get(pid)
+                if row is None:
+                    row = rows[pid] = np.zeros(n, dtype=np.int64)
+                row[a:b] = entry["units"][i:j]
+    ids = np.array(sorted(rows), dtype=np.int64)
+    units = np.stack([rows[p] for p in ids]) if len(ids) else np.zeros((0, n), dtype=np.int64)
+    firsts = {int(k): date.fromisoformat(v) for k, v in first_doc.get("products", {}).items()}
+    return History(start, ids, units, loaded, store_units, store_hours, firsts)

@@ -1,0 +1,126 @@
+"""Today's emerging spikes: the daily rule applied to cumulative units so far (provisional).
+
+At local time t of business day D, a product is emerging when its units so far (the stream's
+`rollup_day_product` for D: exact, live) exceed `margin` times the P95 of its cumulative units
+up to t on the history days. A history day's cumulative units up to t are that day's units
+times the share of the store's units sold by t on that day (its `hours`, interpolated within
+the hour): products are taken to share the store's intraday shape, so no per-product hourly
+history has to be stored (docs/spikes.md). The guards (minimum history days, minimum units)
+and the weekday-aware baseline are the daily rule's.
+
+`emerging_spikes` `"2026-11-28"` holds the day's emerging spikes; a product keeps the time it
+first crossed (`crossed_at`) through later refreshes, and `above` says whether it still is.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
+
+import numpy as np
+from pymongo.database import Database
+
+from shopstream.domain.documents import EMERGING_SPIKES
+from shopstream.spikes.demand import History, day_bounds, read_day, read_history
+from shopstream.spikes.detector import window
+from shopstream.spikes.rule import Rule, evaluate
+
+__all__ = ["elapsed_share", "refresh"]
+
+
+def elapsed_share(hours: np.ndarray, at_hours: float) -> np.ndarray:
+    """The share of each day's units sold in its first `at_hours` local hours (rows of
+    `hours`: units by local hour), interpolating within the current hour; NaN for a day
+    without sales."""
+    hours = np.asarray(hours, dtype=np.float64)
+    whole = int(min(max(at_hours, 0.0), 24.0))
+    done = hours[:, :whole].sum(axis=1)
+    if whole < 24:
+        done = done + hours[:, whole] * (at_hours - whole)
+    total = hours.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(total > 0, done / total, np.nan)
+
+
+def refresh(
+    db: Database[dict[str, Any]], at: datetime, tz: tzinfo, timezone: str, rule: Rule
+) -> dict[str, Any]:
+    """Recomputes the emerging spikes of `at`'s business day as of `at`; returns the stored
+    document."""
+    day = at.astimezone(tz).date()
+    start, _ = day_bounds(day, tz)
+    at_hours = (at.astimezone(UTC) - start).total_seconds() / 3600
+    history = read_history(db, day - timedelta(days=rule.lookback_days), day - timedelta(days=1))
+    today = read_day(db, day, tz)
+    so_far = {p["product_id"]: p for p in today.products}
+    history = _with_today(history, day, so_far)
+    w = window(history, day, rule)
+    share = elapsed_share(history.store_hours[: rule.lookback_days], at_hours)
+    cumulative = w.history * share[None, :]
+    verdicts = evaluate(
+        w.units, cumulative, rule, history_weekdays=w.weekdays, weekday=w.weekday, factors=w.factors
+    )
+    iso = day.isoformat()
+    previous = db[EMERGING_SPIKES].find_one({"_id": iso}) or {}
+    before = {s["product_id"]: s for s in previous.get("spikes", [])}
+    spikes: dict[int, dict[str, Any]] = {}
+    for i in range(len(history.product_ids)):
+        pid = int(history.product_ids[i])
+        if not verdicts.spike[i] and pid not in before:
+            continue
+        product = so_far.get(pid, {})
+        earlier = before.get(pid, {})
+        p95 = float(verdicts.p95[i]) if np.isfinite(verdicts.p95[i]) else None
+        spikes[pid] = {
+            "product_id": pid,
+            "name": product.get("name", earlier.get("name")),
+            "category": product.get("category", earlier.get("category")),
+            "units": int(w.units[i]),
+            "p95": None if p95 is None else round(p95, 4),
+            "threshold": None if p95 is None else round(rule.margin * p95, 4),
+            "ratio": None
+            if not np.isfinite(verdicts.ratio[i])
+            else round(float(verdicts.ratio[i]), 4),
+            "history_days": int(verdicts.history_days[i]),
+            "above": bool(verdicts.spike[i]),
+            "crossed_at": earlier.get("crossed_at", at),
+            "units_at_cross": earlier.get("units_at_cross", int(w.units[i])),
+        }
+    doc = {
+        "_id": iso,
+        "day": iso,
+        "timezone": timezone,
+        "as_of": at,
+        "local_time": at.astimezone(tz).strftime("%H:%M"),
+        "provisional": True,
+        "spikes": sorted(spikes.values(), key=lambda s: (s["crossed_at"], s["product_id"])),
+        "count": sum(1 for s in spikes.values() if s["above"]),
+        "rule": rule.as_document(),
+        "refreshed_at": datetime.now(UTC),
+    }
+    db[EMERGING_SPIKES].replace_one({"_id": iso}, doc, upsert=True)
+    return doc
+
+
+def _with_today(history: History, day: date, so_far: dict[int, dict[str, Any]]) -> History:
+    """The history with one more column: today's units so far (products new today added)."""
+    ids = [int(p) for p in history.product_ids]
+    extra = sorted(set(so_far) - set(ids))
+    all_ids = np.array(ids + extra, dtype=np.int64)
+    units = np.zeros((len(all_ids), history.days + 1), dtype=np.int64)
+    units[: len(ids), : history.days] = history.units
+    index = {p: i for i, p in enumerate(all_ids.tolist())}
+    for pid, product in so_far.items():
+        units[index[pid], history.days] = product["units"]
+    firsts = dict(history.first_sale)
+    for pid in extra:
+        firsts.setdefault(pid, day)
+    return History(
+        start=history.start,
+        product_ids=all_ids,
+        units=units,
+        loaded=np.append(history.loaded, True),
+        store_units=np.append(history.store_units, 0),
+        store_hours=np.vstack([history.store_hours, np.zeros((1, 24), dtype=np.int64)]),
+        first_sale=firsts,
+    )
