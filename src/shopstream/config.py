@@ -6,6 +6,7 @@ here) or *external* (a URL is given and nothing is started for it).
 
 from __future__ import annotations
 
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -132,7 +133,9 @@ class Settings(BaseSettings):
     spike_margin: float = Field(default=1.5, ge=1.0)  # units > margin x P95
     spike_weekday: bool = True  # weekday-aware baseline
     spike_grace_minutes: int = Field(default=30, ge=0)  # after the watermark passes the day
-    spike_emerging_every_min: int = Field(default=5, ge=1)  # the intraday DAG's schedule
+    spike_emerging_every_min: int = Field(default=5, ge=1, le=59)  # the intraday DAG's schedule
+    # The daily DAG's first day (catchup runs every day from it); default: 30 days before `up`.
+    spike_start_date: date | None = None
 
     # Airflow (its own virtualenv; metadata in the stack's PostgreSQL, database `airflow`).
     airflow_enabled: bool = True  # whether `up` runs Airflow

@@ -115,7 +115,7 @@ def test_daily_demand_and_spikes_of_a_day(store: Any) -> None:
     assert [s["product_id"] for s in spikes["spikes"]] == [SPIKER]  # not the newcomer: 10 days
     spike = spikes["spikes"][0]
     assert spike["units"] == 60
-    assert spike["category"] == "Sports"
+    assert spike["category"] == "Kitchen"
     assert spike["name"] == f"Product {SPIKER}"
     assert spike["history_days"] == 30
     assert spike["p95"] <= 12

@@ -54,6 +54,14 @@ def cmd_up() -> None:
     console.print(_table(rows))
     if settings.dashboard_enabled:
         console.print(f"Dashboard: {settings.dashboard_url}")
+    if settings.airflow_enabled:
+        from shopstream.stack.airflow import ADMIN_USER, airflow_url
+
+        password = settings.airflow_admin_password.get_secret_value()
+        console.print(
+            f"Airflow: {airflow_url(settings)} (user {ADMIN_USER}, password {password}; "
+            "set SHOPSTREAM_AIRFLOW_ADMIN_PASSWORD to change it)"
+        )
     console.print(f"API docs: {settings.api_url}/docs   logs: {settings.data_path / 'logs'}")
 
 
@@ -94,6 +102,12 @@ def cmd_install() -> None:
         if uses_s3a(settings):  # only then: the AWS SDK bundle alone is ~690 MB
             jars = installer.ensure_s3a_jars(cache, report=console.print)
             console.print(f"s3a (S3 lake): {len(jars)} jars in {installer.s3a_jars_dir(cache)}")
+        if settings.airflow_enabled:
+            from shopstream.stack import airflow
+
+            if not airflow.airflow_bin(settings).exists():
+                console.print(f"installing Airflow {airflow.AIRFLOW_VERSION} (a minute, once) ...")
+            console.print(f"Airflow: {airflow.ensure_airflow(cache)}")
         mongod = installer.find_mongod()
         if mongod is not None:
             console.print(f"MongoDB role: {mongod}")
@@ -115,7 +129,19 @@ def cmd_migrate() -> None:
     console.print(f"applied migrations: {applied or 'none pending'}")
 
 
+def cmd_airflow(ctx: typer.Context) -> None:
+    """Run the Airflow CLI with the stack's configuration, e.g. `shopstream airflow dags list`."""
+    from shopstream.stack.airflow import exec_airflow
+
+    exec_airflow(load_settings(), list(ctx.args))
+
+
 def register(app: typer.Typer) -> None:
+    app.command(
+        "airflow",
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+        add_help_option=False,
+    )(cmd_airflow)
     app.command("up")(cmd_up)
     app.command("down")(cmd_down)
     app.command("status")(cmd_status)

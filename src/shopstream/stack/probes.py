@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -68,3 +69,10 @@ def stream(ready_file: Path) -> None:
 
 def http_ok(url: str) -> None:
     httpx.get(url, timeout=3).raise_for_status()
+
+
+def http_json(url: str) -> dict[str, Any]:
+    response = httpx.get(url, timeout=3)
+    response.raise_for_status()
+    body = response.json()
+    return body if isinstance(body, dict) else {}

@@ -110,11 +110,16 @@ def _prepare_postgres(settings: Settings, cluster: Path, bindir: Path) -> None:
         raise RuntimeError(f"initdb failed for {cluster}:\n{proc.stdout}{proc.stderr}")
 
 
+def pg_superuser_dsn(settings: Settings) -> str:
+    """The managed cluster's superuser (trust authentication on the stack's own host)."""
+    return f"postgresql://{PG_SUPERUSER}@{settings.host}:{settings.postgres_port}/postgres"
+
+
 def postgres_service(settings: Settings) -> Service:
     bindir = install.postgres_bindir()
     cluster = _pg_cluster_dir(settings)
     port = settings.postgres_port
-    superuser_dsn = f"postgresql://{PG_SUPERUSER}@{settings.host}:{port}/postgres"
+    superuser_dsn = pg_superuser_dsn(settings)
     command = [
         str(bindir / "postgres"),
         "-D",
@@ -350,6 +355,53 @@ def dashboard_service(settings: Settings) -> Service:
     )
 
 
+# ----------------------------------------------------------------------------- Airflow
+
+
+def airflow_services(settings: Settings) -> list[Service]:
+    """Airflow's API server (UI, REST and task execution API), scheduler and DAG processor."""
+    from shopstream.stack import airflow
+
+    def launcher(*args: str) -> list[str]:
+        return [sys.executable, "-m", "shopstream.stack.airflow", *args]
+
+    url = airflow.airflow_url(settings)
+    return [
+        Service(
+            name="airflow-api",
+            title="Airflow API server + UI",
+            command=launcher("api-server"),
+            ports={settings.airflow_port: "SHOPSTREAM_AIRFLOW_PORT"},
+            address=url,
+            ready=lambda: airflow.healthy(settings, "api-server"),
+            prepare=lambda: airflow.prepare_airflow(settings),
+            ready_timeout=240.0,  # the first start creates Airflow's virtualenv
+            priority=70,
+        ),
+        Service(
+            name="airflow-scheduler",
+            title="Airflow scheduler (LocalExecutor)",
+            command=launcher("scheduler"),
+            ports={},
+            address=f"parallelism {settings.airflow_parallelism}",
+            ready=lambda: airflow.healthy(settings, "scheduler"),
+            ready_timeout=120.0,
+            stopwaitsecs=60,
+            priority=71,
+        ),
+        Service(
+            name="airflow-dag-processor",
+            title="Airflow DAG processor",
+            command=launcher("dag-processor"),
+            ports={},
+            address=str(airflow.DAGS_FOLDER),
+            ready=lambda: airflow.healthy(settings, "dag-processor"),
+            ready_timeout=120.0,
+            priority=72,
+        ),
+    ]
+
+
 def build_services(settings: Settings) -> list[Service]:
     """The services `up` starts, in start order (dependencies first)."""
     services = []
@@ -364,6 +416,8 @@ def build_services(settings: Settings) -> list[Service]:
         services.append(stream_service(settings))
     if settings.dashboard_enabled:
         services.append(dashboard_service(settings))
+    if settings.airflow_enabled:
+        services.extend(airflow_services(settings))
     return services
 
 
