@@ -55,6 +55,7 @@ def _bench_settings(base: Settings, data_dir: Path, **overrides: Any) -> Setting
         "api_keys": SecretStr(f"bench-{secrets.token_urlsafe(16)}"),
         "rate_limit": "100000000/second",
         "stream_enabled": False,
+        "airflow_enabled": False,  # a benchmark measures one thing; Airflow would share the cores
         "lake_uri": None,  # the lake and checkpoints stay in the stack's own directory
         "checkpoint_uri": None,
         "orders_topic": f"bench-orders-{uuid.uuid4().hex[:8]}",

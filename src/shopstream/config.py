@@ -136,6 +136,7 @@ class Settings(BaseSettings):
     spike_emerging_every_min: int = Field(default=5, ge=1, le=59)  # the intraday DAG's schedule
     # The daily DAG's first day (catchup runs every day from it); default: 30 days before `up`.
     spike_start_date: date | None = None
+    spike_catchup: bool = True  # False: after an outage, run only the latest day
 
     # Airflow (its own virtualenv; metadata in the stack's PostgreSQL, database `airflow`).
     airflow_enabled: bool = True  # whether `up` runs Airflow

@@ -40,6 +40,13 @@ def stack_settings(base: Path, **overrides: Any) -> Settings:
         "topic_partitions": 3,
         "rate_limit": "1000000/second",
         "stream_enabled": False,  # streaming tests drive their own queries in-process
+        # Airflow starts only for its own tests (test_airflow.py); there the daily DAG runs
+        # only the latest day by itself (no catchup; a day is complete once the watermark
+        # passes its end), ahead of the test's triggered run.
+        "airflow_enabled": False,
+        "spike_start_date": "2026-01-01",
+        "spike_catchup": False,
+        "spike_grace_minutes": 0,
     }
     values.update(overrides)
     return sandbox_settings(base / "data", **values)

@@ -27,39 +27,20 @@ from shopstream.spikes.intraday import refresh
 from shopstream.spikes.rule import Rule
 from tests.utils import fresh_database
 from tests.utils.orders import order_doc, write_orders
+from tests.utils.spikes import DAYS, FIRST, SPIKE_DAY, SPIKER, STEADY, at_local
+from tests.utils.spikes import dataset as spike_dataset
 
 TIMEZONE = "America/New_York"  # business days are not UTC days
 TZ = ZoneInfo(TIMEZONE)
-FIRST = date(2026, 9, 1)
-DAYS = 40
-SPIKE_DAY = FIRST + timedelta(days=35)
-SPIKER, NEWCOMER, STEADY = 3, 6, (1, 2, 3, 4, 5)
 RULE = Rule(lookback_days=30, min_history_days=14, min_units=5, margin=1.5, weekday=False)
-LOCAL_HOURS = (1, 9, 15, 23)  # 23:xx New York is the next UTC day
 
 
 def _at(day: date, hour: int, minute: int = 30) -> datetime:
-    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=TZ)
+    return at_local(day, hour, minute, TZ)
 
 
 def dataset() -> list[dict[str, Any]]:
-    """Products 1-5 sell 8-12 units a day in four orders spread over the local day; product 3
-    sells 60 on SPIKE_DAY; product 6 starts selling 10 days before it (too little history)."""
-    rng = random.Random(9)
-    orders = []
-    for i in range(DAYS):
-        day = FIRST + timedelta(days=i)
-        for pid in (*STEADY, NEWCOMER):
-            if pid == NEWCOMER and day < SPIKE_DAY - timedelta(days=10):
-                continue
-            units = 60 if (pid == SPIKER and day == SPIKE_DAY) else rng.randint(8, 12)
-            if pid == NEWCOMER and day == SPIKE_DAY:
-                units = 80
-            parts = [units // 4 + (1 if k < units % 4 else 0) for k in range(4)]
-            for hour, qty in zip(LOCAL_HOURS, parts, strict=True):
-                at = _at(day, hour, rng.randint(0, 59))
-                orders.append(order_doc(rng.randint(1, 50), at, [(pid, qty, 1000 + pid)]))
-    return orders
+    return spike_dataset(TZ)
 
 
 def by_business_day(orders: list[dict[str, Any]]) -> dict[str, Counter[int]]:

@@ -20,6 +20,7 @@ from airflow.timetables.trigger import CronTriggerTimetable
 SHOPSTREAM = os.environ.get("SHOPSTREAM_BIN", "shopstream")
 TIMEZONE = os.environ.get("SHOPSTREAM_BUSINESS_TIMEZONE", "UTC")
 START = os.environ.get("SHOPSTREAM_SPIKE_START_DATE") or "2026-01-01"
+CATCHUP = os.environ.get("SHOPSTREAM_SPIKE_CATCHUP", "true").lower() in ("1", "true", "yes")
 EVERY = int(os.environ.get("SHOPSTREAM_SPIKE_EMERGING_EVERY_MIN", "5"))
 TZ = pendulum.timezone(TIMEZONE)
 # The business day D of a daily run: its data interval is D 00:00 .. D+1 00:00 local time.
@@ -65,7 +66,7 @@ with DAG(
     description="Daily demand per product and its P95 spikes (shopstream spikes run)",
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone=TZ),
     start_date=pendulum.parse(START, tz=TZ),
-    catchup=True,
+    catchup=CATCHUP,
     max_active_runs=1,
     default_args=DEFAULTS,
     tags=["shopstream", "spikes"],

@@ -34,7 +34,7 @@ def sandbox_dir(prefix: str) -> Path:
 
 def sandbox_settings(data_dir: Path, **overrides: Any) -> Settings:
     """Settings for a stack of its own: every service managed, on free ports, fresh topics."""
-    kafka, controller, postgres, mongo, mongo_debug, api, dashboard = free_ports(7)
+    kafka, controller, postgres, mongo, mongo_debug, api, dashboard, airflow = free_ports(8)
     tag = uuid.uuid4().hex[:8]
     values: dict[str, Any] = {
         "data_dir": data_dir,
@@ -49,6 +49,7 @@ def sandbox_settings(data_dir: Path, **overrides: Any) -> Settings:
         "mongo_debug_port": mongo_debug,
         "api_port": api,
         "dashboard_port": dashboard,
+        "airflow_port": airflow,
         "orders_topic": f"orders-{tag}",
         "dlq_topic": f"orders-dlq-{tag}",
     }

@@ -1,0 +1,232 @@
+"""The spike DAGs in real Airflow (its own virtualenv): integrity, a `dag.test()` for one day
+against the real stores, and the stack's running Airflow executing a triggered run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from pymongo import MongoClient
+
+from shopstream.config import Settings, settings_env
+from shopstream.domain.documents import DAILY_DEMAND, DEMAND_SPIKES
+from shopstream.stack import status, up
+from shopstream.stack.airflow import (
+    ADMIN_USER,
+    DAGS_FOLDER,
+    airflow_bin,
+    airflow_url,
+    ensure_airflow,
+)
+from tests.utils import fresh_database
+from tests.utils.orders import write_orders
+from tests.utils.spikes import SPIKE_DAY, SPIKER, dataset, mark_complete
+
+pytestmark = pytest.mark.integration
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+@pytest.fixture(scope="module")
+def airflow_python(stack: Settings) -> Path:
+    ensure_airflow(stack.cache_path)
+    return airflow_bin(stack).parent / "python"
+
+
+def _run_python(python: Path, code: str, env: dict[str, str], timeout: float = 300) -> Any:
+    """Runs `code` with Airflow's interpreter; returns the JSON its last line prints."""
+    proc = subprocess.run(
+        [str(python), "-c", code], env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    if os.environ.get("AIRFLOW_TEST_DEBUG"):
+        print(proc.stdout[-20000:], proc.stderr[-20000:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _offline_env(home: Path, **extra: str) -> dict[str, str]:
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/root"),
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        **extra,
+    }
+
+
+INTEGRITY = """
+import json, socket, subprocess, time
+def refuse(*args, **kwargs):
+    raise RuntimeError("a DAG file did I/O at import")
+socket.socket.connect = refuse
+subprocess.Popen.__init__ = refuse
+started = time.monotonic()
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(%r)
+out = {"errors": {k: str(v) for k, v in bag.import_errors.items()}, "dags": {}}
+for dag_id, dag in bag.dags.items():
+    out["dags"][dag_id] = {
+        "tags": sorted(dag.tags), "catchup": dag.catchup, "max_active_runs": dag.max_active_runs,
+        "doc_md": dag.doc_md or "", "timetable": type(dag.timetable).__name__,
+        "order": [t.task_id for t in dag.topological_sort()],
+        "tasks": {t.task_id: {
+            "type": type(t).__name__, "retries": t.retries,
+            "backoff": t.retry_exponential_backoff, "mode": getattr(t, "mode", None),
+            "timeout": getattr(t, "timeout", None), "command": t.bash_command,
+        } for t in dag.tasks},
+    }
+print(json.dumps(out, default=str))
+"""
+
+
+def test_dag_integrity(airflow_python: Path, tmp_path: Path) -> None:
+    env = _offline_env(tmp_path, SHOPSTREAM_BIN="/opt/shopstream/bin/shopstream")
+    out = _run_python(airflow_python, INTEGRITY % str(DAGS_FOLDER), env)
+    assert out["errors"] == {}
+    dags = out["dags"]
+    assert set(dags) == {"demand_spike_detection", "demand_spike_emerging"}
+    for dag in dags.values():
+        assert {"shopstream", "spikes"} <= set(dag["tags"])
+        assert "shopstream spikes" in dag["doc_md"]
+        assert dag["max_active_runs"] == 1
+    daily = dags["demand_spike_detection"]
+    assert daily["catchup"] is True  # the default (SHOPSTREAM_SPIKE_CATCHUP)
+    assert daily["timetable"] == "CronDataIntervalTimetable"
+    assert daily["order"] == ["wait_for_day_complete", "detect_spikes"]
+    sensor, detect = daily["tasks"]["wait_for_day_complete"], daily["tasks"]["detect_spikes"]
+    assert sensor["type"] == "BashSensor"
+    assert sensor["mode"] == "reschedule"
+    assert float(sensor["timeout"]) > 0
+    assert detect["retries"] == 3
+    assert detect["backoff"] is True
+    assert detect["command"].startswith("/opt/shopstream/bin/shopstream spikes run --date {{")
+    assert "data_interval_start" in detect["command"]  # the run's interval, never now()
+    emerging = dags["demand_spike_emerging"]
+    assert emerging["catchup"] is False
+    task = emerging["tasks"]["refresh_emerging_spikes"]
+    assert task["retries"] >= 1
+    assert "spikes emerging --at {{" in task["command"]
+
+
+DAG_TEST = """
+import json, pendulum
+from airflow.dag_processing.dagbag import DagBag
+dag = DagBag(%r).get_dag("demand_spike_detection")
+run = dag.test(logical_date=pendulum.parse(%r))
+print(json.dumps({"state": str(run.state),
+                  "interval": [str(run.data_interval_start), str(run.data_interval_end)]}))
+"""
+
+
+def test_dag_test_detects_one_day_against_the_real_stores(
+    stack: Settings, airflow_python: Path, tmp_path: Path
+) -> None:
+    with fresh_database(stack.mongo_url, "airflow_dagtest") as db:
+        write_orders(db, dataset(NEW_YORK), NEW_YORK, "America/New_York")
+        lake = tmp_path / "lake"
+        end = datetime.combine(SPIKE_DAY + timedelta(days=1), datetime.min.time(), NEW_YORK)
+        mark_complete(db, lake, end + timedelta(hours=2))
+        settings = stack.model_copy(
+            update={
+                "mongo_database": db.name,
+                "lake_uri": lake.as_uri(),
+                "business_timezone": "America/New_York",
+                "spike_lookback_days": 30,
+            }
+        )
+        home = tmp_path / "airflow"
+        home.mkdir()
+        shopstream = str(Path(sys.executable).parent / "shopstream")
+        env = {**_offline_env(home, SHOPSTREAM_BIN=shopstream), **settings_env(settings)}
+        migrate = subprocess.run(
+            [str(airflow_python.parent / "airflow"), "db", "migrate"],
+            env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert migrate.returncode == 0, migrate.stderr[-3000:]
+        # a manual run's interval is the day before its logical date: D+1 00:00 runs day D
+        out = _run_python(airflow_python, DAG_TEST % (str(DAGS_FOLDER), end.isoformat()), env)
+        assert out["state"] == "success", out
+        assert out["interval"][0].startswith(SPIKE_DAY.isoformat())
+        spikes = db[DEMAND_SPIKES].find_one({"_id": SPIKE_DAY.isoformat()})
+        assert spikes is not None
+        assert [s["product_id"] for s in spikes["spikes"]] == [SPIKER]
+        assert db[DAILY_DEMAND].find_one({"_id": SPIKE_DAY.isoformat()}) is not None
+
+
+@pytest.fixture(scope="module")
+def airflow_stack(stack: Settings) -> Settings:
+    """The session stack with its Airflow running (started here, ~40 s)."""
+    settings = stack.model_copy(update={"airflow_enabled": True})
+    up(settings)
+    return settings
+
+
+def _token(settings: Settings) -> str:
+    response = httpx.post(
+        f"{airflow_url(settings)}/auth/token",
+        json={
+            "username": ADMIN_USER,
+            "password": settings.airflow_admin_password.get_secret_value(),
+        },
+        timeout=30,
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def test_the_stacks_airflow_runs_a_triggered_day(airflow_stack: Settings) -> None:
+    settings = airflow_stack
+    states = {s.name: s.state for s in status(settings)}
+    assert {states[n] for n in ("airflow-api", "airflow-scheduler", "airflow-dag-processor")} == {
+        "running"
+    }
+    utc = ZoneInfo("UTC")  # the session stack's business timezone
+    client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_url, tz_aware=True)
+    db = client[settings.mongo_database]
+    try:
+        write_orders(db, dataset(NEW_YORK), utc, "UTC")
+        end = datetime.combine(SPIKE_DAY + timedelta(days=1), datetime.min.time(), UTC)
+        # every day up to now complete: the DAG's own run for yesterday does not wait
+        mark_complete(db, Path(settings.lake.removeprefix("file://")), datetime.now(UTC))
+        headers = {"Authorization": f"Bearer {_token(settings)}"}
+        base = f"{airflow_url(settings)}/api/v2/dags/demand_spike_detection"
+        # the DAG processor may not have parsed the file yet in a fresh stack
+        deadline = time.monotonic() + 120
+        while httpx.get(base, headers=headers, timeout=30).status_code != 200:
+            assert time.monotonic() < deadline, "the DAG never appeared in the stack's Airflow"
+            time.sleep(2)
+        run_id = f"test-{uuid.uuid4().hex[:8]}"
+        created = httpx.post(
+            f"{base}/dagRuns",
+            json={"dag_run_id": run_id, "logical_date": end.isoformat()},
+            headers=headers,
+            timeout=30,
+        )
+        assert created.status_code == 200, created.text
+        assert created.json()["data_interval_start"].startswith(SPIKE_DAY.isoformat())
+        deadline = time.monotonic() + 300
+        state = "queued"
+        while state not in ("success", "failed"):
+            assert time.monotonic() < deadline, f"the triggered run is still {state}"
+            time.sleep(3)
+            state = httpx.get(f"{base}/dagRuns/{run_id}", headers=headers, timeout=30).json()[
+                "state"
+            ]
+        assert state == "success"
+        spikes = db[DEMAND_SPIKES].find_one({"_id": SPIKE_DAY.isoformat()})
+        assert spikes is not None
+        assert SPIKER in [s["product_id"] for s in spikes["spikes"]]
+    finally:
+        client.close()

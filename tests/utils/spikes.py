@@ -1,0 +1,81 @@
+"""A known demand dataset for the spike detector, and a day made "complete" for its sensor."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pymongo.database import Database
+
+from shopstream.domain.documents import STREAM_STATUS, query_status_key
+from shopstream.streaming.committed import WATERMARK_FILE
+from tests.utils.orders import order_doc
+
+__all__ = [
+    "DAYS",
+    "FIRST",
+    "LOCAL_HOURS",
+    "NEWCOMER",
+    "SPIKER",
+    "SPIKE_DAY",
+    "STEADY",
+    "at_local",
+    "dataset",
+    "mark_complete",
+]
+
+FIRST = date(2026, 9, 1)
+DAYS = 40
+SPIKE_DAY = FIRST + timedelta(days=35)
+SPIKER, NEWCOMER, STEADY = 3, 6, (1, 2, 3, 4, 5)
+LOCAL_HOURS = (1, 9, 15, 23)  # 23:xx New York is the next UTC day
+
+
+def at_local(day: date, hour: int, minute: int, tz: ZoneInfo) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz)
+
+
+def dataset(tz: ZoneInfo) -> list[dict[str, Any]]:
+    """Products 1-5 sell 8-12 units a day in four orders spread over the local day; product 3
+    sells 60 on SPIKE_DAY; product 6 starts 10 days before it (too little history) and sells
+    80 that day. Unit price: 1000 + product id cents."""
+    rng = random.Random(9)
+    orders = []
+    for i in range(DAYS):
+        day = FIRST + timedelta(days=i)
+        for pid in (*STEADY, NEWCOMER):
+            if pid == NEWCOMER and day < SPIKE_DAY - timedelta(days=10):
+                continue
+            units = 60 if (pid == SPIKER and day == SPIKE_DAY) else rng.randint(8, 12)
+            if pid == NEWCOMER and day == SPIKE_DAY:
+                units = 80
+            parts = [units // 4 + (1 if k < units % 4 else 0) for k in range(4)]
+            for hour, qty in zip(LOCAL_HOURS, parts, strict=True):
+                at = at_local(day, hour, rng.randint(0, 59), tz)
+                orders.append(order_doc(rng.randint(1, 50), at, [(pid, qty, 1000 + pid)]))
+    return orders
+
+
+def mark_complete(db: Database[dict[str, Any]], lake: Path, through: datetime) -> None:
+    """What the streaming job publishes once it has processed everything up to `through`: the
+    landing query's watermark (`<lake>/orders/_watermark.json`) and both queries' offsets
+    (the enrichment level with the lake). For tests that write the rollups directly."""
+    (lake / "orders").mkdir(parents=True, exist_ok=True)
+    doc = {
+        "watermark": through.astimezone(UTC).isoformat(),
+        "complete_through": (through.astimezone(UTC).date() - timedelta(days=1)).isoformat(),
+        "max_event_time": through.astimezone(UTC).isoformat(),
+        "batch_id": 1,
+        "published_at": datetime.now(UTC).isoformat(),
+    }
+    (lake / "orders" / WATERMARK_FILE).write_text(json.dumps(doc))
+    for name in ("lake", "enrich"):
+        db[STREAM_STATUS].replace_one(
+            {"_id": query_status_key(name)},
+            {"_id": query_status_key(name), "name": name, "end_offsets": {"orders": {"0": 7}}},
+            upsert=True,
+        )
