@@ -18,7 +18,8 @@ from playwright.sync_api import Page, sync_playwright
 __all__ = ["CHROMIUM", "browser_page", "metrics", "screenshot_pages", "wait_rendered"]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-PAGES = {"overview": "", "customer": "customer", "health": "health"}  # name -> URL path
+# name -> URL path
+PAGES = {"overview": "", "customer": "customer", "spikes": "spikes", "health": "health"}
 
 
 @contextmanager
@@ -80,7 +81,7 @@ def screenshot_pages(
                 wait_rendered(page)
                 page.wait_for_selector('[data-testid="stVegaLiteChart"]', timeout=30_000)
                 page.wait_for_timeout(1500)  # the charts' own rendering
-            if name == "health":
+            if name in ("health", "spikes"):
                 page.wait_for_timeout(1500)
             target = out / f"{name}.png"
             page.screenshot(path=str(target), full_page=True)

@@ -1,14 +1,14 @@
 """The shopstream dashboard: `streamlit run` this file (`shopstream dashboard` does).
 
-Pages are grouped in the navigation; the Demand spikes page (issue 9) joins "Live" and the
-warehouse's History page (issue 10) joins "History" when they exist.
+Pages are grouped in the navigation; the warehouse's History page (issue 10) joins "History"
+when it exists.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from shopstream.dashboard.views import customer, health, overview
+from shopstream.dashboard.views import customer, health, overview, spikes
 
 st.set_page_config(page_title="shopstream", page_icon="🛒", layout="wide")
 
@@ -17,6 +17,9 @@ PAGES = {
         st.Page(overview.render, title="Overview", icon=":material/monitoring:", default=True),
         st.Page(
             customer.render, title="Customer", icon=":material/person_search:", url_path="customer"
+        ),
+        st.Page(
+            spikes.render, title="Demand spikes", icon=":material/trending_up:", url_path="spikes"
         ),
     ],
     "Operations": [

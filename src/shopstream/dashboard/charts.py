@@ -14,7 +14,7 @@ import pandas as pd
 
 from shopstream.dashboard.queries import Trend
 
-__all__ = ["category_chart", "latency_chart", "orders_chart"]
+__all__ = ["category_chart", "latency_chart", "orders_chart", "spike_chart"]
 
 _TIME_FORMAT = {"minute": "%H:%M", "hour": "%a %H:%M", "day": "%b %d"}
 _STEP = {"minute": "minute", "hour": "hour", "day": "day"}
@@ -97,3 +97,41 @@ def latency_chart(recent: list[dict[str, Any]], tz: tzinfo) -> alt.Chart:
         )
         .properties(height=220)
     )
+
+
+def spike_chart(points: list[dict[str, Any]], threshold: float, p95: float) -> alt.LayerChart:
+    """A product's daily units (the spike day in red) with its P95 and threshold marked."""
+    frame = pd.DataFrame(points, columns=["day", "units", "kind"])
+    frame["day"] = pd.to_datetime(frame["day"])
+    bars = (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("day:T", axis=alt.Axis(format="%b %d", title=None, labelAngle=0)),
+            y=alt.Y("units:Q", title="Units"),
+            color=alt.Color(
+                "kind:N",
+                scale=alt.Scale(domain=["history", "day"], range=["#9aa5b1", "#d62728"]),
+                legend=None,
+            ),
+            tooltip=[
+                alt.Tooltip("day:T", title="Day", format="%a %Y-%m-%d"),
+                alt.Tooltip("units:Q", title="Units"),
+            ],
+        )
+    )
+    marks = pd.DataFrame([{"value": p95, "what": "P95"}, {"value": threshold, "what": "threshold"}])
+    rules = (
+        alt.Chart(marks)
+        .mark_rule(strokeDash=[4, 3])
+        .encode(
+            y="value:Q",
+            color=alt.Color(
+                "what:N",
+                scale=alt.Scale(domain=["P95", "threshold"], range=["#1f77b4", "#ff7f0e"]),
+                legend=alt.Legend(title=None, orient="top"),
+            ),
+            tooltip=[alt.Tooltip("what:N", title=""), alt.Tooltip("value:Q", format=",.1f")],
+        )
+    )
+    return alt.LayerChart(layer=[bars, rules], height=160)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from pymongo import MongoClient
@@ -15,9 +16,13 @@ from pymongo.database import Database
 from shopstream.config import Settings
 from shopstream.dashboard.format import money, number
 from shopstream.dashboard.queries import RollupReader
+from shopstream.spikes.detector import run
+from shopstream.spikes.rule import Rule
 from tests.utils import wait_until
 from tests.utils.browser import CHROMIUM, browser_page, metrics, screenshot_pages, wait_rendered
 from tests.utils.orders import random_orders, write_orders
+from tests.utils.spikes import SPIKE_DAY, SPIKER
+from tests.utils.spikes import dataset as spike_dataset
 
 pytestmark = [
     pytest.mark.integration,
@@ -34,6 +39,9 @@ def served(stack: Settings) -> Iterator[Database[dict[str, Any]]]:
     db = client[stack.mongo_database]
     orders = random_orders(datetime.now(UTC) - timedelta(minutes=1), 500, days=30, seed=9)
     write_orders(db, orders, UTC, stack.business_timezone)
+    write_orders(db, spike_dataset(ZoneInfo("America/New_York")), UTC, stack.business_timezone)
+    rule = Rule(lookback_days=30, min_history_days=14, min_units=5, margin=1.5, weekday=False)
+    run(db, SPIKE_DAY, SPIKE_DAY, UTC, stack.business_timezone, rule, report=lambda _: None)
     yield db
     client.drop_database(stack.mongo_database)
     client.close()
@@ -58,6 +66,10 @@ def test_every_page_renders_and_the_kpis_in_the_dom_are_the_stores(
         assert values["Distinct customers"] == number(want.customers)
         assert values["Average order"] == money(want.average_order_cents, "USD")
         assert page.query_selector_all('[data-testid="stVegaLiteChart"]')
+        page.goto(f"{stack.dashboard_url}/spikes")
+        wait_rendered(page)
+        page.get_by_text(f"Product {SPIKER}").first.wait_for(timeout=30_000)
+        wait_until(lambda: metrics(page).get("Spikes") == "1", "the spike day's metrics")
     shots = screenshot_pages(stack.dashboard_url, tmp_path / "shots", customer="7")
     for shot in shots:
         assert shot.stat().st_size > 20_000, f"{shot.name} looks empty"

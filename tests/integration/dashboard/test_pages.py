@@ -19,9 +19,14 @@ from shopstream.config import Settings, settings_env
 from shopstream.dashboard import APP_PATH
 from shopstream.dashboard.format import money, number
 from shopstream.dashboard.windows import spans
+from shopstream.spikes.detector import run as detect
+from shopstream.spikes.intraday import refresh
+from shopstream.spikes.rule import Rule
 from shopstream.streaming.rollup_store import RollupWriter
 from shopstream.streaming.rollups import dead_letter_deltas
 from tests.utils.orders import expected, order_doc, random_orders, write_orders
+from tests.utils.spikes import SPIKE_DAY, SPIKER
+from tests.utils.spikes import dataset as spike_dataset
 
 pytestmark = pytest.mark.integration
 
@@ -36,6 +41,12 @@ def customer_page() -> None:
     from shopstream.dashboard.views import customer
 
     customer.render()
+
+
+def spikes_page() -> None:
+    from shopstream.dashboard.views import spikes
+
+    spikes.render()
 
 
 def health_page() -> None:
@@ -187,3 +198,44 @@ def test_the_app_opens_on_the_overview(store: Database[dict[str, Any]]) -> None:
     at.run()
     assert not at.exception
     assert at.title[0].value == "Overview"
+
+
+def test_the_spikes_page_shows_detected_days_and_todays_emerging_spikes(
+    store: Database[dict[str, Any]],
+) -> None:
+    new_york = ZoneInfo("America/New_York")
+    write_orders(store, spike_dataset(new_york), UTC, "UTC")
+    rule = Rule(lookback_days=30, min_history_days=14, min_units=5, margin=1.5, weekday=False)
+    before = SPIKE_DAY - timedelta(days=1)
+    detect(store, before, SPIKE_DAY, UTC, "UTC", rule, report=lambda _: None)
+    now = datetime.now(UTC)
+    write_orders(store, [order_doc(9, now - timedelta(minutes=1), [(4, 200, 1000)])], UTC, "UTC")
+    # today's window reaches back to the dataset's (loaded) days
+    refresh(store, now, UTC, "UTC", Rule(**{**rule.as_document(), "lookback_days": 120}))
+
+    at = run(spikes_page)
+    assert at.title[0].value == "Demand spikes"
+    today = at.dataframe[0].value
+    assert list(today["Product"]) == ["Product 4"]
+    assert list(today["Units so far"]) == [200]
+    assert list(today["Still above"]) == ["yes"]
+    picker = at.selectbox(key="spike_day")
+    assert picker.options == [f"{SPIKE_DAY} · 1 spike", f"{before} · 0 spikes"]
+    assert metrics(at)["Spikes"] == "1"
+    day = at.dataframe[1].value
+    assert list(day["Product"]) == [f"Product {SPIKER}"]
+    assert int(day["Units"].iloc[0]) > 40  # most of the 60 fall on the UTC day
+    assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")  # its history chart
+    picker.set_value(str(before)).run()
+    assert metrics(at)["Spikes"] == "0"
+    assert any(f"No product spiked on {before}" in s.value for s in at.success)
+
+
+def test_the_spikes_page_of_an_empty_store_says_what_runs_it(
+    store: Database[dict[str, Any]],
+) -> None:
+    at = run(spikes_page)
+    infos = " ".join(i.value for i in at.info)
+    assert "demand_spike_emerging" in infos
+    assert "demand_spike_detection" in infos
+    assert not at.dataframe

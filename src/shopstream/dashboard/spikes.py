@@ -1,0 +1,60 @@
+"""What the Demand spikes page reads: the detected days, a day's spikes, today's emerging
+spikes (point lookups on `demand_spikes` and `emerging_spikes`; docs/spikes.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from pymongo.database import Database
+
+from shopstream.domain.documents import DEMAND_SPIKES, EMERGING_SPIKES, SPIKE_DAYS_KEY
+
+__all__ = ["DaySpikes", "detected_days", "emerging", "history_points", "spikes_of"]
+
+
+@dataclass(frozen=True)
+class DaySpikes:
+    day: str
+    spikes: list[dict[str, Any]]
+    rule: dict[str, Any]
+    evaluated: int
+    detected_at: Any
+
+
+def detected_days(db: Database[dict[str, Any]]) -> dict[str, int]:
+    """Every detected day (newest first) with its number of spikes."""
+    doc = db[DEMAND_SPIKES].find_one({"_id": SPIKE_DAYS_KEY}) or {}
+    days: dict[str, int] = doc.get("days") or {}
+    return dict(sorted(days.items(), reverse=True))
+
+
+def spikes_of(db: Database[dict[str, Any]], day: str) -> DaySpikes | None:
+    doc = db[DEMAND_SPIKES].find_one({"_id": day})
+    if doc is None:
+        return None
+    return DaySpikes(
+        day=day,
+        spikes=list(doc.get("spikes") or []),
+        rule=dict(doc.get("rule") or {}),
+        evaluated=int(doc.get("products_evaluated", 0)),
+        detected_at=doc.get("detected_at"),
+    )
+
+
+def emerging(db: Database[dict[str, Any]], day: str) -> dict[str, Any] | None:
+    return db[EMERGING_SPIKES].find_one({"_id": day})
+
+
+def history_points(spike: dict[str, Any]) -> list[dict[str, Any]]:
+    """A spike's daily units for its chart: the history days (from the product's first sale)
+    and the spike day itself."""
+    start = date.fromisoformat(spike["history_start"])
+    points = [
+        {"day": start + timedelta(days=i), "units": units, "kind": "history"}
+        for i, units in enumerate(spike.get("history") or [])
+        if units is not None
+    ]
+    points.append({"day": date.fromisoformat(spike["day"]), "units": spike["units"], "kind": "day"})
+    return points

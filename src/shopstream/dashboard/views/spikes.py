@@ -1,0 +1,145 @@
+"""Demand spikes: today's emerging (provisional) spikes, and the spikes of any detected day
+with each product's daily history against its threshold."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import streamlit as st
+from pymongo.errors import PyMongoError
+
+from shopstream.dashboard import resources
+from shopstream.dashboard.charts import spike_chart
+from shopstream.dashboard.format import local_time, number
+from shopstream.dashboard.spikes import detected_days, emerging, history_points, spikes_of
+
+__all__ = ["render"]
+
+CHARTS = 12  # the strongest spikes of a day get a history chart each
+
+
+def render() -> None:
+    st.title("Demand spikes")
+    st.caption(
+        "A product spikes on a day when its units exceed the margin times the 95th percentile "
+        "of its own daily units over the lookback (zero-filled since its first sale, "
+        "weekday-adjusted). Detected daily by Airflow once a day is complete; today's "
+        "emerging spikes are provisional."
+    )
+
+    @st.fragment(run_every=resources.settings().dashboard_refresh_s)
+    def live() -> None:
+        try:
+            _today()
+            _detected()
+        except PyMongoError as exc:
+            st.error(f"MongoDB is not answering ({type(exc).__name__}): is the stack up?")
+
+    live()
+
+
+def _today() -> None:
+    tz = resources.tz()
+    today = datetime.now(UTC).astimezone(tz).date().isoformat()
+    st.subheader(f"Today, {today} (provisional)")
+    doc = emerging(resources.database(), today)
+    every = resources.settings().spike_emerging_every_min
+    if doc is None:
+        st.info(
+            "The intraday check has not run today yet: Airflow's `demand_spike_emerging` DAG "
+            f"refreshes it every {every} minutes (or run `shopstream spikes emerging`)."
+        )
+        return
+    above = [s for s in doc["spikes"] if s["above"]]
+    st.caption(
+        f"As of {doc['local_time']} {tz.key}: units so far against the P95 of the units up to "
+        f"the same time on earlier days; refreshed every {every} minutes."
+    )
+    if not doc["spikes"]:
+        st.success(f"No product is above its usual level so far today (as of {doc['local_time']}).")
+        return
+    st.dataframe(
+        [
+            {
+                "Product": s["name"] or f"#{s['product_id']}",
+                "Category": s["category"],
+                "Units so far": s["units"],
+                "Threshold now": round(s["threshold"], 1) if s["threshold"] is not None else None,
+                "× P95": s["ratio"],
+                "Crossed at": local_time(s["crossed_at"], tz)[:5],
+                "Still above": "yes" if s["above"] else "no",
+            }
+            for s in doc["spikes"]
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+    st.caption(f"{len(above)} of {len(doc['spikes'])} product(s) still above their threshold.")
+
+
+def _detected() -> None:
+    db, tz = resources.database(), resources.tz()
+    st.subheader("Detected days")
+    days = detected_days(db)
+    if not days:
+        st.info(
+            "No day has been checked yet: the `demand_spike_detection` DAG runs each day once it "
+            "is complete (or run `shopstream spikes run --date YYYY-MM-DD`)."
+        )
+        return
+    day = st.selectbox(
+        "Day",
+        list(days),
+        format_func=lambda d: f"{d} · {days[d]} spike{'s' if days[d] != 1 else ''}",
+        key="spike_day",
+    )
+    found = spikes_of(db, day)
+    if found is None:
+        st.warning(
+            f"{day} is listed but its spikes are missing: "
+            f"rerun `shopstream spikes run --date {day}`."
+        )
+        return
+    rule = found.rule
+    cols = st.columns(4)
+    cols[0].metric("Spikes", number(len(found.spikes)))
+    cols[1].metric("Products judged", number(found.evaluated))
+    cols[2].metric("Rule", f"> {rule.get('margin', 1):g} × P95")
+    cols[3].metric("Detected", local_time(found.detected_at, tz, True)[:16])
+    st.caption(
+        f"Lookback {rule.get('lookback_days')} days, at least {rule.get('min_history_days')} days "
+        f"of history and {rule.get('min_units')} units on the day"
+        + ("; weekday-adjusted baseline." if rule.get("weekday") else ".")
+    )
+    if not found.spikes:
+        st.success(f"No product spiked on {day}.")
+        return
+    st.dataframe(
+        [
+            {
+                "Product": s["name"] or f"#{s['product_id']}",
+                "Category": s["category"],
+                "Units": s["units"],
+                "P95": round(s["p95"], 1),
+                "Threshold": round(s["threshold"], 1),
+                "× P95": s["ratio"],
+                "History days": s["history_days"],
+            }
+            for s in found.spikes
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+    shown = found.spikes[:CHARTS]
+    if len(found.spikes) > CHARTS:
+        st.caption(f"Daily history of the {CHARTS} strongest spikes:")
+    columns = st.columns(3)
+    for i, spike in enumerate(shown):
+        with columns[i % 3]:
+            st.markdown(
+                f"**{spike['name'] or '#' + str(spike['product_id'])}** · {spike['category']}"
+            )
+            st.altair_chart(
+                spike_chart(history_points(spike), spike["threshold"], spike["p95"]),
+                width="stretch",
+            )
