@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 import time
 from collections import deque
@@ -137,16 +138,40 @@ class _Sinks(threading.Thread):
                 if batch.duration_s is not None
                 else "-",
             ),
+            ("demand spikes (Airflow)", _spike_line(db, now, tz)),
         ]
+
+
+def _spike_line(db: Any, now: datetime, tz: ZoneInfo) -> str:
+    from shopstream.dashboard.spikes import detected_days, emerging
+
+    days = detected_days(db)
+    today = emerging(db, now.astimezone(tz).date().isoformat())
+    if not days:
+        return "no day detected yet (the daily DAG waits for complete days)"
+    latest = next(iter(days))
+    found = sum(days.values())
+    line = f"{len(days)} day(s) detected, {found} spike(s); latest {latest}: {days[latest]}"
+    if today is not None:
+        line += f"; today {today['count']} emerging"
+    return line
 
 
 def cmd_demo(
     rate: float = typer.Option(20.0, min=0.1, help="Live orders per second."),
     duration: float = typer.Option(0, min=0, help="Seconds to run (0 = until Ctrl-C)."),
-    history_days: int = typer.Option(3, min=0, help="Days of history to backfill first."),
+    history_days: int = typer.Option(
+        30, min=0, help="Days of history to backfill first (Airflow detects their spikes)."
+    ),
 ) -> None:
     """Start the stack, seed it, backfill some history, then stream live orders through it."""
     settings = load_settings()
+    if history_days and settings.spike_start_date is None:
+        # Airflow's daily spike DAG catches up from the first backfilled day.
+        tz = ZoneInfo(settings.business_timezone)
+        first = datetime.now(UTC).astimezone(tz).date() - timedelta(days=history_days)
+        os.environ["SHOPSTREAM_SPIKE_START_DATE"] = first.isoformat()
+        settings = load_settings()
     if settings.dashboard_enabled:
         console.print(f"[bold]Dashboard: {settings.dashboard_url}[/bold] (live once it is up)")
     cmd_up()
@@ -156,7 +181,10 @@ def cmd_demo(
     key = settings.api_key_list[0]
     if history_days:
         console.rule(f"backfilling {history_days} day(s) of history through POST /orders")
-        history = SimOptions(backfill_days=history_days, orders_per_day=3000)
+        # about one injected spike a day after the first two weeks (their ground truth is in
+        # spikes_truth.json; `shopstream bench spikes` scores the detector against it)
+        spikes = max(history_days - 14, 0)
+        history = SimOptions(backfill_days=history_days, orders_per_day=3000, spikes=spikes)
         asyncio.run(run_simulation(settings, history, truth, key))
     console.rule(f"live: ~{rate:g} orders/s through POST /order -> Kafka '{settings.orders_topic}'")
     watcher = _Watcher(settings.kafka_servers, settings.orders_topic)

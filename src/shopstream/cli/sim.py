@@ -107,8 +107,9 @@ async def run_simulation(
         if opts.backfill_days
         else [today]
     )
-    # Keep the first week of a backfill spike-free: a spike needs a history to stand out.
-    eligible = days[7:] if len(days) > 7 else days
+    # Keep the first two weeks of a backfill spike-free: a spike needs a history to stand out
+    # (the detector judges a product after SHOPSTREAM_SPIKE_MIN_HISTORY_DAYS, 14 by default).
+    eligible = days[14:] if len(days) > 14 else days
     explicit = tuple(parse_spike(s) for s in opts.spike)
     known = set(products.tolist())
     for s in explicit:
