@@ -32,7 +32,9 @@ from tests.utils.spikes import dataset as spike_dataset
 
 TIMEZONE = "America/New_York"  # business days are not UTC days
 TZ = ZoneInfo(TIMEZONE)
-RULE = Rule(lookback_days=30, min_history_days=14, min_units=5, margin=1.5, weekday=False)
+RULE = Rule(
+    lookback_days=30, min_history_days=14, min_units=5, min_orders=0, margin=1.5, weekday=False
+)
 
 
 def _at(day: date, hour: int, minute: int = 30) -> datetime:

@@ -33,6 +33,7 @@ _LOOKBACK = typer.Option(
 )
 _MIN_HISTORY = typer.Option(None, "--min-history", help="Fewest history days to judge a product.")
 _MIN_UNITS = typer.Option(None, "--min-units", help="Fewest units on the day to call a spike.")
+_MIN_ORDERS = typer.Option(None, "--min-orders", help="Fewest orders on the day to call a spike.")
 _MARGIN = typer.Option(None, "--margin", help="Units must exceed MARGIN x P95.")
 _WEEKDAY = typer.Option(None, "--weekday/--no-weekday", help="Weekday-aware baseline.")
 
@@ -46,6 +47,7 @@ def cmd_run(
     lookback: int = _LOOKBACK,
     min_history: int = _MIN_HISTORY,
     min_units: int = _MIN_UNITS,
+    min_orders: int = _MIN_ORDERS,
     margin: float = _MARGIN,
     weekday: bool = _WEEKDAY,
 ) -> None:
@@ -66,8 +68,10 @@ def cmd_run(
     if hi < lo:
         fail(f"--to ({hi}) is before --from ({lo})")
     try:
-        rule = rule_from(settings, lookback_days=lookback, min_history_days=min_history,
-                         min_units=min_units, margin=margin, weekday=weekday)  # fmt: skip
+        rule = rule_from(
+            settings, lookback_days=lookback, min_history_days=min_history, min_units=min_units,
+            min_orders=min_orders, margin=margin, weekday=weekday,
+        )  # fmt: skip
     except ValueError as exc:
         fail(f"invalid rule: {exc}")
     with database(settings) as db:

@@ -22,6 +22,7 @@ __all__ = [
     "EMERGING_SPIKES",
     "ENRICH_STATUS",
     "FIRST_SALES_KEY",
+    "LEASES",
     "ORDERS",
     "PRODUCT_SHARDS",
     "ROLLUP_DAY",
@@ -71,6 +72,7 @@ DEMAND_HISTORY = "demand_history"  # _id: history_shard_key, history_calendar_ke
 #   FIRST_SALES_KEY: the detector's index of daily units by product, a year at a time
 DEMAND_SPIKES = "demand_spikes"  # _id: the business day (its spikes), or SPIKE_DAYS_KEY
 EMERGING_SPIKES = "emerging_spikes"  # _id: the business day (today's provisional spikes)
+LEASES = "leases"  # _id: what a lease guards ("demand_history": one spike run at a time)
 FIRST_SALES_KEY = "first_sales"
 SPIKE_DAYS_KEY = "days"
 

@@ -21,6 +21,7 @@ def rule_from(settings: Settings, **overrides: Any) -> Rule:
         "lookback_days": settings.spike_lookback_days,
         "min_history_days": settings.spike_min_history_days,
         "min_units": settings.spike_min_units,
+        "min_orders": settings.spike_min_orders,
         "margin": settings.spike_margin,
         "weekday": settings.spike_weekday,
     }

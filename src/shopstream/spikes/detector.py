@@ -97,10 +97,12 @@ def detect(
 ) -> tuple[list[dict[str, Any]], Verdicts]:
     """Day D's spikes (as stored in `demand_spikes`), strongest first, and every verdict."""
     w = window(history, demand.day, rule)
-    verdicts = evaluate(
-        w.units, w.history, rule, history_weekdays=w.weekdays, weekday=w.weekday, factors=w.factors
-    )
     sold = {p["product_id"]: p for p in demand.products}
+    orders = np.array([sold.get(int(p), {}).get("orders", 0) for p in history.product_ids])
+    verdicts = evaluate(
+        w.units, w.history, rule,
+        history_weekdays=w.weekdays, weekday=w.weekday, factors=w.factors, orders=orders,
+    )  # fmt: skip
     spikes = []
     for i in np.flatnonzero(verdicts.spike):
         pid = int(history.product_ids[i])

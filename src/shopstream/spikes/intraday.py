@@ -57,9 +57,11 @@ def refresh(
     w = window(history, day, rule)
     share = elapsed_share(history.store_hours[: rule.lookback_days], at_hours)
     cumulative = w.history * share[None, :]
+    orders = np.array([so_far.get(int(p), {}).get("orders", 0) for p in history.product_ids])
     verdicts = evaluate(
-        w.units, cumulative, rule, history_weekdays=w.weekdays, weekday=w.weekday, factors=w.factors
-    )
+        w.units, cumulative, rule,
+        history_weekdays=w.weekdays, weekday=w.weekday, factors=w.factors, orders=orders,
+    )  # fmt: skip
     iso = day.isoformat()
     previous = db[EMERGING_SPIKES].find_one({"_id": iso}) or {}
     before = {s["product_id"]: s for s in previous.get("spikes", [])}

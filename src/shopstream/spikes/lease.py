@@ -3,7 +3,9 @@
 A daily run reads and rewrites whole history documents, so two runs at once (a backfill from
 the CLI while Airflow runs a day) could lose each other's days. The lease is a document with a
 fixed `_id` (an insert is atomic on MongoDB and FerretDB alike); a crashed holder's lease
-expires after `ttl_s`, and a long run renews it as it goes.
+expires after `ttl_s`, and a long run renews it as it goes. It lives in a collection of its
+own (`leases`): renewing and releasing filter on the holder too, which FerretDB v1 answers by
+scanning the collection, so it must stay tiny.
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ from typing import Any
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from shopstream.domain.documents import DEMAND_HISTORY
+from shopstream.domain.documents import LEASES
 
 __all__ = ["Lease", "LeaseBusyError", "lease"]
 
-_LEASE_ID = "lease"
+_LEASE_ID = "demand_history"  # what the lease guards
 
 
 class LeaseBusyError(RuntimeError):
@@ -32,7 +34,7 @@ class LeaseBusyError(RuntimeError):
 
 class Lease:
     def __init__(self, db: Database[dict[str, Any]], ttl_s: float) -> None:
-        self.coll = db[DEMAND_HISTORY]
+        self.coll = db[LEASES]
         self.ttl = timedelta(seconds=ttl_s)
         self.holder = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
 

@@ -10,8 +10,10 @@ of that product's own earlier daily units, where the history is:
   sells on D's weekday against that day's weekday (`weekday_factors`), so a Saturday is
   compared with Saturday-like levels and a Monday with Monday-like ones;
 
-and the product has at least `min_history_days` such days and at least `min_units` units on D
-(the P95 of a mostly-zero history is 0, and "1 unit > 0" is not a spike).
+and the product has at least `min_history_days` such days, at least `min_units` units and at
+least `min_orders` orders on D (the P95 of a mostly-zero history is 0, and "1 unit > 0" is not
+a spike; one customer's bulk order of 10 is not a demand spike either: a slow seller's daily
+units are dominated by order sizes, which made most false alarms in the measurements).
 
 The percentile is linear interpolation between order statistics, numpy's default method.
 The intraday rule (`shopstream.spikes.intraday`) applies the same rule to cumulative units.
@@ -35,7 +37,8 @@ class Rule:
     lookback_days: int = 90
     min_history_days: int = 14
     min_units: int = 5
-    margin: float = 1.5  # units must exceed margin x P95
+    min_orders: int = 12  # orders with the product on D
+    margin: float = 1.75  # units must exceed margin x P95
     weekday: bool = True  # weekday-adjusted baseline
     percentile: float = 95.0
 
@@ -44,8 +47,8 @@ class Rule:
             raise ValueError("lookback_days must be at least 1")
         if self.min_history_days < 1 or self.min_history_days > self.lookback_days:
             raise ValueError("min_history_days must be between 1 and lookback_days")
-        if self.min_units < 0:
-            raise ValueError("min_units must not be negative")
+        if self.min_units < 0 or self.min_orders < 0:
+            raise ValueError("min_units and min_orders must not be negative")
         if self.margin < 1:
             raise ValueError("margin must be at least 1 (units > margin x P95)")
         if not 0 < self.percentile < 100:
@@ -120,10 +123,12 @@ def evaluate(
     history_weekdays: np.ndarray | None = None,
     weekday: int | None = None,
     factors: np.ndarray | None = None,
+    orders: np.ndarray | None = None,
 ) -> Verdicts:
     """Applies the rule: `units` (per product) on day D against `history` (products x days,
     NaN where a day does not count; see `history_matrix`). With `rule.weekday`, pass the
-    weekday of each history day, D's weekday and the store's `weekday_factors`."""
+    weekday of each history day, D's weekday and the store's `weekday_factors`; with
+    `rule.min_orders`, the products' `orders` on D."""
     units = np.asarray(units, dtype=np.float64)
     history = np.asarray(history, dtype=np.float64)
     if rule.weekday and history.shape[1]:
@@ -139,4 +144,8 @@ def evaluate(
         & (units >= rule.min_units)
         & (units > rule.margin * np.nan_to_num(p95, nan=np.inf))
     )
+    if rule.min_orders:
+        if orders is None:
+            raise ValueError("a rule with min_orders needs the products' orders on the day")
+        spike &= np.asarray(orders) >= rule.min_orders
     return Verdicts(p95=p95, history_days=counts, ratio=ratio, spike=spike)

@@ -40,7 +40,7 @@ def served(stack: Settings) -> Iterator[Database[dict[str, Any]]]:
     orders = random_orders(datetime.now(UTC) - timedelta(minutes=1), 500, days=30, seed=9)
     write_orders(db, orders, UTC, stack.business_timezone)
     write_orders(db, spike_dataset(ZoneInfo("America/New_York")), UTC, stack.business_timezone)
-    rule = Rule(lookback_days=30, min_history_days=14, min_units=5, margin=1.5, weekday=False)
+    rule = Rule(lookback_days=30, min_history_days=14, min_orders=0, margin=1.5, weekday=False)
     run(db, SPIKE_DAY, SPIKE_DAY, UTC, stack.business_timezone, rule, report=lambda _: None)
     yield db
     client.drop_database(stack.mongo_database)

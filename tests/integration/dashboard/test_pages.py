@@ -205,7 +205,7 @@ def test_the_spikes_page_shows_detected_days_and_todays_emerging_spikes(
 ) -> None:
     new_york = ZoneInfo("America/New_York")
     write_orders(store, spike_dataset(new_york), UTC, "UTC")
-    rule = Rule(lookback_days=30, min_history_days=14, min_units=5, margin=1.5, weekday=False)
+    rule = Rule(lookback_days=30, min_history_days=14, min_orders=0, margin=1.5, weekday=False)
     before = SPIKE_DAY - timedelta(days=1)
     detect(store, before, SPIKE_DAY, UTC, "UTC", rule, report=lambda _: None)
     now = datetime.now(UTC)

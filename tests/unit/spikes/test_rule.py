@@ -12,7 +12,9 @@ from shopstream.spikes.demand import History
 from shopstream.spikes.detector import window
 from shopstream.spikes.rule import Rule, evaluate, history_matrix, percentiles, weekday_factors
 
-PLAIN = Rule(lookback_days=30, min_history_days=5, min_units=5, margin=1.0, weekday=False)
+PLAIN = Rule(
+    lookback_days=30, min_history_days=5, min_units=5, min_orders=0, margin=1.0, weekday=False
+)
 
 
 def _padded(rows: list[np.ndarray], width: int) -> np.ndarray:
@@ -110,7 +112,9 @@ def test_the_weekday_baseline_compares_a_saturday_with_saturday_levels() -> None
     store = product * 100
     factors = weekday_factors(store, weekdays)
     history = product[None, :]
-    rule = Rule(lookback_days=days, min_history_days=14, min_units=5, margin=1.2, weekday=True)
+    rule = Rule(
+        lookback_days=days, min_history_days=14, min_units=5, min_orders=0, margin=1.2, weekday=True
+    )
     flat = Rule(**{**rule.as_document(), "weekday": False})
     kw = {"history_weekdays": weekdays, "factors": factors}
     # 19 on a Monday is a spike against Monday's 10 but not against the raw P95 (20)
@@ -118,6 +122,16 @@ def test_the_weekday_baseline_compares_a_saturday_with_saturday_levels() -> None
     assert evaluate(np.array([19.0]), history, flat).spike.tolist() == [False]
     # 22 on a Saturday is an ordinary Saturday, though above the raw weekday level
     assert evaluate(np.array([22.0]), history, rule, weekday=5, **kw).spike.tolist() == [False]
+
+
+def test_minimum_orders_guards_a_single_bulk_order() -> None:
+    history = np.full((2, 30), 2.0)  # a slow seller: 2 units a day
+    rule = Rule(**{**PLAIN.as_document(), "min_orders": 3})
+    # 10 units on the day: once in one order of 10, once in five orders
+    verdict = evaluate(np.array([10.0, 10.0]), history, rule, orders=np.array([1, 5]))
+    assert verdict.spike.tolist() == [False, True]
+    with pytest.raises(ValueError, match="orders"):
+        evaluate(np.array([10.0]), history[:1], rule)
 
 
 def test_rule_parameters_are_checked() -> None:
@@ -143,7 +157,9 @@ def _history(start: date, units: list[list[int]], firsts: dict[int, date]) -> Hi
 
 def test_the_window_excludes_day_d_and_starts_at_the_first_sale() -> None:
     start = date(2026, 1, 5)  # a Monday
-    rule = Rule(lookback_days=6, min_history_days=2, min_units=1, margin=1.0, weekday=False)
+    rule = Rule(
+        lookback_days=6, min_history_days=2, min_units=1, min_orders=0, margin=1.0, weekday=False
+    )
     h = _history(
         start,
         [[5, 0, 0, 2, 0, 0, 99], [0, 0, 0, 1, 0, 3, 7]],

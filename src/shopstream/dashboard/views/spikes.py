@@ -131,8 +131,11 @@ def _detected() -> None:
         width="stretch",
     )
     shown = found.spikes[:CHARTS]
-    if len(found.spikes) > CHARTS:
-        st.caption(f"Daily history of the {CHARTS} strongest spikes:")
+    scale = " (on the day's weekday scale)" if rule.get("weekday") else ""
+    st.caption(
+        f"Daily units before the day (grey) and on it (red); the P95 and the threshold{scale}"
+        + (f"; the {CHARTS} strongest spikes:" if len(found.spikes) > CHARTS else ":")
+    )
     columns = st.columns(3)
     for i, spike in enumerate(shown):
         with columns[i % 3]:
