@@ -22,6 +22,7 @@ from shopstream.domain.documents import (
     SPIKE_DAYS_KEY,
     history_shard_key,
 )
+from shopstream.spikes.demand import decode_units
 from shopstream.spikes.detector import run
 from shopstream.spikes.intraday import refresh
 from shopstream.spikes.rule import Rule
@@ -88,7 +89,9 @@ def test_daily_demand_and_spikes_of_a_day(store: Any) -> None:
         assert {p["product_id"]: p["units"] for p in doc["products"]} == dict(truth[day])
     history = db[DEMAND_HISTORY].find_one({"_id": history_shard_key(SPIKE_DAY.year, SPIKER)})
     assert history is not None
-    series = next(e["units"] for e in history["products"] if e["product_id"] == SPIKER)
+    series = next(
+        decode_units(e["units"]) for e in history["products"] if e["product_id"] == SPIKER
+    )
     doy = SPIKE_DAY.timetuple().tm_yday - 1
     assert series[doy] == 60
     assert series[doy - 1] == truth[(SPIKE_DAY - timedelta(days=1)).isoformat()][SPIKER]

@@ -19,6 +19,7 @@ import numpy as np
 from pymongo.database import Database
 
 from shopstream.domain.documents import (
+    DAILY_DEMAND,
     DEMAND_HISTORY,
     DEMAND_SPIKES,
     SPIKE_DAYS_KEY,
@@ -163,17 +164,18 @@ def run(
         have = _calendar_days(db, start, first - timedelta(days=1))
         missing = [d for d in _days(start, first - timedelta(days=1)) if d not in have]
         todo = missing + _days(first, last)
-        demands: dict[date, DayDemand] = {}
+        demands: dict[date, DayDemand] = {}  # the last chunk's (a long range is re-read)
         for i in range(0, len(todo), chunk_days):
             part = [read_day(db, d, tz) for d in todo[i : i + chunk_days]]
             load_days(db, part, timezone)
-            demands.update((d.day, d) for d in part if d.day >= first)
+            demands = {d.day: d for d in part if d.day >= first}
             held.renew()
             report(
                 f"demand loaded: {part[0].day} .. {part[-1].day} ({i + len(part)}/{len(todo)} days)"
             )
         history = read_history(db, start, last)
-        for day, demand in sorted(demands.items()):
+        for day in _days(first, last):
+            demand = demands.get(day) or _stored_demand(db, day)
             spikes, verdicts = detect(history, demand, rule)
             _store_spikes(db, day, spikes, rule, verdicts, timezone)
             eligible = int(np.sum(verdicts.history_days >= rule.min_history_days))
@@ -183,6 +185,11 @@ def run(
             held.renew()
             report(f"{day}: {len(spikes)} spikes among {eligible} products with history")
     return results
+
+
+def _stored_demand(db: Database[dict[str, Any]], day: date) -> DayDemand:
+    doc = db[DAILY_DEMAND].find_one({"_id": day.isoformat()}) or {}
+    return DayDemand(day, list(doc.get("products", [])), list(doc.get("hours") or [0] * 24))
 
 
 def _store_spikes(
