@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -166,11 +167,14 @@ def test_dag_test_detects_one_day_against_the_real_stores(
 
 
 @pytest.fixture(scope="module")
-def airflow_stack(stack: Settings) -> Settings:
-    """The session stack with its Airflow running (started here, ~40 s)."""
+def airflow_stack(stack: Settings) -> Iterator[Settings]:
+    """The session stack with its Airflow running (started here, ~40 s; stopped after, so
+    the later tests do not share the cores with its scheduler)."""
     settings = stack.model_copy(update={"airflow_enabled": True})
     up(settings)
-    return settings
+    yield settings
+    up(stack)  # the session's own config: supervisord removes (stops) the Airflow programs
+    assert "airflow-scheduler" not in {s.name for s in status(settings) if s.state == "running"}
 
 
 def _token(settings: Settings) -> str:
