@@ -39,9 +39,10 @@ VARIANTS = {
     "margin 1.5": Rule(**_BASE, min_orders=0, margin=1.5, weekday=False),
     "margin 1.5, weekday": Rule(**_BASE, min_orders=0, margin=1.5, weekday=True),
     "margin 1.75, weekday": Rule(**_BASE, min_orders=0, margin=1.75, weekday=True),
-    "margin 1.75, min orders 12": Rule(**_BASE, min_orders=12, margin=1.75, weekday=False),
-    "default: margin 1.75, weekday, min orders 12": Rule(**_BASE),
-    "margin 2, weekday, min orders 12": Rule(**_BASE, min_orders=12, margin=2.0),
+    "margin 1.6, min orders 16": Rule(**_BASE, min_orders=16, margin=1.6, weekday=False),
+    "default: margin 1.6, weekday, min orders 16": Rule(**_BASE),
+    "margin 1.75, weekday, min orders 16": Rule(**_BASE, min_orders=16, margin=1.75),
+    "margin 1.75, weekday, min orders 12": Rule(**_BASE, min_orders=12, margin=1.75),
 }
 
 

@@ -130,8 +130,8 @@ class Settings(BaseSettings):
     spike_lookback_days: int = Field(default=90, ge=1, le=3650)
     spike_min_history_days: int = Field(default=14, ge=1)
     spike_min_units: int = Field(default=5, ge=0)
-    spike_min_orders: int = Field(default=12, ge=0)  # orders with the product on the day
-    spike_margin: float = Field(default=1.75, ge=1.0)  # units > margin x P95
+    spike_min_orders: int = Field(default=16, ge=0)  # orders with the product on the day
+    spike_margin: float = Field(default=1.6, ge=1.0)  # units > margin x P95
     spike_weekday: bool = True  # weekday-aware baseline
     spike_grace_minutes: int = Field(default=30, ge=0)  # after the watermark passes the day
     spike_emerging_every_min: int = Field(default=5, ge=1, le=59)  # the intraday DAG's schedule

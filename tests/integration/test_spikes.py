@@ -20,9 +20,10 @@ from shopstream.domain.documents import (
     DEMAND_SPIKES,
     EMERGING_SPIKES,
     SPIKE_DAYS_KEY,
+    history_period,
     history_shard_key,
 )
-from shopstream.spikes.demand import decode_units
+from shopstream.spikes.demand import decode_units, period_start
 from shopstream.spikes.detector import run
 from shopstream.spikes.intraday import refresh
 from shopstream.spikes.rule import Rule
@@ -87,14 +88,15 @@ def test_daily_demand_and_spikes_of_a_day(store: Any) -> None:
         doc = db[DAILY_DEMAND].find_one({"_id": day})
         assert doc is not None
         assert {p["product_id"]: p["units"] for p in doc["products"]} == dict(truth[day])
-    history = db[DEMAND_HISTORY].find_one({"_id": history_shard_key(SPIKE_DAY.year, SPIKER)})
+    shard = history_shard_key(history_period(SPIKE_DAY), SPIKER)
+    history = db[DEMAND_HISTORY].find_one({"_id": shard})
     assert history is not None
     series = next(
         decode_units(e["units"]) for e in history["products"] if e["product_id"] == SPIKER
     )
-    doy = SPIKE_DAY.timetuple().tm_yday - 1
-    assert series[doy] == 60
-    assert series[doy - 1] == truth[(SPIKE_DAY - timedelta(days=1)).isoformat()][SPIKER]
+    slot = (SPIKE_DAY - period_start(history_period(SPIKE_DAY))).days
+    assert series[slot] == 60
+    assert series[slot - 1] == truth[(SPIKE_DAY - timedelta(days=1)).isoformat()][SPIKER]
 
     spikes = db[DEMAND_SPIKES].find_one({"_id": SPIKE_DAY.isoformat()})
     assert spikes is not None

@@ -9,7 +9,7 @@ documents' shapes and invariants are in docs/streaming.md.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 __all__ = [
     "CUSTOMER_DAYS",
@@ -45,6 +45,7 @@ __all__ = [
     "day_products_keys",
     "dead_letter_key",
     "history_calendar_key",
+    "history_period",
     "history_shard_key",
     "hour_key",
     "minute_key",
@@ -118,14 +119,20 @@ def day_products_keys(day: str) -> list[str]:
     return [f"{day}|{shard:02d}" for shard in range(PRODUCT_SHARDS)]
 
 
-def history_shard_key(year: int, product_id: int) -> str:
-    """`2026|07`: the `demand_history` document with this product's daily units of a year."""
-    return f"{year}|{product_id % PRODUCT_SHARDS:02d}"
+def history_period(day: date) -> str:
+    """`2026Q4`: the quarter whose `demand_history` documents hold this day."""
+    return f"{day.year}Q{(day.month - 1) // 3 + 1}"
 
 
-def history_calendar_key(year: int) -> str:
-    """`2026|days`: which days of a year the history holds, with the store's totals."""
-    return f"{year}|days"
+def history_shard_key(period: str, product_id: int) -> str:
+    """`2026Q4|07`: the `demand_history` document with this product's daily units of a
+    quarter."""
+    return f"{period}|{product_id % PRODUCT_SHARDS:02d}"
+
+
+def history_calendar_key(period: str) -> str:
+    """`2026Q4|days`: which days of a quarter the history holds, with the store's totals."""
+    return f"{period}|days"
 
 
 def customer_day_key(day: str, customer_id: int) -> str:

@@ -11,12 +11,13 @@ Documents (docs/spikes.md):
 - `daily_demand` `"2026-11-28"`: every product sold that day (`products`: product_id, name,
   category, units, orders, revenue_cents, revenue), the day's totals and `hours` (the store's
   units by local hour, for the intraday rule);
-- `demand_history` `"2026|07"`: for the products of shard 7 (product_id % 64), their daily
-  units of 2026, 366 little-endian int32 indexed by day of year (`units[0]` is January 1st),
-  as BSON binary: FerretDB v1 converts every array element on every read (a shard of 156
-  products took 560 ms as an int array, 41 ms as binary);
-  `"2026|days"`: the days of 2026 the history holds (a day missing here was never loaded, as
-  opposed to a day without sales), with the store's totals and hours of each;
+- `demand_history` `"2026Q4|07"`: for the products of shard 7 (product_id % 64), their daily
+  units of the quarter, little-endian int32 indexed by day of the quarter (`units[0]` is its
+  first day), as BSON binary: FerretDB v1 converts every array element on every read (a shard
+  of 156 products' year took 560 ms as an int array, 41 ms as binary), and a quarter is what a
+  day's run rewrites (a year per document made a 10,000-product run rewrite 15 MB);
+  `"2026Q4|days"`: the days of the quarter the history holds (a day missing here was never
+  loaded, as opposed to a day without sales), with the store's totals and hours of each;
   `"first_sales"`: each product's first day with sales (where its zero-filled history starts).
 
 A run rewrites whole documents (one writer at a time: `shopstream.spikes.lease`), so loading
@@ -45,6 +46,7 @@ from shopstream.domain.documents import (
     ROLLUP_HOUR,
     day_products_keys,
     history_calendar_key,
+    history_period,
     history_shard_key,
     hour_key,
 )
@@ -57,11 +59,13 @@ __all__ = [
     "decode_units",
     "encode_units",
     "load_days",
+    "period_start",
+    "periods_between",
     "read_day",
     "read_history",
 ]
 
-_YEAR_DAYS = 366
+_PERIOD_DAYS = 92  # the longest quarter
 _UNITS = np.dtype("<i4")  # the history's encoding (`units_encoding` in each document)
 
 
@@ -70,7 +74,7 @@ def encode_units(units: np.ndarray) -> Binary:
 
 
 def decode_units(data: bytes) -> np.ndarray:
-    """A year of daily units from a history entry (a writable copy)."""
+    """A quarter of daily units from a history entry (a writable copy)."""
     return np.frombuffer(data, dtype=_UNITS).astype(np.int64)
 
 
@@ -158,24 +162,46 @@ def read_day(db: Database[dict[str, Any]], day: date, tz: tzinfo) -> DayDemand:
     return DayDemand(day, products, by_hour)
 
 
-def _doy(day: date) -> int:
-    return day.timetuple().tm_yday - 1
+def period_start(period: str) -> date:
+    year, quarter = period.split("Q")
+    return date(int(year), 3 * (int(quarter) - 1) + 1, 1)
+
+
+def _period_end(first: date) -> date:
+    """The last day of the quarter starting on `first` (quarters are 90 to 92 days)."""
+    return period_start(history_period(first + timedelta(days=_PERIOD_DAYS))) - timedelta(days=1)
+
+
+def _index(day: date) -> int:
+    """The day's slot in its quarter's arrays."""
+    return (day - period_start(history_period(day))).days
+
+
+def periods_between(start: date, end: date) -> list[str]:
+    """The quarters (`2026Q4`) that days [start, end] fall in, in order."""
+    found: list[str] = []
+    day = start
+    while day <= end:
+        if not found or found[-1] != history_period(day):
+            found.append(history_period(day))
+        day += timedelta(days=1)
+    return found
 
 
 def load_days(db: Database[dict[str, Any]], days: Sequence[DayDemand], timezone: str) -> None:
-    """Stores days' demand: `daily_demand`, then the history (each year's shard documents and
-    calendar read and rewritten once however many days), then the first sales."""
+    """Stores days' demand: `daily_demand`, then the history (each quarter's shard documents
+    and calendar read and rewritten once however many days), then the first sales."""
     if not days:
         return
     db[DAILY_DEMAND].bulk_write(
         [ReplaceOne({"_id": d.day.isoformat()}, d.document(timezone), upsert=True) for d in days],
         ordered=False,
     )
-    by_year: dict[int, list[DayDemand]] = defaultdict(list)
+    by_period: dict[str, list[DayDemand]] = defaultdict(list)
     for d in days:
-        by_year[d.day.year].append(d)
-    for year, group in sorted(by_year.items()):
-        _load_year(db, year, group)
+        by_period[history_period(d.day)].append(d)
+    for period, group in sorted(by_period.items()):
+        _load_period(db, period, group)
     first = db[DEMAND_HISTORY].find_one({"_id": FIRST_SALES_KEY}) or {"products": {}}
     firsts: dict[str, str] = dict(first.get("products", {}))
     for d in days:
@@ -189,19 +215,19 @@ def load_days(db: Database[dict[str, Any]], days: Sequence[DayDemand], timezone:
     )
 
 
-def _load_year(db: Database[dict[str, Any]], year: int, days: Iterable[DayDemand]) -> None:
+def _load_period(db: Database[dict[str, Any]], period: str, days: Iterable[DayDemand]) -> None:
     days = list(days)
     coll = db[DEMAND_HISTORY]
-    keys = [f"{year}|{s:02d}" for s in range(PRODUCT_SHARDS)]
+    keys = [f"{period}|{s:02d}" for s in range(PRODUCT_SHARDS)]
     shards: dict[str, dict[int, np.ndarray]] = {}
     for key, doc in zip(keys, find_each(coll, keys), strict=True):
         entries = (doc or {}).get("products", [])
         shards[key] = {int(e["product_id"]): decode_units(e["units"]) for e in entries}
     for d in days:
-        index = _doy(d.day)
+        index = _index(d.day)
         sold = {p["product_id"]: p["units"] for p in d.products}
         for pid in sold:
-            shards[history_shard_key(year, pid)].setdefault(pid, np.zeros(_YEAR_DAYS, np.int64))
+            shards[history_shard_key(period, pid)].setdefault(pid, np.zeros(_PERIOD_DAYS, np.int64))
         for entries in shards.values():
             for pid, units in entries.items():
                 units[index] = sold.get(pid, 0)
@@ -210,9 +236,10 @@ def _load_year(db: Database[dict[str, Any]], year: int, days: Iterable[DayDemand
             {"_id": key},
             {
                 "_id": key,
-                "year": year,
+                "period": period,
+                "first_day": period_start(period).isoformat(),
                 "shard": int(key.split("|")[1]),
-                "units_encoding": "int32 little-endian, index = day of year",
+                "units_encoding": "int32 little-endian, index = day of the quarter",
                 "products": [
                     {"product_id": p, "units": encode_units(entries[p])} for p in sorted(entries)
                 ],
@@ -224,8 +251,8 @@ def _load_year(db: Database[dict[str, Any]], year: int, days: Iterable[DayDemand
     ]
     if writes:
         coll.bulk_write(writes, ordered=False)
-    cal_key = history_calendar_key(year)
-    calendar = coll.find_one({"_id": cal_key}) or {"_id": cal_key, "year": year, "days": {}}
+    cal_key = history_calendar_key(period)
+    calendar = coll.find_one({"_id": cal_key}) or {"_id": cal_key, "period": period, "days": {}}
     for d in days:
         calendar["days"][d.day.isoformat()] = {
             "units": d.units,
@@ -262,12 +289,12 @@ class History:
 
 def read_history(db: Database[dict[str, Any]], start: date, end: date) -> History:
     """The history of days [start, end]: one calendar and `PRODUCT_SHARDS` shard lookups per
-    year spanned, and the first sales."""
+    quarter spanned (two for a 90-day lookback), and the first sales."""
     n = (end - start).days + 1
-    years = range(start.year, end.year + 1)
+    periods = periods_between(start, end)
     coll = db[DEMAND_HISTORY]
-    keys = [history_calendar_key(y) for y in years]
-    keys += [f"{y}|{s:02d}" for y in years for s in range(PRODUCT_SHARDS)]
+    keys = [history_calendar_key(p) for p in periods]
+    keys += [f"{p}|{s:02d}" for p in periods for s in range(PRODUCT_SHARDS)]
     keys.append(FIRST_SALES_KEY)
     docs = dict(zip(keys, find_each(coll, keys), strict=True))
     first_doc = docs[FIRST_SALES_KEY] or {}
@@ -275,19 +302,23 @@ def read_history(db: Database[dict[str, Any]], start: date, end: date) -> Histor
     store_units = np.zeros(n, dtype=np.int64)
     store_hours = np.zeros((n, 24), dtype=np.int64)
     rows: dict[int, np.ndarray] = {}
-    for year in years:
-        lo = max(start, date(year, 1, 1))
-        hi = min(end, date(year, 12, 31))
-        a, b = (lo - start).days, (hi - start).days + 1  # columns of this year
-        i, j = _doy(lo), _doy(hi) + 1  # indexes in the year's arrays
-        for iso, info in ((docs.get(history_calendar_key(year)) or {}).get("days") or {}).items():
+    for period in periods:
+        first = period_start(period)
+        lo = max(start, first)
+        hi = min(
+            end,
+            period_start(history_period(first + timedelta(days=_PERIOD_DAYS))) - timedelta(days=1),
+        )
+        a, b = (lo - start).days, (hi - start).days + 1  # columns of this quarter
+        i, j = (lo - first).days, (hi - first).days + 1  # slots in its arrays
+        for iso, info in ((docs.get(history_calendar_key(period)) or {}).get("days") or {}).items():
             col = (date.fromisoformat(iso) - start).days
             if 0 <= col < n:
                 loaded[col] = True
                 store_units[col] = int(info.get("units", 0))
                 store_hours[col] = info.get("hours") or [0] * 24
         for s in range(PRODUCT_SHARDS):
-            for entry in (docs.get(f"{year}|{s:02d}") or {}).get("products", []):
+            for entry in (docs.get(f"{period}|{s:02d}") or {}).get("products", []):
                 pid = int(entry["product_id"])
                 row = rows.get(pid)
                 if row is None:

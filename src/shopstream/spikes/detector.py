@@ -25,7 +25,14 @@ from shopstream.domain.documents import (
     SPIKE_DAYS_KEY,
     history_calendar_key,
 )
-from shopstream.spikes.demand import DayDemand, History, load_days, read_day, read_history
+from shopstream.spikes.demand import (
+    DayDemand,
+    History,
+    load_days,
+    periods_between,
+    read_day,
+    read_history,
+)
 from shopstream.spikes.lease import lease
 from shopstream.spikes.rule import Rule, Verdicts, evaluate, history_matrix, weekday_factors
 from shopstream.streaming.mongo import find_each
@@ -77,7 +84,10 @@ def window(history: History, day: date, rule: Rule) -> Window:
     loaded = history.loaded[lo:c]
     hist[:, ~loaded] = np.nan
     weekdays = np.array([(start + timedelta(days=i)).weekday() for i in range(c - lo)])
-    factors = weekday_factors(history.store_units[lo:c][loaded], weekdays[loaded])
+    # the store's weekly shape from the days it sold anything (not the days before it opened,
+    # which are loaded as zeros, nor a store-wide outage)
+    selling = loaded & (history.store_units[lo:c] > 0)
+    factors = weekday_factors(history.store_units[lo:c][selling], weekdays[selling])
     return Window(
         units=history.units[:, c].astype(np.float64),
         history=hist,
@@ -134,7 +144,7 @@ def detect(
 
 
 def _calendar_days(db: Database[dict[str, Any]], start: date, end: date) -> set[date]:
-    keys = [history_calendar_key(y) for y in range(start.year, end.year + 1)]
+    keys = [history_calendar_key(p) for p in periods_between(start, end)]
     found: set[date] = set()
     for doc in find_each(db[DEMAND_HISTORY], keys):
         found.update(date.fromisoformat(d) for d in (doc or {}).get("days", {}))

@@ -37,8 +37,8 @@ class Rule:
     lookback_days: int = 90
     min_history_days: int = 14
     min_units: int = 5
-    min_orders: int = 12  # orders with the product on D
-    margin: float = 1.75  # units must exceed margin x P95
+    min_orders: int = 16  # orders with the product on D
+    margin: float = 1.6  # units must exceed margin x P95
     weekday: bool = True  # weekday-adjusted baseline
     percentile: float = 95.0
 
