@@ -22,10 +22,10 @@ from pymongo.database import Database
 
 from shopstream.domain.documents import EMERGING_SPIKES
 from shopstream.spikes.demand import History, day_bounds, read_day, read_history
-from shopstream.spikes.detector import window
+from shopstream.spikes.detector import Window, window
 from shopstream.spikes.rule import Rule, evaluate
 
-__all__ = ["elapsed_share", "refresh"]
+__all__ = ["elapsed_share", "refresh", "store_level"]
 
 
 def elapsed_share(hours: np.ndarray, at_hours: float) -> np.ndarray:
@@ -42,6 +42,21 @@ def elapsed_share(hours: np.ndarray, at_hours: float) -> np.ndarray:
         return np.where(total > 0, done / total, np.nan)
 
 
+def store_level(so_far: float, store_by_now: np.ndarray, w: Window, rule: Rule) -> float:
+    """Today's store units so far against the history days' at the same time (weekday-adjusted
+    like the rule): the baseline scales with it, so a store-wide surge (a campaign; a demo's
+    live traffic far above its backfilled history) does not make every product emerge, and a
+    product emerges when it outgrows the store. 1.0 without a usable history."""
+    counted = np.isfinite(store_by_now) & (store_by_now > 0)
+    if not counted.any() or so_far <= 0:
+        return 1.0
+    scale = np.ones(len(store_by_now))
+    if rule.weekday:
+        scale = w.factors[w.weekday] / w.factors[w.weekdays]
+    expected = float(np.mean((store_by_now * scale)[counted]))
+    return so_far / expected if expected > 0 else 1.0
+
+
 def refresh(
     db: Database[dict[str, Any]], at: datetime, tz: tzinfo, timezone: str, rule: Rule
 ) -> dict[str, Any]:
@@ -56,7 +71,8 @@ def refresh(
     history = _with_today(history, day, so_far)
     w = window(history, day, rule)
     share = elapsed_share(history.store_hours[: rule.lookback_days], at_hours)
-    cumulative = w.history * share[None, :]
+    level = store_level(today.units, history.store_units[: rule.lookback_days] * share, w, rule)
+    cumulative = w.history * share[None, :] * level
     orders = np.array([so_far.get(int(p), {}).get("orders", 0) for p in history.product_ids])
     verdicts = evaluate(
         w.units, cumulative, rule,
@@ -97,6 +113,7 @@ def refresh(
         "provisional": True,
         "spikes": sorted(spikes.values(), key=lambda s: (s["crossed_at"], s["product_id"])),
         "count": sum(1 for s in spikes.values() if s["above"]),
+        "store_level": round(level, 4),  # today's store units so far / a usual day's by now
         "rule": rule.as_document(),
         "refreshed_at": datetime.now(UTC),
     }

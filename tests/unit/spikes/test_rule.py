@@ -172,3 +172,20 @@ def test_the_window_excludes_day_d_and_starts_at_the_first_sale() -> None:
     assert w.history[1, 3:].tolist() == [1, 0, 3]
     h.loaded[1] = False  # a day never loaded does not count (as opposed to 0 units)
     assert np.isnan(window(h, start + timedelta(days=6), rule).history[0, 1])
+
+
+def test_the_intraday_baseline_follows_the_stores_level_today() -> None:
+    from shopstream.spikes.detector import Window
+    from shopstream.spikes.intraday import elapsed_share, store_level
+
+    hours = np.zeros((2, 24))
+    hours[:, 6:18] = 10  # a store selling 120 units between 06:00 and 18:00
+    share = elapsed_share(hours, 12.0)
+    assert share.tolist() == [0.5, 0.5]
+    assert np.isnan(elapsed_share(np.zeros((1, 24)), 12.0)).all()
+    w = Window(np.zeros(1), np.zeros((1, 2)), np.array([0, 1]), 2, np.ones(7), date(2026, 1, 5))
+    flat = Rule(weekday=False, min_orders=0)
+    by_now = np.array([120.0, 120.0]) * share  # 60 units by noon on a usual day
+    assert store_level(180.0, by_now, w, flat) == pytest.approx(3.0)  # three times as busy
+    assert store_level(0.0, by_now, w, flat) == 1.0
+    assert store_level(50.0, np.array([np.nan, 0.0]), w, flat) == 1.0  # no usable history
