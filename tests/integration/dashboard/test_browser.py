@@ -68,8 +68,13 @@ def test_every_page_renders_and_the_kpis_in_the_dom_are_the_stores(
         assert page.query_selector_all('[data-testid="stVegaLiteChart"]')
         page.goto(f"{stack.dashboard_url}/spikes")
         wait_rendered(page)
-        page.get_by_text(f"Product {SPIKER}").first.wait_for(timeout=30_000)
         wait_until(lambda: metrics(page).get("Spikes") == "1", "the spike day's metrics")
+        # the spike's row (the table's cells are hidden behind its canvas) and its chart
+        wait_until(lambda: page.get_by_text(f"Product {SPIKER}").count() > 0, "the spike's row")
+        wait_until(
+            lambda: bool(page.query_selector_all('[data-testid="stVegaLiteChart"]')),
+            "the spike's history chart",
+        )
     shots = screenshot_pages(stack.dashboard_url, tmp_path / "shots", customer="7")
     for shot in shots:
         assert shot.stat().st_size > 20_000, f"{shot.name} looks empty"

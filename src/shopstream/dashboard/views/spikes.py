@@ -105,11 +105,11 @@ def _detected() -> None:
     cols[0].metric("Spikes", number(len(found.spikes)))
     cols[1].metric("Products judged", number(found.evaluated))
     cols[2].metric("Rule", f"> {rule.get('margin', 1):g} × P95")
-    cols[3].metric("Detected", local_time(found.detected_at, tz, True)[:16])
+    cols[3].metric("Detected", local_time(found.detected_at, tz, True)[5:16])
     st.caption(
-        f"Lookback {rule.get('lookback_days')} days, at least {rule.get('min_history_days')} days "
-        f"of history and {rule.get('min_units')} units on the day"
-        + ("; weekday-adjusted baseline." if rule.get("weekday") else ".")
+        f"Lookback {rule.get('lookback_days')} days; at least {rule.get('min_history_days')} days "
+        f"of history, {rule.get('min_units')} units and {rule.get('min_orders', 0)} orders on "
+        "the day" + ("; weekday-adjusted baseline." if rule.get("weekday") else ".")
     )
     if not found.spikes:
         st.success(f"No product spiked on {day}.")
