@@ -22,7 +22,7 @@ from pymongo.database import Database
 
 from shopstream.domain.documents import EMERGING_SPIKES
 from shopstream.spikes.demand import History, day_bounds, read_day, read_history
-from shopstream.spikes.detector import Window, window
+from shopstream.spikes.detector import Window, ratio_value, window
 from shopstream.spikes.rule import Rule, evaluate
 
 __all__ = ["elapsed_share", "refresh", "store_level"]
@@ -96,9 +96,7 @@ def refresh(
             "units": int(w.units[i]),
             "p95": None if p95 is None else round(p95, 4),
             "threshold": None if p95 is None else round(rule.margin * p95, 4),
-            "ratio": None
-            if not np.isfinite(verdicts.ratio[i])
-            else round(float(verdicts.ratio[i]), 4),
+            "ratio": ratio_value(verdicts.ratio[i]),
             "history_days": int(verdicts.history_days[i]),
             "above": bool(verdicts.spike[i]),
             "crossed_at": earlier.get("crossed_at", at),
