@@ -145,6 +145,26 @@ class Settings(BaseSettings):
     airflow_parallelism: int = Field(default=4, ge=1)
     airflow_admin_password: SecretStr = SecretStr("shopstream")
 
+    # Warehouse (batch ELT, docs/warehouse.md): DuckDB embedded by default, or Snowflake.
+    warehouse: Literal["duckdb", "snowflake"] = "duckdb"
+    warehouse_duckdb_path: Path | None = None  # default <data>/warehouse/shopstream.duckdb
+    warehouse_grace_minutes: int = Field(default=30, ge=0)  # after the watermark passes a day
+    warehouse_start_date: date | None = None  # the DAG's first day (default: 30 days ago)
+    warehouse_catchup: bool = True
+    snowflake_account: str | None = None
+    snowflake_user: str | None = None
+    snowflake_password: SecretStr | None = None
+    snowflake_database: str = "SHOPSTREAM"
+    snowflake_warehouse: str | None = None
+    snowflake_role: str | None = None
+    # An S3 lake is read by Snowflake through an external stage on the lake's root (created
+    # with a storage integration by an account admin); a local lake is PUT to an internal one.
+    snowflake_lake_stage: str | None = None
+    # Only to reach a non-standard endpoint (a private link, or fakesnow in tests).
+    snowflake_host: str | None = None
+    snowflake_port: int | None = None
+    snowflake_protocol: Literal["https", "http"] = "https"
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.environment != "dev" and DEV_API_KEY in self.api_key_list:
@@ -181,6 +201,12 @@ class Settings(BaseSettings):
         """The lake root as Spark/Hadoop addresses it (`s3://` becomes `s3a://`)."""
         uri = self.lake_uri or (self.data_path / "lake").as_uri()
         return "s3a://" + uri.removeprefix("s3://") if uri.startswith("s3://") else uri
+
+    @property
+    def duckdb_path(self) -> Path:
+        """The embedded warehouse's database file."""
+        path = self.warehouse_duckdb_path or self.data_path / "warehouse" / "shopstream.duckdb"
+        return path.expanduser().resolve()
 
     @property
     def checkpoints(self) -> str:

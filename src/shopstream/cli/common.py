@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from typing import Any, NoReturn
 
 import typer
@@ -15,7 +16,7 @@ from rich.console import Console
 from shopstream.config import Settings, get_settings
 from shopstream.logs import configure_logging
 
-__all__ = ["console", "database", "fail", "load_settings"]
+__all__ = ["console", "database", "fail", "load_settings", "parse_day"]
 
 console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -36,6 +37,16 @@ def load_settings(service: bool = False) -> Settings:
 def fail(message: str, code: int = 1) -> NoReturn:
     err_console.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(code)
+
+
+def parse_day(text: str | None, what: str) -> date | None:
+    """A `YYYY-MM-DD` option's date (None for None), or a clear error naming the option."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        fail(f"{what} must be a date like 2026-11-28, not {text!r}")
 
 
 @contextmanager

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from shopstream.cli import bench, demo, ingest, serving, sim, spikes, stack, stream
+from shopstream.cli import bench, demo, ingest, serving, sim, spikes, stack, stream, warehouse
 
 __all__ = ["app"]
 
@@ -21,4 +21,5 @@ demo.register(app)
 stream.register(app)
 serving.register(app)
 spikes.register(app)
+warehouse.register(app)
 bench.register(app)

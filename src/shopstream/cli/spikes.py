@@ -8,20 +8,11 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from shopstream.cli.common import console, database, fail, load_settings
+from shopstream.cli.common import console, database, fail, load_settings, parse_day
 
 __all__ = ["register"]
 
 spikes = typer.Typer(help="Detect demand spikes (a P95 rule per product).", no_args_is_help=True)
-
-
-def _day(text: str | None, what: str) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        fail(f"{what} must be a date like 2026-11-28, not {text!r}")
 
 
 def _yesterday(tz: ZoneInfo) -> date:
@@ -63,8 +54,8 @@ def cmd_run(
         fail("give either --date or --from/--to, not both")
     if bool(first) != bool(last):
         fail("a range needs both --from and --to")
-    lo = _day(first, "--from") or _day(day, "--date") or _yesterday(tz)
-    hi = _day(last, "--to") or lo
+    lo = parse_day(first, "--from") or parse_day(day, "--date") or _yesterday(tz)
+    hi = parse_day(last, "--to") or lo
     if hi < lo:
         fail(f"--to ({hi}) is before --from ({lo})")
     try:
@@ -129,7 +120,7 @@ def cmd_complete(
     tz = ZoneInfo(settings.business_timezone)
     minutes = settings.spike_grace_minutes if grace is None else grace
     with database(settings) as db:
-        verdict = day_complete(settings, db, _day(day, "--date"),  # type: ignore[arg-type]
+        verdict = day_complete(settings, db, parse_day(day, "--date"),  # type: ignore[arg-type]
                                tz, timedelta(minutes=minutes))  # fmt: skip
     console.print(verdict.reason)
     raise typer.Exit(0 if verdict.complete else 1)

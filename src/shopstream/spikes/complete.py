@@ -12,7 +12,7 @@ Day D is complete when
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, timedelta, tzinfo
 from typing import Any
 
 from pymongo.database import Database
@@ -20,7 +20,7 @@ from pymongo.database import Database
 from shopstream.config import Settings
 from shopstream.domain.documents import STREAM_STATUS, query_status_key
 from shopstream.spikes.demand import day_bounds
-from shopstream.streaming.committed import read_watermark
+from shopstream.streaming.committed import watermark_passed
 
 __all__ = ["Completeness", "day_complete"]
 
@@ -44,20 +44,12 @@ def _behind(enrich: dict[str, Any], lake: dict[str, Any]) -> list[str]:
 def day_complete(
     settings: Settings, db: Database[dict[str, Any]], day: date, tz: tzinfo, grace: timedelta
 ) -> Completeness:
-    mark = read_watermark(f"{settings.lake}/orders", settings)
-    if mark is None:
-        return Completeness(
-            False, "no lake watermark yet: is the streaming job running, and has it seen orders?"
-        )
-    watermark = datetime.fromisoformat(mark["watermark"])
     _, end = day_bounds(day, tz)
-    due = end + grace
-    if watermark < due:
-        return Completeness(
-            False,
-            f"{day} is not complete: the lake watermark is at {watermark.isoformat()}, it must "
-            f"pass {due.isoformat()} (the end of the day in {tz} plus {grace} of grace)",
-        )
+    passed, reason = watermark_passed(
+        settings, end + grace, f"{day} (its end in {tz} plus {grace} of grace)"
+    )
+    if not passed:
+        return Completeness(False, reason)
     status = db[STREAM_STATUS]
     lake = status.find_one({"_id": query_status_key("lake")})
     enrich = status.find_one({"_id": query_status_key("enrich")})
@@ -68,4 +60,4 @@ def day_complete(
         return Completeness(
             False, f"the enrichment is behind the lake on {len(behind)} partitions: {behind[:3]}"
         )
-    return Completeness(True, f"{day} is complete (lake watermark {watermark.isoformat()})")
+    return Completeness(True, reason)

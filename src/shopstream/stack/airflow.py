@@ -16,11 +16,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
@@ -34,6 +32,7 @@ from psycopg import sql
 
 from shopstream.config import Settings, get_settings
 from shopstream.stack import probes
+from shopstream.stack.venvs import ensure_venv, venv_path
 
 __all__ = [
     "ADMIN_USER",
@@ -52,6 +51,8 @@ __all__ = [
 ]
 
 AIRFLOW_VERSION = "3.3.2"
+# cosmos renders the dbt project as a task group per model (it runs dbt from its own venv)
+AIRFLOW_REQUIREMENTS = (f"apache-airflow[postgres]=={AIRFLOW_VERSION}", "astronomer-cosmos==1.15.1")
 AIRFLOW_DATABASE = "airflow"
 ADMIN_USER = "admin"
 DAGS_FOLDER = Path(str(resources.files("shopstream").joinpath("dags")))
@@ -62,44 +63,19 @@ def _constraints() -> Path:
 
 
 def _venv(cache: Path) -> Path:
-    digest = hashlib.sha256(_constraints().read_bytes()).hexdigest()[:10]
-    return cache / "airflow" / f"{AIRFLOW_VERSION}-{digest}"
+    return venv_path(cache, "airflow", AIRFLOW_VERSION, _constraints())
 
 
 def airflow_bin(settings: Settings) -> Path:
     return _venv(settings.cache_path) / "bin" / "airflow"
 
 
-def ensure_airflow(cache: Path, report: object = print) -> Path:
+def ensure_airflow(cache: Path) -> Path:
     """Airflow's virtualenv (created once per constraints file, ~1 min); its `airflow`."""
-    venv = _venv(cache)
-    airflow = venv / "bin" / "airflow"
-    done = venv / ".complete"
-    if done.exists() and airflow.exists():
-        return airflow
-    from shopstream.stack.install import InstallError
-
-    shutil.rmtree(venv, ignore_errors=True)
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    python = shutil.which("python3.11") or sys.executable
-    steps = [
-        [python, "-m", "venv", str(venv)],
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--upgrade", "pip"],
-        [
-            str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-            "-c", str(_constraints()), f"apache-airflow[postgres]=={AIRFLOW_VERSION}",
-        ],
-    ]  # fmt: skip
-    for cmd in steps:
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            shutil.rmtree(venv, ignore_errors=True)
-            raise InstallError(
-                f"installing Airflow {AIRFLOW_VERSION} failed ({' '.join(cmd[:4])} ...):\n"
-                f"{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
-            )
-    done.write_text(AIRFLOW_VERSION + "\n")
-    return airflow
+    venv = ensure_venv(
+        _venv(cache), list(AIRFLOW_REQUIREMENTS), _constraints(), f"Airflow {AIRFLOW_VERSION}"
+    )
+    return venv / "bin" / "airflow"
 
 
 def airflow_home(settings: Settings) -> Path:

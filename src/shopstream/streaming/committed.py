@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -21,7 +22,14 @@ import pyarrow.fs as pafs
 
 from shopstream.config import Settings
 
-__all__ = ["WATERMARK_FILE", "committed_files", "filesystem_for", "read_watermark", "s3_filesystem"]
+__all__ = [
+    "WATERMARK_FILE",
+    "committed_files",
+    "filesystem_for",
+    "read_watermark",
+    "s3_filesystem",
+    "watermark_passed",
+]
 
 # Published by the landing query (streaming/lake.py) in the table directory; `_` files are
 # not data to Spark or pyarrow.
@@ -123,3 +131,18 @@ def read_watermark(table: str, settings: Settings | None = None) -> dict[str, An
     except FileNotFoundError:
         return None
     return doc
+
+
+def watermark_passed(settings: Settings, due: datetime, what: str) -> tuple[bool, str]:
+    """Whether the orders table's watermark has passed `due` (the end of `what`, e.g. a day,
+    plus its grace), and a sentence saying so either way."""
+    mark = read_watermark(f"{settings.lake}/orders", settings)
+    if mark is None:
+        return False, "no lake watermark yet: is the streaming job running, and has it seen orders?"
+    watermark = datetime.fromisoformat(mark["watermark"])
+    if watermark < due:
+        return False, (
+            f"{what} is not complete: the lake watermark is at {watermark.isoformat()}, it must "
+            f"pass {due.isoformat()}"
+        )
+    return True, f"{what} is complete (lake watermark {watermark.isoformat()})"

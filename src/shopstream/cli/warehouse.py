@@ -1,0 +1,151 @@
+"""`shopstream warehouse ...`: the batch ELT, a day at a time (docs/warehouse.md).
+
+`load` runs every step for a day; the other commands are the steps one by one, as the
+`lake_to_warehouse` DAG runs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from typing import TypeVar
+
+import typer
+
+from shopstream.cli.common import console, fail, load_settings, parse_day
+from shopstream.config import Settings
+
+__all__ = ["register"]
+
+warehouse = typer.Typer(
+    help="Load the lake into the warehouse (DuckDB or Snowflake) and build the dbt marts.",
+    no_args_is_help=True,
+)
+T = TypeVar("T")
+
+_DAY = typer.Option(None, "--date", help="The lake day, UTC (default: yesterday).")
+
+
+def _the_day(text: str | None) -> date:
+    return parse_day(text, "--date") or datetime.now(UTC).date() - timedelta(days=1)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turns the warehouse's and the lake's errors into one clear line and exit code 1."""
+    from shopstream.warehouse.base import WarehouseError
+    from shopstream.warehouse.lakeday import LakeError
+
+    try:
+        yield
+    except (WarehouseError, LakeError) as exc:
+        fail(str(exc))
+
+
+def _step(settings: Settings, action: Callable[..., T], day: date | None) -> T:
+    from shopstream.warehouse import open_warehouse
+
+    with _errors(), open_warehouse(settings) as wh:
+        return action(settings, wh, day) if day is not None else action(settings, wh)
+
+
+@warehouse.command("complete")
+def cmd_complete(day: str = _DAY) -> None:
+    """Exit 0 when DAY is complete in the lake (the DAG's sensor), else say why and exit 1."""
+    from shopstream.warehouse.load import is_complete
+
+    done, reason = is_complete(load_settings(), _the_day(day))
+    console.print(reason)
+    raise typer.Exit(0 if done else 1)
+
+
+@warehouse.command("load")
+def cmd_load(
+    day: str = _DAY,
+    force: bool = typer.Option(False, help="Load even if the day is not complete yet."),
+) -> None:
+    """Every step for DAY: raw load, dimensions, reconcile, dbt build, publish."""
+    settings = load_settings()
+    from shopstream.warehouse.load import is_complete, load_day
+
+    the_day = _the_day(day)
+    done, reason = is_complete(settings, the_day)
+    if not done and not force:
+        fail(f"{reason}. Wait, or pass --force to load what is there.")
+    with _errors():
+        record = load_day(settings, the_day, report=console.print)
+    console.print(f"[bold]{the_day}: {record.status}[/] ({record.message})")
+
+
+@warehouse.command("raw")
+def cmd_raw(day: str = _DAY) -> None:
+    """Step 1: DAY's committed lake files into raw.orders, replacing DAY's rows."""
+    from shopstream.warehouse.load import load_raw
+
+    record = _step(load_settings(), load_raw, _the_day(day))
+    console.print(f"{record.day}: {record.message} ({record.load_seconds} s)")
+
+
+@warehouse.command("dimensions")
+def cmd_dimensions(
+    day: str = typer.Option(None, "--date", help="Record counts on DAY's load."),
+) -> None:
+    """Step 2: snapshot customers and products from PostgreSQL into raw.*."""
+    from shopstream.warehouse.load import snapshot_dimensions
+
+    customers, products = _step(load_settings(), snapshot_dimensions, parse_day(day, "--date"))
+    console.print(f"raw.customers {customers:,} rows, raw.products {products:,} rows")
+
+
+@warehouse.command("reconcile")
+def cmd_reconcile(day: str = _DAY) -> None:
+    """Step 3: DAY's raw rows and distinct orders must equal the lake's (else exit 1)."""
+    from shopstream.warehouse.load import reconcile
+
+    console.print(_step(load_settings(), reconcile, _the_day(day)).describe())
+
+
+@warehouse.command("transform")
+def cmd_transform(day: str = _DAY) -> None:
+    """Step 4: `dbt build` for DAY (models, then every data test), then publish."""
+    settings = load_settings()
+    from shopstream.warehouse.load import transform
+    from shopstream.warehouse.serving import publish
+
+    with _errors():
+        seconds = transform(settings, _the_day(day))
+        publish(settings)
+    console.print(f"dbt build passed in {seconds:.1f} s")
+
+
+@warehouse.command("publish")
+def cmd_publish() -> None:
+    """Refresh the dashboard's serving copy of the marts (DuckDB)."""
+    from shopstream.warehouse.serving import publish
+
+    with _errors():
+        done = publish(load_settings())
+    console.print("published" if done else "nothing to publish: the warehouse is Snowflake")
+
+
+@warehouse.command("loads")
+def cmd_loads(limit: int = typer.Option(15, help="How many of the latest loads.")) -> None:
+    """The latest loads: day, status, lake and raw counts, durations."""
+    from shopstream.warehouse import open_warehouse
+
+    with _errors(), open_warehouse(load_settings()) as wh:
+        wh.ensure_tables()
+        records = wh.recent_loads(limit)
+    if not records:
+        fail("nothing has been loaded yet: run `shopstream warehouse load --date D`")
+    for r in records:
+        console.print(
+            f"{r.day}  {r.status:10}  lake {r.lake_rows:>9,} rows  raw {r.raw_rows or 0:>9,}  "
+            f"load {r.load_seconds or 0:6.1f} s  build {r.build_seconds or 0:6.1f} s  "
+            f"{r.started_at:%Y-%m-%d %H:%M}"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(warehouse, name="warehouse")

@@ -1,0 +1,151 @@
+"""dbt, run from its own virtualenv over the package's project (`warehouse/dbt`).
+
+dbt-core 1.11 with the DuckDB and Snowflake adapters, installed by `shopstream install` into
+`<cache>/dbt/<version>-<digest>` from `dbt-constraints.txt` (dbt pins protobuf, click and
+others of its own; the project never imports it). The profile is generated from the settings
+into `<data>/warehouse/dbt/profiles.yml`; the Snowflake password stays an `env_var`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+from datetime import date
+from importlib import resources
+from pathlib import Path
+
+from shopstream.config import Settings
+from shopstream.stack.venvs import ensure_venv, venv_path
+from shopstream.warehouse.base import WarehouseError
+
+__all__ = [
+    "DBT_VERSION",
+    "PROJECT_DIR",
+    "dbt_bin",
+    "dbt_env",
+    "ensure_dbt",
+    "run_dbt",
+    "work_dir",
+    "write_profiles",
+]
+
+log = logging.getLogger(__name__)
+
+DBT_VERSION = "1.11.16"
+REQUIREMENTS = (f"dbt-core=={DBT_VERSION}", "dbt-duckdb==1.11.1", "dbt-snowflake==1.12.4")
+PROJECT_DIR = Path(str(resources.files("shopstream.warehouse").joinpath("dbt")))
+
+
+def _constraints() -> Path:
+    return Path(str(resources.files("shopstream.warehouse").joinpath("dbt-constraints.txt")))
+
+
+def _venv(cache: Path) -> Path:
+    return venv_path(cache, "dbt", DBT_VERSION, _constraints())
+
+
+def dbt_bin(settings: Settings) -> Path:
+    return _venv(settings.cache_path) / "bin" / "dbt"
+
+
+def ensure_dbt(cache: Path) -> Path:
+    """dbt's virtualenv (created once per constraints file, ~20 s); its `dbt`."""
+    venv = ensure_venv(_venv(cache), list(REQUIREMENTS), _constraints(), f"dbt {DBT_VERSION}")
+    return venv / "bin" / "dbt"
+
+
+def work_dir(settings: Settings) -> Path:
+    """dbt's profile, target and logs (never inside the installed package)."""
+    return settings.data_path / "warehouse" / "dbt"
+
+
+def _snowflake_output(settings: Settings) -> dict[str, object]:
+    out: dict[str, object] = {
+        "type": "snowflake",
+        "account": settings.snowflake_account or "",
+        "user": settings.snowflake_user or "",
+        "password": "{{ env_var('SHOPSTREAM_SNOWFLAKE_PASSWORD') }}",
+        "database": settings.snowflake_database,
+        "schema": "MARTS",
+        "threads": 4,
+        "client_session_keep_alive": False,
+    }
+    for key, value in (
+        ("warehouse", settings.snowflake_warehouse),
+        ("role", settings.snowflake_role),
+        ("host", settings.snowflake_host),
+        ("port", settings.snowflake_port),
+    ):
+        if value is not None:
+            out[key] = value
+    if settings.snowflake_protocol != "https":
+        out["protocol"] = settings.snowflake_protocol
+    return out
+
+
+def write_profiles(settings: Settings) -> Path:
+    """profiles.yml for the configured warehouse (JSON is YAML); its directory."""
+    if settings.warehouse == "duckdb":
+        output: dict[str, object] = {
+            "type": "duckdb",
+            "path": str(settings.duckdb_path),
+            "threads": 1,
+            "schema": "marts",
+        }
+    else:
+        output = _snowflake_output(settings)
+    profile = {
+        "shopstream": {"target": settings.warehouse, "outputs": {settings.warehouse: output}}
+    }
+    directory = work_dir(settings)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "profiles.yml"
+    text = json.dumps(profile, indent=2) + "\n"
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return directory
+
+
+def dbt_env(settings: Settings) -> dict[str, str]:
+    """What a dbt process needs besides its arguments (also given to Airflow's tasks)."""
+    directory = work_dir(settings)
+    env = {
+        "DBT_PROFILES_DIR": str(directory),
+        "DBT_TARGET_PATH": str(directory / "target"),
+        "DBT_LOG_PATH": str(directory / "logs"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        "DBT_PARTIAL_PARSE": "True",
+    }
+    if settings.snowflake_password is not None:
+        env["SHOPSTREAM_SNOWFLAKE_PASSWORD"] = settings.snowflake_password.get_secret_value()
+    return env
+
+
+def run_dbt(
+    settings: Settings, command: str, day: date | None = None, select: str | None = None
+) -> str:
+    """`dbt COMMAND` over the project for `day` (all days when None); its output.
+
+    Raises WarehouseError with dbt's failures when it fails (a failed data test included).
+    """
+    dbt = ensure_dbt(settings.cache_path)
+    write_profiles(settings)
+    args = [str(dbt), command, "--project-dir", str(PROJECT_DIR), "--no-use-colors"]
+    if day is not None:
+        args += ["--vars", json.dumps({"day": day.isoformat()})]
+    if select:
+        args += ["--select", select]
+    env = {**os.environ, **dbt_env(settings)}
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+    out = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        failures = [
+            line
+            for line in out.splitlines()
+            if "FAIL" in line or "ERROR" in line or "Error" in line
+        ]
+        detail = "\n".join(failures[-15:]) or out[-3000:]
+        raise WarehouseError(f"dbt {command} failed for {day or 'all days'}:\n{detail}")
+    return out

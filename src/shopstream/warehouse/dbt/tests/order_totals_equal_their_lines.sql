@@ -1,0 +1,14 @@
+-- An order's total, units and line count are exactly its lines'.
+with lines as (
+    select order_id, count(*) as line_count, sum(quantity) as units, sum(line_total) as total
+    from {{ ref('fct_order_lines') }}
+    group by order_id
+)
+
+select o.order_id, o.order_total, l.total, o.units, l.units
+from {{ ref('fct_orders') }} as o
+left join lines as l on l.order_id = o.order_id
+where l.order_id is null
+    or o.order_total <> l.total
+    or o.units <> l.units
+    or o.line_count <> l.line_count
