@@ -3,9 +3,6 @@ against the real stores, and the stack's running Airflow executing a triggered r
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
 import time
 import uuid
@@ -30,6 +27,7 @@ from shopstream.stack.airflow import (
     ensure_airflow,
 )
 from tests.utils import fresh_database
+from tests.utils.airflow import DAG_TEST, dbt_env, migrate, offline_env, run_python
 from tests.utils.orders import write_orders
 from tests.utils.spikes import SPIKE_DAY, SPIKER, dataset, mark_complete
 
@@ -42,29 +40,6 @@ NEW_YORK = ZoneInfo("America/New_York")
 def airflow_python(stack: Settings) -> Path:
     ensure_airflow(stack.cache_path)
     return airflow_bin(stack).parent / "python"
-
-
-def _run_python(python: Path, code: str, env: dict[str, str], timeout: float = 300) -> Any:
-    """Runs `code` with Airflow's interpreter; returns the JSON its last line prints."""
-    proc = subprocess.run(
-        [str(python), "-c", code], env=env, capture_output=True, text=True, timeout=timeout
-    )
-    assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
-    if os.environ.get("AIRFLOW_TEST_DEBUG"):
-        print(proc.stdout[-20000:], proc.stderr[-20000:])
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def _offline_env(home: Path, **extra: str) -> dict[str, str]:
-    return {
-        "PATH": os.environ["PATH"],
-        "HOME": os.environ.get("HOME", "/root"),
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-        **extra,
-    }
 
 
 INTEGRITY = """
@@ -85,23 +60,35 @@ for dag_id, dag in bag.dags.items():
         "tasks": {t.task_id: {
             "type": type(t).__name__, "retries": t.retries,
             "backoff": t.retry_exponential_backoff, "mode": getattr(t, "mode", None),
-            "timeout": getattr(t, "timeout", None), "command": t.bash_command,
+            "timeout": getattr(t, "timeout", None), "command": getattr(t, "bash_command", None),
+            "pool": t.pool, "group": t.task_group.group_id if t.task_group else None,
         } for t in dag.tasks},
     }
 print(json.dumps(out, default=str))
 """
 
 
-def test_dag_integrity(airflow_python: Path, tmp_path: Path) -> None:
-    env = _offline_env(tmp_path, SHOPSTREAM_BIN="/opt/shopstream/bin/shopstream")
-    out = _run_python(airflow_python, INTEGRITY % str(DAGS_FOLDER), env)
+@pytest.fixture(scope="module")
+def warehouse_env(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    path = tmp_path_factory.mktemp("dbt") / "wh.duckdb"
+    return dbt_env(stack.model_copy(update={"warehouse_duckdb_path": path}))
+
+
+def test_dag_integrity(airflow_python: Path, tmp_path: Path, warehouse_env: dict[str, str]) -> None:
+    env = offline_env(tmp_path, SHOPSTREAM_BIN="/opt/shopstream/bin/shopstream", **warehouse_env)
+    out = run_python(airflow_python, INTEGRITY % str(DAGS_FOLDER), env)
     assert out["errors"] == {}
     dags = out["dags"]
-    assert set(dags) == {"demand_spike_detection", "demand_spike_emerging"}
+    assert set(dags) == {"demand_spike_detection", "demand_spike_emerging", "lake_to_warehouse"}
     for dag in dags.values():
-        assert {"shopstream", "spikes"} <= set(dag["tags"])
-        assert "shopstream spikes" in dag["doc_md"]
+        assert "shopstream" in dag["tags"]
+        assert "shopstream " in dag["doc_md"]
         assert dag["max_active_runs"] == 1
+        for task in dag["tasks"].values():
+            assert task["retries"] >= 1 or task["type"] == "BashSensor"
+    for name in ("demand_spike_detection", "demand_spike_emerging"):
+        assert "spikes" in dags[name]["tags"]
+        assert "shopstream spikes" in dags[name]["doc_md"]
     daily = dags["demand_spike_detection"]
     assert daily["catchup"] is True  # the default (SHOPSTREAM_SPIKE_CATCHUP)
     assert daily["timetable"] == "CronDataIntervalTimetable"
@@ -120,15 +107,26 @@ def test_dag_integrity(airflow_python: Path, tmp_path: Path) -> None:
     assert task["retries"] >= 1
     assert "spikes emerging --at {{" in task["command"]
 
-
-DAG_TEST = """
-import json, pendulum
-from airflow.dag_processing.dagbag import DagBag
-dag = DagBag(%r).get_dag("demand_spike_detection")
-run = dag.test(logical_date=pendulum.parse(%r))
-print(json.dumps({"state": str(run.state),
-                  "interval": [str(run.data_interval_start), str(run.data_interval_end)]}))
-"""
+    elt = dags["lake_to_warehouse"]
+    assert elt["catchup"] is True
+    assert elt["timetable"] == "CronDataIntervalTimetable"
+    order = elt["order"]
+    steps = ["wait_for_lake_day", "load_raw_orders", "snapshot_dimensions", "reconcile"]
+    assert order[:4] == steps
+    assert order[-1] == "publish"
+    models = {t.split(".")[1].removesuffix("_model_build") for t in order[4:-1]}
+    assert {"stg_orders", "fct_orders", "fct_order_lines", "daily_category_sales",
+            "product_daily_demand", "customer_lifetime_value", "order_rejects",
+            "order_reconciliation"} <= models  # one task per model  # fmt: skip
+    tasks = elt["tasks"]
+    assert {tasks[t]["group"] for t in order[4:-1]} == {"dbt"}
+    assert all(tasks[t]["pool"] == "warehouse" for t in order[1:])  # one DuckDB writer
+    assert tasks["wait_for_lake_day"]["mode"] == "reschedule"
+    for step in ("raw", "dimensions", "reconcile", "publish"):
+        task = next(
+            t for t in tasks.values() if f" warehouse {step} --date {{{{" in (t["command"] or "")
+        )
+        assert "data_interval_start" in task["command"]
 
 
 def test_dag_test_detects_one_day_against_the_real_stores(
@@ -150,14 +148,11 @@ def test_dag_test_detects_one_day_against_the_real_stores(
         home = tmp_path / "airflow"
         home.mkdir()
         shopstream = str(Path(sys.executable).parent / "shopstream")
-        env = {**_offline_env(home, SHOPSTREAM_BIN=shopstream), **settings_env(settings)}
-        migrate = subprocess.run(
-            [str(airflow_python.parent / "airflow"), "db", "migrate"],
-            env=env, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-        assert migrate.returncode == 0, migrate.stderr[-3000:]
+        env = {**offline_env(home, SHOPSTREAM_BIN=shopstream), **settings_env(settings)}
+        migrate(airflow_python.parent / "airflow", env)
         # a manual run's interval is the day before its logical date: D+1 00:00 runs day D
-        out = _run_python(airflow_python, DAG_TEST % (str(DAGS_FOLDER), end.isoformat()), env)
+        code = DAG_TEST % (str(DAGS_FOLDER), "demand_spike_detection", end.isoformat())
+        out = run_python(airflow_python, code, env)
         assert out["state"] == "success", out
         assert out["interval"][0].startswith(SPIKE_DAY.isoformat())
         spikes = db[DEMAND_SPIKES].find_one({"_id": SPIKE_DAY.isoformat()})

@@ -3,8 +3,10 @@ and mart tables, reruns, untouched neighbours, late orders, and loud reconciliat
 
 from __future__ import annotations
 
+import sys
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +15,16 @@ import httpx
 import pytest
 from pyspark.sql import SparkSession
 
-from shopstream.config import Settings
+from shopstream.config import Settings, settings_env
+from shopstream.stack.airflow import DAGS_FOLDER, ensure_airflow
 from shopstream.streaming.committed import committed_files
 from shopstream.warehouse import open_warehouse
 from shopstream.warehouse.lakeday import LakeError
 from shopstream.warehouse.load import ReconcileError, load_day, load_raw, reconcile
 from shopstream.warehouse.serving import History
 from tests.integration.conftest import API_KEY, CUSTOMERS, PRODUCTS, job_settings
+from tests.utils.airflow import DAG_TEST, dbt_env, migrate, offline_env, run_python
+from tests.utils.spikes import write_watermark
 from tests.utils.warehouse import SourceOrders, expected_marts, land, post_orders, produce_raw
 
 pytestmark = pytest.mark.integration
@@ -52,8 +57,8 @@ def _rows(settings: Settings, sql: str) -> list[tuple[Any, ...]]:
         return wh.query(sql)
 
 
-def _of_day(settings: Settings, columns: str, mart: str) -> list[tuple[Any, ...]]:
-    return _rows(settings, f"select {columns} from marts.{mart} where order_date = '{DAY}'")
+def _of_day(settings: Settings, columns: str, mart: str, day: str) -> list[tuple[Any, ...]]:
+    return _rows(settings, f"select {columns} from marts.{mart} where order_date = '{day}'")
 
 
 def _table(settings: Settings, name: str, day: str, drop: tuple[str, ...] = ()) -> list[Any]:
@@ -69,6 +74,46 @@ def _table(settings: Settings, name: str, day: str, drop: tuple[str, ...] = ()) 
             ).fetchall(),
             key=repr,
         )
+
+
+def assert_day_exact(
+    settings: Settings, source: SourceOrders, day: str, loaded: tuple[str, ...]
+) -> None:
+    """raw, dimension and mart tables of `day` against what was sent and PostgreSQL's prices
+    (`loaded`: every day the warehouse holds, for the lifetime values)."""
+    orders = source.of_day(day)
+    # raw: every Kafka record of the day once, bytes untouched
+    raw = _rows(
+        settings, f'select value, topic, "partition", "offset" from raw.orders where dt = \'{day}\''
+    )
+    assert len(raw) == source.records[day]
+    assert len({(r[1], r[2], r[3]) for r in raw}) == len(raw)
+    api_values = [bytes(r[0]) for r in raw if bytes(r[0]) not in source.produced]
+    assert len(api_values) == len(raw) - 1
+    assert all(v.startswith(b'{"schema_version":1,"order_id":"') for v in api_values)
+    assert _rows(settings, "select count(*) from raw.customers") == [(CUSTOMERS,)]
+    assert _rows(settings, "select count(*) from raw.products") == [(PRODUCTS,)]
+
+    # marts: exactly what the orders and PostgreSQL's prices say
+    want = expected_marts(settings, orders)
+    facts = _of_day(settings, "order_id, customer_id, units, order_total", "fct_orders", day)
+    assert {r[0]: (r[1], r[2], r[3]) for r in facts} == want.orders
+    assert len(facts) == len(want.orders)  # resends count once
+    assert _of_day(settings, "count(*)", "fct_order_lines", day) == [(want.lines,)]
+    cats = _of_day(settings, "category, orders, units, revenue", "daily_category_sales", day)
+    assert {(day, r[0]): (r[1], r[2], r[3]) for r in cats} == want.categories
+    demand = _of_day(settings, "product_id, orders, units", "product_daily_demand", day)
+    assert {(day, r[0]): (r[1], r[2]) for r in demand} == want.products
+    rejects = _rows(settings, "select order_id, reject_reason from marts.order_rejects")
+    assert rejects == [(source.rejects[day][0], "unknown customer 999999")]
+    clv = dict(
+        _rows(settings, "select customer_id, lifetime_value from marts.customer_lifetime_value")
+    )
+    totals: dict[int, Any] = {}
+    everything = [o for d in loaded for o in source.of_day(d)]
+    for cust, _, total in expected_marts(settings, everything).orders.values():
+        totals[cust] = totals.get(cust, 0) + total
+    assert clv == totals
 
 
 MARTS = ("marts.fct_orders", "marts.fct_order_lines", "marts.daily_category_sales",
@@ -88,39 +133,7 @@ def test_a_day_loads_exactly_the_source_orders(lake: tuple[Settings, SourceOrder
     orders = source.of_day(DAY)
     assert record.lake_orders == record.raw_orders == len(orders) + 1  # + the unknown customer
 
-    # raw: every Kafka record of the day once, bytes untouched
-    raw = _rows(
-        settings, f'select value, topic, "partition", "offset" from raw.orders where dt = \'{DAY}\''
-    )
-    assert len(raw) == source.records[DAY]
-    assert len({(r[1], r[2], r[3]) for r in raw}) == len(raw)
-    api_values = [bytes(r[0]) for r in raw if bytes(r[0]) not in source.produced]
-    assert len(api_values) == len(raw) - 1
-    assert all(v.startswith(b'{"schema_version":1,"order_id":"') for v in api_values)
-    assert _rows(settings, "select count(*) from raw.customers") == [(CUSTOMERS,)]
-    assert _rows(settings, "select count(*) from raw.products") == [(PRODUCTS,)]
-
-    # marts: exactly what the orders and PostgreSQL's prices say
-    want = expected_marts(settings, orders)
-    facts = _of_day(settings, "order_id, customer_id, units, order_total", "fct_orders")
-    assert {r[0]: (r[1], r[2], r[3]) for r in facts} == want.orders
-    assert len(facts) == len(want.orders)  # resends count once
-    assert _of_day(settings, "count(*)", "fct_order_lines") == [(want.lines,)]
-    cats = _of_day(settings, "category, orders, units, revenue", "daily_category_sales")
-    assert {(DAY, r[0]): (r[1], r[2], r[3]) for r in cats} == want.categories
-    demand = _of_day(settings, "product_id, orders, units", "product_daily_demand")
-    assert {(DAY, r[0]): (r[1], r[2]) for r in demand} == want.products
-    rejects = _rows(settings, "select order_id, reject_reason from marts.order_rejects")
-    assert rejects == [(source.rejects[DAY][0], "unknown customer 999999")]
-    clv = dict(
-        _rows(settings, "select customer_id, lifetime_value from marts.customer_lifetime_value")
-    )
-    totals: dict[int, Any] = {}
-    for cust, _, total in expected_marts(
-        settings, [*source.of_day(BEFORE), *orders]
-    ).orders.values():
-        totals[cust] = totals.get(cust, 0) + total
-    assert clv == totals
+    assert_day_exact(settings, source, DAY, loaded=(BEFORE, DAY))
 
     # loading DAY left BEFORE exactly as it was
     assert {t: _table(settings, t, BEFORE, LOAD_COLUMNS) for t in before} == before
@@ -160,6 +173,44 @@ def test_a_late_order_is_picked_up_by_the_next_run_for_its_day(
     assert len(facts) == len(source.of_day(DAY))
     assert record.raw_rows == source.records[DAY]
     assert _table(settings, "marts.fct_orders", BEFORE, LOAD_COLUMNS) == before
+
+
+def test_the_dag_loads_a_day_in_airflow(
+    lake: tuple[Settings, SourceOrders], tmp_path: Path
+) -> None:
+    """`dag.test()` of lake_to_warehouse for DAY into a new DuckDB file: every task, cosmos's
+    dbt tasks included, and the same exact tables as the CLI's load."""
+    settings, source = lake
+    settings = settings.model_copy(update={"warehouse_duckdb_path": tmp_path / "dag.duckdb"})
+    lake_dir = Path(settings.lake.removeprefix("file://"))
+    day_end = datetime.combine(date.fromisoformat(DAY) + timedelta(days=1), dtime.min, UTC)
+    write_watermark(lake_dir, day_end + timedelta(hours=1))
+    python = ensure_airflow(settings.cache_path).parent / "python"
+    home = tmp_path / "airflow"
+    shopstream = str(Path(sys.executable).parent / "shopstream")
+    env = {
+        **offline_env(home, SHOPSTREAM_BIN=shopstream),
+        **settings_env(settings),
+        **dbt_env(settings),
+        "SHOPSTREAM_WAREHOUSE_START_DATE": BEFORE,  # the DAG's tasks exist from then on
+    }
+    migrate(python.parent / "airflow", env, "warehouse")
+    # a manual run's interval is the day before its logical date: DAY+1 00:00 runs DAY
+    out = run_python(
+        python,
+        DAG_TEST % (str(DAGS_FOLDER), "lake_to_warehouse", day_end.isoformat()),
+        env,
+        timeout=900,
+    )
+    assert out["state"] == "success", out
+    assert out["interval"][0].startswith(DAY)
+    assert set(out["tasks"].values()) == {"success"}
+    assert_day_exact(settings, source, DAY, loaded=(DAY,))
+    with open_warehouse(settings) as wh:
+        record = wh.latest_load(date.fromisoformat(DAY))
+    assert record is not None
+    assert record.status == "built"
+    assert record.raw_rows == source.records[DAY]
 
 
 def test_rows_missing_from_the_raw_table_fail_reconciliation(

@@ -26,6 +26,7 @@ __all__ = [
     "at_local",
     "dataset",
     "mark_complete",
+    "write_watermark",
 ]
 
 FIRST = date(2026, 9, 1)
@@ -60,10 +61,8 @@ def dataset(tz: ZoneInfo) -> list[dict[str, Any]]:
     return orders
 
 
-def mark_complete(db: Database[dict[str, Any]], lake: Path, through: datetime) -> None:
-    """What the streaming job publishes once it has processed everything up to `through`: the
-    landing query's watermark (`<lake>/orders/_watermark.json`) and both queries' offsets
-    (the enrichment level with the lake). For tests that write the rollups directly."""
+def write_watermark(lake: Path, through: datetime) -> None:
+    """The landing query's watermark file (`<lake>/orders/_watermark.json`) at `through`."""
     (lake / "orders").mkdir(parents=True, exist_ok=True)
     doc = {
         "watermark": through.astimezone(UTC).isoformat(),
@@ -73,6 +72,13 @@ def mark_complete(db: Database[dict[str, Any]], lake: Path, through: datetime) -
         "published_at": datetime.now(UTC).isoformat(),
     }
     (lake / "orders" / WATERMARK_FILE).write_text(json.dumps(doc))
+
+
+def mark_complete(db: Database[dict[str, Any]], lake: Path, through: datetime) -> None:
+    """What the streaming job publishes once it has processed everything up to `through`: the
+    landing query's watermark (`<lake>/orders/_watermark.json`) and both queries' offsets
+    (the enrichment level with the lake). For tests that write the rollups directly."""
+    write_watermark(lake, through)
     for name in ("lake", "enrich"):
         db[STREAM_STATUS].replace_one(
             {"_id": query_status_key(name)},

@@ -108,6 +108,11 @@ def cmd_install() -> None:
             if not airflow.airflow_bin(settings).exists():
                 console.print(f"installing Airflow {airflow.AIRFLOW_VERSION} (a minute, once) ...")
             console.print(f"Airflow: {airflow.ensure_airflow(cache)}")
+        from shopstream.warehouse import dbt
+
+        if not dbt.dbt_bin(settings).exists():
+            console.print(f"installing dbt {dbt.DBT_VERSION} (half a minute, once) ...")
+        console.print(f"dbt: {dbt.ensure_dbt(cache)}")
         mongod = installer.find_mongod()
         if mongod is not None:
             console.print(f"MongoDB role: {mongod}")

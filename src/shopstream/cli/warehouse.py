@@ -120,12 +120,19 @@ def cmd_transform(day: str = _DAY) -> None:
 
 
 @warehouse.command("publish")
-def cmd_publish() -> None:
+def cmd_publish(
+    day: str = typer.Option(None, "--date", help="Mark DAY's reconciled load built first."),
+) -> None:
     """Refresh the dashboard's serving copy of the marts (DuckDB)."""
+    settings = load_settings()
+    from shopstream.warehouse.load import mark_built
     from shopstream.warehouse.serving import publish
 
+    if (the_day := parse_day(day, "--date")) is not None:
+        record = _step(settings, mark_built, the_day)
+        console.print(f"{the_day}: built ({record.build_seconds} s since reconciliation)")
     with _errors():
-        done = publish(load_settings())
+        done = publish(settings)
     console.print("published" if done else "nothing to publish: the warehouse is Snowflake")
 
 

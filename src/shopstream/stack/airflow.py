@@ -21,7 +21,7 @@ import os
 import secrets
 import subprocess
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -45,9 +45,9 @@ __all__ = [
     "airflow_url",
     "ensure_airflow",
     "exec_airflow",
+    "first_day",
     "prepare_airflow",
     "run_airflow",
-    "spike_start_date",
 ]
 
 AIRFLOW_VERSION = "3.3.2"
@@ -55,6 +55,9 @@ AIRFLOW_VERSION = "3.3.2"
 AIRFLOW_REQUIREMENTS = (f"apache-airflow[postgres]=={AIRFLOW_VERSION}", "astronomer-cosmos==1.15.1")
 AIRFLOW_DATABASE = "airflow"
 ADMIN_USER = "admin"
+# Every task that writes the warehouse takes a slot of this pool: one slot on DuckDB (one
+# writer per file), the parallelism on Snowflake.
+WAREHOUSE_POOL = "warehouse"
 DAGS_FOLDER = Path(str(resources.files("shopstream").joinpath("dags")))
 
 
@@ -129,17 +132,35 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         # what the DAG files read (no other configuration at parse time)
         "SHOPSTREAM_BIN": str(project_bin / "shopstream"),
-        "SHOPSTREAM_SPIKE_START_DATE": spike_start_date(settings).isoformat(),
+        "SHOPSTREAM_SPIKE_START_DATE": first_day(settings.spike_start_date, settings).isoformat(),
+        "SHOPSTREAM_WAREHOUSE_START_DATE": first_day(
+            settings.warehouse_start_date, settings, UTC
+        ).isoformat(),
+        "SHOPSTREAM_WAREHOUSE_POOL": WAREHOUSE_POOL,
+        **_dbt_env(settings),
     }
 
 
-def spike_start_date(settings: Settings) -> date:
-    """The daily spike DAG's first day: the setting, else 30 days before today (the day a
-    component starts; a fixed setting is better for a long-lived deployment)."""
-    if settings.spike_start_date is not None:
-        return settings.spike_start_date
-    tz = ZoneInfo(settings.business_timezone)
-    return datetime.now(UTC).astimezone(tz).date() - timedelta(days=30)
+def _dbt_env(settings: Settings) -> dict[str, str]:
+    from shopstream.warehouse import dbt
+
+    return {
+        "SHOPSTREAM_DBT_BIN": str(dbt.dbt_bin(settings)),
+        "SHOPSTREAM_DBT_PROJECT": str(dbt.PROJECT_DIR),
+        "SHOPSTREAM_DBT_PROFILES": str(dbt.work_dir(settings) / "profiles.yml"),
+        "SHOPSTREAM_DBT_MANIFEST": str(dbt.manifest_path(settings)),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+    }
+
+
+def first_day(setting: date | None, settings: Settings, tz: tzinfo | None = None) -> date:
+    """A daily DAG's first day: the setting, else 30 days before today in `tz` (default the
+    business timezone; the day a component starts; a fixed setting is better for a
+    long-lived deployment)."""
+    if setting is not None:
+        return setting
+    zone = tz or ZoneInfo(settings.business_timezone)
+    return datetime.now(UTC).astimezone(zone).date() - timedelta(days=30)
 
 
 def _write_password(settings: Settings) -> None:
@@ -206,11 +227,26 @@ def prepare_airflow(settings: Settings) -> None:
     ensure_airflow(settings.cache_path)
     _ensure_database(settings)
     _write_password(settings)
-    proc = run_airflow(settings, "db", "migrate")
-    if proc.returncode != 0:
-        raise RuntimeError(
-            f"airflow db migrate failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
-        )
+    _prepare_dbt(settings)
+    slots = "1" if settings.warehouse == "duckdb" else str(settings.airflow_parallelism)
+    for args in (
+        ("db", "migrate"),
+        ("pools", "set", WAREHOUSE_POOL, slots, "Tasks writing the warehouse"),
+    ):
+        proc = run_airflow(settings, *args)
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"airflow {' '.join(args[:2])} failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
+            )
+
+
+def _prepare_dbt(settings: Settings) -> None:
+    """What the warehouse DAG's dbt tasks need: dbt, its profile, the parsed project."""
+    from shopstream.warehouse import dbt
+
+    dbt.ensure_dbt(settings.cache_path)
+    dbt.write_profiles(settings)
+    dbt.write_manifest(settings)
 
 
 def healthy(settings: Settings, component: str) -> None:

@@ -26,8 +26,10 @@ __all__ = [
     "dbt_bin",
     "dbt_env",
     "ensure_dbt",
+    "manifest_path",
     "run_dbt",
     "work_dir",
+    "write_manifest",
     "write_profiles",
 ]
 
@@ -57,8 +59,11 @@ def ensure_dbt(cache: Path) -> Path:
 
 
 def work_dir(settings: Settings) -> Path:
-    """dbt's profile, target and logs (never inside the installed package)."""
-    return settings.data_path / "warehouse" / "dbt"
+    """dbt's profile, manifest, target and logs (never inside the installed package): beside
+    the DuckDB file (one per database), or in the data directory for Snowflake."""
+    if settings.warehouse == "duckdb":
+        return settings.duckdb_path.parent / f"{settings.duckdb_path.stem}.dbt"
+    return settings.data_path / "warehouse" / "dbt-snowflake"
 
 
 def _snowflake_output(settings: Settings) -> dict[str, object]:
@@ -123,8 +128,24 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def manifest_path(settings: Settings) -> Path:
+    """The parsed project cosmos renders the DAG's dbt tasks from (written by `up`)."""
+    return work_dir(settings) / "manifest" / "manifest.json"
+
+
+def write_manifest(settings: Settings) -> Path:
+    """`dbt parse` into `manifest_path` (a few seconds; no warehouse connection)."""
+    target = manifest_path(settings).parent
+    run_dbt(settings, "parse", extra=("--target-path", str(target)))
+    return target / "manifest.json"
+
+
 def run_dbt(
-    settings: Settings, command: str, day: date | None = None, select: str | None = None
+    settings: Settings,
+    command: str,
+    day: date | None = None,
+    select: str | None = None,
+    extra: tuple[str, ...] = (),
 ) -> str:
     """`dbt COMMAND` over the project for `day` (all days when None); its output.
 
@@ -137,6 +158,7 @@ def run_dbt(
         args += ["--vars", json.dumps({"day": day.isoformat()})]
     if select:
         args += ["--select", select]
+    args += extra
     env = {**os.environ, **dbt_env(settings)}
     proc = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
     out = proc.stdout + proc.stderr

@@ -32,6 +32,7 @@ __all__ = [
     "is_complete",
     "load_day",
     "load_raw",
+    "mark_built",
     "reconcile",
     "snapshot_dimensions",
     "transform",
@@ -159,6 +160,20 @@ def transform(settings: Settings, day: date) -> float:
         with open_warehouse(settings) as wh:
             _save(wh, record, status, message)
     return record.build_seconds
+
+
+def mark_built(settings: Settings, wh: Warehouse, day: date) -> LoadRecord:
+    """After the DAG's dbt tasks: D's reconciled load is built; build_seconds is the time
+    since it reconciled (the dbt tasks ran in between)."""
+    record = _latest(wh, day)
+    if record.status not in ("reconciled", "built"):
+        raise WarehouseError(
+            f"{day}'s latest load is {record.status!r}, not reconciled: rerun the day's run"
+        )
+    if record.status == "reconciled" and record.updated_at is not None:
+        record.build_seconds = round((_now() - record.updated_at).total_seconds(), 3)
+    _save(wh, record, "built", record.message)
+    return record
 
 
 def load_day(settings: Settings, day: date, report: Report = log.info) -> LoadRecord:

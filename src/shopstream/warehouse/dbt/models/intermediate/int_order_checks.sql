@@ -1,7 +1,10 @@
--- Every distinct order of the raw history (its first copy) with the reason it cannot be a
--- fact, if any: the same checks the streaming job dead-letters on, against the snapshots.
+{{ config(**day_partitioned()) }}
+-- Every distinct order of the day (its first copy) with the reason it cannot be a fact, if
+-- any: the checks the streaming job dead-letters on, against the dimension snapshots. A table,
+-- so the day's JSON is parsed once for the three marts that read it.
 with orders as (
-    select * from {{ ref('stg_orders') }} where copy_number = 1
+    select * from {{ ref('stg_orders') }}
+    where (copy_number = 1 or order_id is null) and {{ for_day('order_date') }}
 ),
 
 lines as (
@@ -12,7 +15,8 @@ lines as (
         count(p.product_id) as known_products,
         sum(case when l.quantity is null or l.quantity < 1 then 1 else 0 end) as bad_quantities
     from {{ ref('stg_order_lines') }} as l
-    left join {{ ref('stg_products') }} as p on p.product_id = l.product_id
+    left join {{ ref('dim_products') }} as p on p.product_id = l.product_id
+    where {{ for_day('l.order_date') }}
     group by l.order_id, l.order_date
 )
 
@@ -36,5 +40,5 @@ select
         when l.bad_quantities > 0 then 'a quantity is not a positive integer'
     end as reject_reason
 from orders as o
-left join {{ ref('stg_customers') }} as c on c.customer_id = o.customer_id
+left join {{ ref('dim_customers') }} as c on c.customer_id = o.customer_id
 left join lines as l on l.order_id = o.order_id and l.order_date = o.order_date

@@ -16,5 +16,6 @@ select
 from {{ ref('stg_order_lines') }} as l
 join {{ ref('int_order_checks') }} as o
     on o.order_id = l.order_id and o.order_date = l.order_date and o.reject_reason is null
-join {{ ref('stg_products') }} as p on p.product_id = l.product_id
+    and {{ for_day('o.order_date') }}
+join {{ ref('dim_products') }} as p on p.product_id = l.product_id
 where {{ for_day('l.order_date') }}

@@ -29,5 +29,5 @@ select
     o.kafka_timestamp
 from {{ ref('int_order_checks') }} as o
 join lines as l on l.order_id = o.order_id
-join {{ ref('stg_customers') }} as c on c.customer_id = o.customer_id
+join {{ ref('dim_customers') }} as c on c.customer_id = o.customer_id
 where o.reject_reason is null and {{ for_day('o.order_date') }}

@@ -1,0 +1,119 @@
+"""The batch ELT, scheduled: each lake day (UTC) into the warehouse, reconciled, modelled.
+
+Thin on purpose: the load steps run the project's CLI (`SHOPSTREAM_BIN`), and the dbt project
+is the package's, rendered by astronomer-cosmos as one task per model (`dbt build --select
+<model>`: the model, then its tests) from a manifest `shopstream up` writes (no dbt call at
+parse time). dbt runs from its own virtualenv (`SHOPSTREAM_DBT_BIN`).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pendulum
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.providers.standard.sensors.bash import BashSensor
+from airflow.sdk import DAG
+from airflow.timetables.interval import CronDataIntervalTimetable
+from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
+
+SHOPSTREAM = os.environ.get("SHOPSTREAM_BIN", "shopstream")
+START = os.environ.get("SHOPSTREAM_WAREHOUSE_START_DATE") or "2026-01-01"
+CATCHUP = os.environ.get("SHOPSTREAM_WAREHOUSE_CATCHUP", "true").lower() in ("1", "true", "yes")
+TARGET = os.environ.get("SHOPSTREAM_WAREHOUSE", "duckdb")
+POOL = os.environ.get("SHOPSTREAM_WAREHOUSE_POOL", "default_pool")
+DBT_BIN = os.environ.get("SHOPSTREAM_DBT_BIN", "dbt")
+DBT_PROJECT = Path(os.environ.get("SHOPSTREAM_DBT_PROJECT", "/nonexistent/dbt"))
+DBT_PROFILES = Path(os.environ.get("SHOPSTREAM_DBT_PROFILES", "/nonexistent/profiles.yml"))
+DBT_MANIFEST = Path(os.environ.get("SHOPSTREAM_DBT_MANIFEST", "/nonexistent/manifest.json"))
+# The lake day D of a run: its data interval is D 00:00 .. D+1 00:00 UTC.
+DAY = "{{ data_interval_start.in_timezone('UTC').strftime('%Y-%m-%d') }}"
+
+DOC = f"""
+### Lake to warehouse ({TARGET})
+
+One run per lake day D (UTC), from `{START}` on (`catchup`; one run at a time, and every task
+that writes the warehouse takes the `{POOL}` pool: DuckDB has one writer). A run for D
+never touches another day.
+
+1. **wait_for_lake_day**: `shopstream warehouse complete --date D`: the lake watermark has
+   passed the end of D plus the grace period (reschedules every 5 minutes; fails after 12 h).
+2. **load_raw_orders**: exactly D's committed lake files into `raw.orders`, replacing D's rows.
+3. **snapshot_dimensions**: customers and products from PostgreSQL into `raw.*`.
+4. **reconcile**: D's raw rows and distinct orders must equal the lake's, or the run fails
+   naming both numbers.
+5. **dbt**: one task per model (staging, then marts), each `dbt build` of the model with its
+   data tests for D; a failed test fails the run.
+6. **publish**: marks the load built and refreshes the dashboard's serving copy.
+
+Safe to rerun: clear the run (or any task) and every write replaces what D had.
+See docs/warehouse.md.
+"""
+
+DEFAULTS = {
+    "owner": "shopstream",
+    "retries": 3,
+    "retry_delay": timedelta(minutes=1),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=20),
+    "execution_timeout": timedelta(minutes=60),
+    "pool": POOL,
+}
+
+
+def _cli(task_id: str, command: str, **kwargs: object) -> BashOperator:
+    return BashOperator(task_id=task_id, bash_command=f"{SHOPSTREAM} warehouse {command}", **kwargs)
+
+
+with DAG(
+    dag_id="lake_to_warehouse",
+    description="Each lake day into the warehouse, reconciled, and the dbt marts",
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    start_date=pendulum.parse(START, tz="UTC"),
+    catchup=CATCHUP,
+    max_active_runs=1,
+    default_args=DEFAULTS,
+    tags=["shopstream", "warehouse", TARGET],
+    doc_md=DOC,
+) as dag:
+    complete = BashSensor(
+        task_id="wait_for_lake_day",
+        bash_command=f"{SHOPSTREAM} warehouse complete --date {DAY}",
+        mode="reschedule",
+        poke_interval=300,
+        timeout=12 * 3600,
+        retries=0,  # the sensor's own timeout is the limit
+        pool="default_pool",  # waiting holds no warehouse connection
+    )
+    raw = _cli("load_raw_orders", f"raw --date {DAY}")
+    dimensions = _cli("snapshot_dimensions", f"dimensions --date {DAY}")
+    # a mismatch is not transient: one retry for a lost connection, then fail loudly
+    reconcile = _cli("reconcile", f"reconcile --date {DAY}", retries=1)
+    dbt = DbtTaskGroup(
+        group_id="dbt",
+        project_config=ProjectConfig(
+            dbt_project_path=DBT_PROJECT, manifest_path=DBT_MANIFEST, project_name="shopstream"
+        ),
+        profile_config=ProfileConfig(
+            profile_name="shopstream", target_name=TARGET, profiles_yml_filepath=DBT_PROFILES
+        ),
+        execution_config=ExecutionConfig(
+            dbt_executable_path=DBT_BIN,
+            invocation_mode=InvocationMode.SUBPROCESS,
+            # a model's task runs its tests and those over it and its ancestors (the models
+            # join the dimensions they are tested against, so every test has one home)
+            test_indirect_selection=TestIndirectSelection.BUILDABLE,
+        ),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST,
+            test_behavior=TestBehavior.BUILD,
+            emit_datasets=False,
+        ),
+        operator_args={"vars": {"day": DAY}, "install_deps": False, "pool": POOL},
+        default_args=DEFAULTS,
+    )
+    publish = _cli("publish", f"publish --date {DAY}")
+    complete >> raw >> dimensions >> reconcile >> dbt >> publish
