@@ -2,14 +2,16 @@
   Day-partitioned models: `{{ config(**day_partitioned()) }}` makes a model incremental by
   lake day. A run with `--vars '{day: D}'` deletes the model's rows of D (pre-hook) and
   appends D's rows again; a run for D never touches any other day. A full build (no `day`)
-  builds every day. `append` + our own delete works on every adapter (Snowflake's merge
-  needs temporary tables fakesnow does not have).
+  builds every day. `append` + our own delete works on every adapter; on Snowflake the new
+  rows are staged in a transient table, not a temporary one (fakesnow has no temporary
+  relations outside its "temp" catalog; dbt-snowflake supports both).
 #}
 {% macro day_partitioned(column='order_date') -%}
     {{ return({
         'materialized': 'incremental',
         'incremental_strategy': 'append',
         'on_schema_change': 'fail',
+        'tmp_relation_type': 'transient',
         'pre_hook': "{{ delete_day(this, '" ~ column ~ "') }}",
     }) }}
 {%- endmacro %}

@@ -32,7 +32,8 @@
     cast(timezone('UTC', try_cast({{ text }} as timestamptz)) as timestamp)
 {%- endmacro %}
 {% macro snowflake__utc_timestamp(text) -%}
-    convert_timezone('UTC', try_to_timestamp_tz({{ text }}))::timestamp_ntz
+    {# a TIMESTAMP_TZ at +00:00 (fakesnow has no cast from it to TIMESTAMP_NTZ) #}
+    convert_timezone('UTC', try_cast({{ text }} as timestamp_tz))
 {%- endmacro %}
 
 {#

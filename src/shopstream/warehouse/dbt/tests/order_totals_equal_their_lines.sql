@@ -1,6 +1,10 @@
 -- An order's total, units and line count are exactly its lines'.
 with lines as (
-    select order_id, count(*) as line_count, sum(quantity) as units, sum(line_total) as total
+    select
+        order_id,
+        count(*) as line_count,
+        cast(sum(quantity) as bigint) as units,
+        cast(sum(line_total) as decimal(18, 2)) as total
     from {{ ref('fct_order_lines') }}
     group by order_id
 )

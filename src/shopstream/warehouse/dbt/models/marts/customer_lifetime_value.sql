@@ -7,10 +7,10 @@ select
     c.country,
     min(o.created_at) as first_order_at,
     max(o.created_at) as last_order_at,
-    count(*) as orders,
-    count(distinct o.order_date) as active_days,
-    sum(o.units) as units,
-    sum(o.order_total) as lifetime_value,
+    cast(count(*) as bigint) as orders,
+    cast(count(distinct o.order_date) as bigint) as active_days,
+    cast(sum(o.units) as bigint) as units,
+    cast(sum(o.order_total) as decimal(18, 2)) as lifetime_value,
     cast(sum(o.order_total) / count(*) as decimal(18, 2)) as average_order_value
 from {{ ref('fct_orders') }} as o
 join {{ ref('dim_customers') }} as c on c.customer_id = o.customer_id

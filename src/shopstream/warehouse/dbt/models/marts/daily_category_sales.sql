@@ -2,10 +2,10 @@
 select
     order_date,
     category,
-    count(distinct order_id) as orders,
-    count(distinct customer_id) as customers,
-    sum(quantity) as units,
-    sum(line_total) as revenue
+    cast(count(distinct order_id) as bigint) as orders,
+    cast(count(distinct customer_id) as bigint) as customers,
+    cast(sum(quantity) as bigint) as units,
+    cast(sum(line_total) as decimal(18, 2)) as revenue
 from {{ ref('fct_order_lines') }}
 where {{ for_day('order_date') }}
 group by order_date, category

@@ -3,9 +3,9 @@
 with lines as (
     select
         order_id,
-        count(*) as line_count,
-        sum(quantity) as units,
-        sum(line_total) as order_total,
+        cast(count(*) as bigint) as line_count,
+        cast(sum(quantity) as bigint) as units,
+        cast(sum(line_total) as decimal(18, 2)) as order_total,
         min(currency) as currency
     from {{ ref('fct_order_lines') }}
     where {{ for_day('order_date') }}

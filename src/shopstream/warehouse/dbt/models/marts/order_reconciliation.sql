@@ -4,8 +4,8 @@
 with raw_orders as (
     select
         order_date,
-        count(*) as raw_records,
-        count(distinct order_id) as raw_orders,
+        cast(count(*) as bigint) as raw_records,
+        cast(count(distinct order_id) as bigint) as raw_orders,
         count(case when order_id is null then 1 end) as raw_without_id
     from {{ ref('stg_orders') }}
     where {{ for_day('order_date') }}
@@ -22,8 +22,8 @@ facts as (
 rejects as (
     select
         order_date,
-        count(*) as reject_rows,
-        count(distinct order_id) as rejected_orders,
+        cast(count(*) as bigint) as reject_rows,
+        cast(count(distinct order_id) as bigint) as rejected_orders,
         count(case when order_id is null then 1 end) as rejected_without_id
     from {{ ref('order_rejects') }}
     where {{ for_day('order_date') }}
@@ -31,7 +31,7 @@ rejects as (
 ),
 
 both_ as (
-    select f.order_date, count(*) as in_both
+    select f.order_date, cast(count(*) as bigint) as in_both
     from {{ ref('fct_orders') }} as f
     join {{ ref('order_rejects') }} as r on r.order_id = f.order_id
     where {{ for_day('f.order_date') }}
