@@ -13,7 +13,9 @@ from typing import Any
 import duckdb
 import httpx
 import pytest
+import streamlit as st
 from pyspark.sql import SparkSession
+from streamlit.testing.v1 import AppTest
 
 from shopstream.config import Settings, settings_env
 from shopstream.stack.airflow import DAGS_FOLDER, ensure_airflow
@@ -154,6 +156,43 @@ def test_a_rerun_leaves_identical_tables(lake: tuple[Settings, SourceOrders]) ->
     assert all(first.values())
     load_day(settings, date.fromisoformat(DAY))
     assert {t: _table(settings, t, DAY, LOAD_COLUMNS) for t in tables} == first
+
+
+def history_page() -> None:
+    from shopstream.dashboard.views import history
+
+    history.render()
+
+
+def test_the_history_page_shows_the_marts(
+    lake: tuple[Settings, SourceOrders], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, source = lake
+    for name, value in settings_env(settings).items():
+        monkeypatch.setenv(name, value)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    at = AppTest.from_function(history_page, default_timeout=30)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.title[0].value == "History"
+    shown = {m.label: m.value for m in at.metric}
+    orders = len(source.of_day(BEFORE)) + len(source.of_day(DAY))
+    assert shown["Orders"] == f"{orders:,}"
+    assert shown["Days"] == f"{BEFORE} \u2013 {DAY}"
+    assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")  # sales by category
+    top = at.dataframe[0].value
+    want = expected_marts(settings, [*source.of_day(BEFORE), *source.of_day(DAY)])
+    totals: dict[int, Any] = {}
+    for customer, _, total in want.orders.values():
+        totals[customer] = totals.get(customer, 0) + total
+    best = max(totals.items(), key=lambda kv: (kv[1], -kv[0]))
+    assert int(top["Customer"].iloc[0]) == best[0]
+    loads = at.dataframe[1].value
+    assert set(loads["Day"]) == {BEFORE, DAY}
+    assert set(loads["Status"]) == {"✅ built"}
+    assert list(loads["Loaded rows"]) == list(loads["Lake rows"])
+    st.cache_data.clear()
 
 
 def test_a_late_order_is_picked_up_by_the_next_run_for_its_day(

@@ -1,14 +1,13 @@
 """The shopstream dashboard: `streamlit run` this file (`shopstream dashboard` does).
 
-Pages are grouped in the navigation; the warehouse's History page (issue 10) joins "History"
-when it exists.
+Pages are grouped in the navigation: live pages read MongoDB, History reads the warehouse.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from shopstream.dashboard.views import customer, health, overview, spikes
+from shopstream.dashboard.views import customer, health, history, overview, spikes
 
 st.set_page_config(page_title="shopstream", page_icon="🛒", layout="wide")
 
@@ -21,6 +20,9 @@ PAGES = {
         st.Page(
             spikes.render, title="Demand spikes", icon=":material/trending_up:", url_path="spikes"
         ),
+    ],
+    "History": [
+        st.Page(history.render, title="History", icon=":material/history:", url_path="history"),
     ],
     "Operations": [
         st.Page(

@@ -14,7 +14,7 @@ import pandas as pd
 
 from shopstream.dashboard.queries import Trend
 
-__all__ = ["category_chart", "latency_chart", "orders_chart", "spike_chart"]
+__all__ = ["category_chart", "history_chart", "latency_chart", "orders_chart", "spike_chart"]
 
 _TIME_FORMAT = {"minute": "%H:%M", "hour": "%a %H:%M", "day": "%b %d"}
 _STEP = {"minute": "minute", "hour": "hour", "day": "day"}
@@ -135,3 +135,26 @@ def spike_chart(points: list[dict[str, Any]], threshold: float, p95: float) -> a
         )
     )
     return alt.LayerChart(layer=[bars, rules], height=160)
+
+
+def history_chart(frame: pd.DataFrame, currency: str) -> alt.Chart:
+    """Daily revenue per category (lines), from the warehouse's daily_category_sales mart."""
+    data = frame.assign(order_date=pd.to_datetime(frame["order_date"]))
+    data["revenue"] = data["revenue"].astype(float)
+    return (
+        alt.Chart(data)
+        .mark_line(point=alt.OverlayMarkDef(size=18), strokeWidth=2)
+        .encode(
+            x=alt.X("order_date:T", axis=alt.Axis(format="%b %d", title=None, labelAngle=0)),
+            y=alt.Y("revenue:Q", title=f"Revenue ({currency})", axis=alt.Axis(format="~s")),
+            color=alt.Color("category:N", legend=alt.Legend(title=None, orient="top")),
+            tooltip=[
+                alt.Tooltip("order_date:T", title="Day", format="%a %Y-%m-%d"),
+                alt.Tooltip("category:N", title="Category"),
+                alt.Tooltip("revenue:Q", title="Revenue", format=",.2f"),
+                alt.Tooltip("orders:Q", title="Orders", format=","),
+                alt.Tooltip("units:Q", title="Units", format=","),
+            ],
+        )
+        .properties(height=320)
+    )

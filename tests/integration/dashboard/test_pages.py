@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -238,4 +239,21 @@ def test_the_spikes_page_of_an_empty_store_says_what_runs_it(
     infos = " ".join(i.value for i in at.info)
     assert "demand_spike_emerging" in infos
     assert "demand_spike_detection" in infos
+    assert not at.dataframe
+
+
+def history_page() -> None:
+    from shopstream.dashboard.views import history
+
+    history.render()
+
+
+def test_the_history_page_before_any_load_says_what_loads_it(
+    store: Database[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOPSTREAM_WAREHOUSE_DUCKDB_PATH", str(tmp_path / "none.duckdb"))
+    st.cache_resource.clear()
+    at = run(history_page)
+    assert at.title[0].value == "History"
+    assert "lake_to_warehouse" in " ".join(i.value for i in at.info)
     assert not at.dataframe
