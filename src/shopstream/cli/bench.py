@@ -323,6 +323,35 @@ def cmd_spikes(
     console.print(f"results: {output}")
 
 
+WAREHOUSE_OUTPUT = Path("bench/results/warehouse.json")
+
+
+def cmd_warehouse(
+    orders: int = typer.Option(1_000_000, min=1_000, help="Orders in the lake day."),
+    files: int = typer.Option(8_640, min=1, help="Lake files (8,640: one per 10 s batch)."),
+    output: Path = typer.Option(WAREHOUSE_OUTPUT, help="Where to write the results (JSON)."),
+) -> None:
+    """One lake day of ORDERS into the warehouse: each step timed, against a DuckDB scan."""
+    import tempfile
+
+    settings = load_settings()
+    harness, report, machine = _harness("warehouse"), _harness("report"), _harness("machine")
+    with tempfile.TemporaryDirectory(prefix="shopstream-bench-wh-") as tmp:
+        try:
+            result = harness.run(settings, Path(tmp), orders, files, console.print)
+        except RuntimeError as exc:
+            fail(str(exc))
+    doc = {"machine": machine.describe_machine(), "runs": [result]}
+    if output.exists():  # keep earlier runs of other sizes
+        import json
+
+        earlier = json.loads(output.read_text()).get("runs", [])
+        doc["runs"] = [r for r in earlier if (r["orders"], r["files"], r["warehouse"]) !=
+                       (orders, files, settings.warehouse)] + [result]  # fmt: skip
+    report.write_json(doc, output)
+    console.print(f"results: {output}")
+
+
 def register(app: typer.Typer) -> None:
     bench = typer.Typer(help="Benchmarks (results in bench/results/).", no_args_is_help=True)
     bench.command("ingest")(cmd_ingest)
@@ -331,4 +360,5 @@ def register(app: typer.Typer) -> None:
     bench.command("dashboard")(cmd_dashboard)
     bench.command("dashboard-soak")(cmd_dashboard_soak)
     bench.command("spikes")(cmd_spikes)
+    bench.command("warehouse")(cmd_warehouse)
     app.add_typer(bench, name="bench")
