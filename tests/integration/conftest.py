@@ -48,6 +48,9 @@ def stack_settings(base: Path, **overrides: Any) -> Settings:
         "spike_catchup": False,
         "spike_grace_minutes": 0,
         "spike_min_orders": 0,  # the spike dataset's products sell in 4 orders a day
+        "warehouse_start_date": "2025-01-01",
+        "warehouse_catchup": False,  # likewise: only the latest lake day runs by itself
+        "warehouse_grace_minutes": 0,
     }
     values.update(overrides)
     return sandbox_settings(base / "data", **values)

@@ -7,14 +7,17 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import pandas as pd
 import pytest
 from pymongo import MongoClient
+from pyspark.sql import SparkSession
 
 from shopstream.config import Settings, settings_env
 from shopstream.domain.documents import DAILY_DEMAND, DEMAND_SPIKES
@@ -26,10 +29,13 @@ from shopstream.stack.airflow import (
     airflow_url,
     ensure_airflow,
 )
+from shopstream.warehouse.serving import History
+from tests.integration.conftest import API_KEY
 from tests.utils import fresh_database
 from tests.utils.airflow import DAG_TEST, dbt_env, migrate, offline_env, run_python
 from tests.utils.orders import write_orders
-from tests.utils.spikes import SPIKE_DAY, SPIKER, dataset, mark_complete
+from tests.utils.spikes import SPIKE_DAY, SPIKER, dataset, mark_complete, write_watermark
+from tests.utils.warehouse import SourceOrders, land, post_orders
 
 pytestmark = pytest.mark.integration
 
@@ -185,6 +191,32 @@ def _token(settings: Settings) -> str:
     return str(response.json()["access_token"])
 
 
+def _trigger(settings: Settings, dag_id: str, logical: datetime, timeout: float = 300) -> Any:
+    """Triggers a run of `dag_id` in the stack's Airflow (REST API) and waits for its end."""
+    headers = {"Authorization": f"Bearer {_token(settings)}"}
+    base = f"{airflow_url(settings)}/api/v2/dags/{dag_id}"
+    # the DAG processor may not have parsed the file yet in a fresh stack
+    deadline = time.monotonic() + 120
+    while httpx.get(base, headers=headers, timeout=30).status_code != 200:
+        assert time.monotonic() < deadline, f"{dag_id} never appeared in the stack's Airflow"
+        time.sleep(2)
+    run_id = f"test-{uuid.uuid4().hex[:8]}"
+    created = httpx.post(
+        f"{base}/dagRuns",
+        json={"dag_run_id": run_id, "logical_date": logical.isoformat()},
+        headers=headers,
+        timeout=30,
+    )
+    assert created.status_code == 200, created.text
+    deadline = time.monotonic() + timeout
+    run = created.json()
+    while run["state"] not in ("success", "failed"):
+        assert time.monotonic() < deadline, f"the triggered run of {dag_id} is still {run['state']}"
+        time.sleep(3)
+        run = httpx.get(f"{base}/dagRuns/{run_id}", headers=headers, timeout=30).json()
+    return run
+
+
 def test_the_stacks_airflow_runs_a_triggered_day(airflow_stack: Settings) -> None:
     settings = airflow_stack
     states = {s.name: s.state for s in status(settings)}
@@ -199,33 +231,37 @@ def test_the_stacks_airflow_runs_a_triggered_day(airflow_stack: Settings) -> Non
         end = datetime.combine(SPIKE_DAY + timedelta(days=1), datetime.min.time(), UTC)
         # every day up to now complete: the DAG's own run for yesterday does not wait
         mark_complete(db, Path(settings.lake.removeprefix("file://")), datetime.now(UTC))
-        headers = {"Authorization": f"Bearer {_token(settings)}"}
-        base = f"{airflow_url(settings)}/api/v2/dags/demand_spike_detection"
-        # the DAG processor may not have parsed the file yet in a fresh stack
-        deadline = time.monotonic() + 120
-        while httpx.get(base, headers=headers, timeout=30).status_code != 200:
-            assert time.monotonic() < deadline, "the DAG never appeared in the stack's Airflow"
-            time.sleep(2)
-        run_id = f"test-{uuid.uuid4().hex[:8]}"
-        created = httpx.post(
-            f"{base}/dagRuns",
-            json={"dag_run_id": run_id, "logical_date": end.isoformat()},
-            headers=headers,
-            timeout=30,
-        )
-        assert created.status_code == 200, created.text
-        assert created.json()["data_interval_start"].startswith(SPIKE_DAY.isoformat())
-        deadline = time.monotonic() + 300
-        state = "queued"
-        while state not in ("success", "failed"):
-            assert time.monotonic() < deadline, f"the triggered run is still {state}"
-            time.sleep(3)
-            state = httpx.get(f"{base}/dagRuns/{run_id}", headers=headers, timeout=30).json()[
-                "state"
-            ]
-        assert state == "success"
+        run = _trigger(settings, "demand_spike_detection", end)
+        assert run["data_interval_start"].startswith(SPIKE_DAY.isoformat())
+        assert run["state"] == "success"
         spikes = db[DEMAND_SPIKES].find_one({"_id": SPIKE_DAY.isoformat()})
         assert spikes is not None
         assert SPIKER in [s["product_id"] for s in spikes["spikes"]]
     finally:
         client.close()
+
+
+WAREHOUSE_DAY = "2025-07-01"  # a day no other test writes
+
+
+def test_the_stacks_airflow_loads_a_triggered_lake_day(
+    airflow_stack: Settings, spark: SparkSession, tmp_path: Path
+) -> None:
+    """lake_to_warehouse in the running stack: a lake day landed by the real landing query,
+    loaded, reconciled and built by the scheduler's own tasks (cosmos's dbt tasks included)."""
+    settings = airflow_stack
+    source = SourceOrders()
+    with httpx.Client(base_url=settings.api_url, headers={"X-API-Key": API_KEY}, timeout=30) as api:
+        post_orders(api, source, WAREHOUSE_DAY, 25, seed=4, resend=2)
+    # into the stack's own lake (the stack's Airflow reads it), from a checkpoint of our own
+    land(spark, settings.model_copy(update={"checkpoint_uri": (tmp_path / "ckpt").as_uri()}))
+    write_watermark(Path(settings.lake.removeprefix("file://")), datetime.now(UTC))
+    end = datetime.combine(date.fromisoformat(WAREHOUSE_DAY) + timedelta(days=1), dtime.min, UTC)
+    run = _trigger(settings, "lake_to_warehouse", end, timeout=600)
+    assert run["data_interval_start"].startswith(WAREHOUSE_DAY)
+    assert run["state"] == "success"
+    loads = History(settings).loads(100)
+    ours = loads[pd.to_datetime(loads["day"]).dt.strftime("%Y-%m-%d") == WAREHOUSE_DAY]
+    assert list(ours["status"][:1]) == ["built"]
+    assert int(ours["raw_rows"].iloc[0]) == int(ours["lake_rows"].iloc[0]) == 27
+    assert int(ours["raw_orders"].iloc[0]) == 25
