@@ -94,7 +94,8 @@ def write_lake_day(root: Path, orders: int, files: int, customers: np.ndarray,
         })  # fmt: skip
         path = day_dir / f"part-{f:05d}-{uuid.uuid4()}.c000.snappy.parquet"
         pq.write_table(table, path, compression="snappy")
-        entries.append({"path": path.as_uri(), "size": path.stat().st_size, "isDir": False,
+        # the path as Spark writes it (as_uri() would escape the "=")
+        entries.append({"path": f"file:{path}", "size": path.stat().st_size, "isDir": False,
                         "modificationTime": 0, "blockReplication": 1, "blockSize": 0,
                         "action": "add"})  # fmt: skip
     log = table_dir / "_spark_metadata"
@@ -167,6 +168,8 @@ def run(settings: Settings, root: Path, orders: int, files: int, report: Report)
     report(f"  {'load + dbt build':22} {pipeline:7.2f} s  (target <= 20 s for 1,000,000 orders)")
     with open_warehouse(settings) as wh:
         facts = wh.query(f"select count(*) from marts.fct_orders where order_date = '{DAY}'")[0][0]
+    if int(facts) != orders:
+        raise RuntimeError(f"the benchmark's day has {facts:,} facts, not {orders:,}: not measured")
     return {
         "day": DAY.isoformat(), "orders": orders, "files": files, "warehouse": settings.warehouse,
         "customers": len(customers), "products": len(products), "fact_orders": int(facts),

@@ -19,7 +19,13 @@ __all__ = ["CHROMIUM", "browser_page", "metrics", "screenshot_pages", "wait_rend
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # name -> URL path
-PAGES = {"overview": "", "customer": "customer", "spikes": "spikes", "health": "health"}
+PAGES = {
+    "overview": "",
+    "customer": "customer",
+    "spikes": "spikes",
+    "history": "history",
+    "health": "health",
+}
 
 
 @contextmanager
@@ -81,7 +87,12 @@ def screenshot_pages(
                 wait_rendered(page)
                 page.wait_for_selector('[data-testid="stVegaLiteChart"]', timeout=30_000)
                 page.wait_for_timeout(1500)  # the charts' own rendering
-            if name in ("health", "spikes"):
+            if name == "history":  # its body: the marts, or what loads them
+                page.wait_for_selector(
+                    '[data-testid="stMetric"], [data-testid="stAlert"]', timeout=30_000
+                )
+                wait_rendered(page)
+            if name in ("health", "spikes", "history"):
                 page.wait_for_timeout(1500)
             target = out / f"{name}.png"
             page.screenshot(path=str(target), full_page=True)

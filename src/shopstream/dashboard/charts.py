@@ -145,7 +145,10 @@ def history_chart(frame: pd.DataFrame, currency: str) -> alt.Chart:
         alt.Chart(data)
         .mark_line(point=alt.OverlayMarkDef(size=18), strokeWidth=2)
         .encode(
-            x=alt.X("order_date:T", axis=alt.Axis(format="%b %d", title=None, labelAngle=0)),
+            x=alt.X(
+                "yearmonthdate(order_date):T",
+                axis=alt.Axis(format="%b %d", title=None, labelAngle=0, tickCount="day"),
+            ),
             y=alt.Y("revenue:Q", title=f"Revenue ({currency})", axis=alt.Axis(format="~s")),
             color=alt.Color("category:N", legend=alt.Legend(title=None, orient="top")),
             tooltip=[

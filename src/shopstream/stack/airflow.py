@@ -129,6 +129,7 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",  # offline: a warning per task otherwise
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         # what the DAG files read (no other configuration at parse time)
         "SHOPSTREAM_BIN": str(project_bin / "shopstream"),

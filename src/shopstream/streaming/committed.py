@@ -44,10 +44,10 @@ def filesystem_for(uri: str, settings: Settings | None = None) -> tuple[pafs.Fil
     With `settings`, S3 is reached as they say (endpoint, keys, region, addressing), as
     Spark does; without, through pyarrow's defaults (AWS, the default credential chain).
     """
+    if uri.startswith("file:"):  # file:///x, and Hadoop's file:/x
+        return pafs.LocalFileSystem(), unquote(urlparse(uri).path)
     if "://" not in uri:
         return pafs.LocalFileSystem(), uri
-    if uri.startswith("file:"):
-        return pafs.LocalFileSystem(), unquote(urlparse(uri).path)
     uri = uri.replace("s3a://", "s3://", 1)
     if settings is not None and uri.startswith("s3://"):
         bucket_and_key = uri.removeprefix("s3://")

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from shopstream.config import Settings
 from shopstream.warehouse.base import LOAD_COLUMNS, DayCounts, LoadRecord, WarehouseError
-from shopstream.warehouse.lakeday import LakeDay, lake_dataset
+from shopstream.warehouse.lakeday import LakeDay, ensure_present, lake_dataset, local_paths
 
 __all__ = ["DuckDBWarehouse", "connect_file"]
 
@@ -73,22 +73,29 @@ class DuckDBWarehouse:
         try:
             self.con.execute("delete from raw.orders where dt = ?", [lake.day])
             if lake.files:
-                self.con.register("lake_day", lake_dataset(self.settings, lake))
-                self.con.execute(
-                    """insert into raw.orders select key, value, topic, "partition", "offset",
-                        cast(kafka_timestamp as timestamp), order_id,
-                        cast(created_at as timestamp), ?, ?, now()::timestamp
-                    from lake_day""",
-                    [lake.day, load_id],
-                )
+                self._insert_day(lake, load_id)
             self.con.execute("commit")
         except BaseException:
             self.con.execute("rollback")
             raise
-        finally:
-            if lake.files:
-                self.con.unregister("lake_day")
         return lake.rows
+
+    def _insert_day(self, lake: LakeDay, load_id: str) -> None:
+        """Exactly the files of `lake`: read by DuckDB itself when local (its parallel Parquet
+        reader), else through an Arrow dataset (S3)."""
+        insert = """insert into raw.orders select key, value, topic, "partition", "offset",
+                cast(kafka_timestamp as timestamp), order_id, cast(created_at as timestamp),
+                ?, ?, now()::timestamp from {source}"""
+        paths = local_paths(lake)
+        if paths is not None:
+            ensure_present(self.settings, lake)  # every file still there, or a clear error
+            self.con.execute(insert.format(source="read_parquet(?)"), [lake.day, load_id, paths])
+            return
+        self.con.register("lake_day", lake_dataset(self.settings, lake))
+        try:
+            self.con.execute(insert.format(source="lake_day"), [lake.day, load_id])
+        finally:
+            self.con.unregister("lake_day")
 
     def replace_dimensions(self, customers: pa.Table, products: pa.Table, at: datetime) -> None:
         self.con.execute("begin transaction")

@@ -19,7 +19,15 @@ import pyarrow.parquet as pq
 from shopstream.config import Settings
 from shopstream.streaming.committed import committed_files, filesystem_for
 
-__all__ = ["LakeDay", "LakeError", "LakeFile", "lake_dataset", "read_lake_day"]
+__all__ = [
+    "LakeDay",
+    "LakeError",
+    "LakeFile",
+    "ensure_present",
+    "lake_dataset",
+    "local_paths",
+    "read_lake_day",
+]
 
 # The lake's columns the raw table keeps (streaming/lake.py writes them; `dt` is the path's).
 RAW_COLUMNS = (
@@ -55,6 +63,13 @@ def _paths(settings: Settings, day: date) -> tuple[pafs.FileSystem, list[str], l
     return fs, uris, [filesystem_for(uri, settings)[1] for uri in uris]
 
 
+def ensure_present(settings: Settings, lake: LakeDay) -> None:
+    """Raises LakeError unless every file of `lake` is still in the lake."""
+    fs = filesystem_for(settings.lake, settings)[0]
+    paths = [filesystem_for(f.path, settings)[1] for f in lake.files]
+    _check_present(fs, lake.day, [f.path for f in lake.files], paths)
+
+
 def lake_dataset(settings: Settings, lake: LakeDay) -> ds.Dataset:
     """Exactly the files of `lake` (as read, whatever has been committed since) as one dataset."""
     fs = filesystem_for(settings.lake, settings)[0]
@@ -74,18 +89,46 @@ def _check_present(fs: pafs.FileSystem, day: date, uris: list[str], paths: list[
         )
 
 
+def local_paths(lake: LakeDay) -> list[str] | None:
+    """The day's files as local paths when the lake is a local directory (None for S3)."""
+    if not all(f.path.startswith(("file:", "/")) for f in lake.files):
+        return None
+    return [filesystem_for(f.path)[1] for f in lake.files]
+
+
+def _counts_local(paths: list[str]) -> tuple[dict[str, int], int]:
+    """Rows per file and distinct order ids, by DuckDB reading the files (one pass each)."""
+    with duckdb.connect() as con:
+        rows = con.execute(
+            "select filename, count(*) from read_parquet(?, filename = true) group by filename",
+            [paths],
+        ).fetchall()
+        (orders,) = con.execute(
+            "select count(distinct order_id) from read_parquet(?)", [paths]
+        ).fetchall()[0]
+    return {str(name): int(n) for name, n in rows}, int(orders)
+
+
+def _counts_arrow(fs: pafs.FileSystem, paths: list[str]) -> tuple[dict[str, int], int]:
+    """The same through pyarrow (S3: DuckDB cannot reach it here): footers and one column."""
+    rows = {}
+    for path in paths:
+        with fs.open_input_file(path) as handle:
+            rows[path] = pq.ParquetFile(handle).metadata.num_rows
+    ids = ds.dataset(paths, filesystem=fs, format="parquet").to_table(columns=["order_id"])
+    with duckdb.connect() as con:
+        con.register("ids", ids)
+        (orders,) = con.execute("select count(distinct order_id) from ids").fetchall()[0]
+    return rows, int(orders)
+
+
 def read_lake_day(settings: Settings, day: date) -> LakeDay:
     """The committed files of `day` with their row counts and the day's distinct orders."""
     fs, uris, paths = _paths(settings, day)
     _check_present(fs, day, uris, paths)
-    files = []
-    for uri, path in zip(uris, paths, strict=True):
-        with fs.open_input_file(path) as handle:
-            files.append(LakeFile(uri, pq.ParquetFile(handle).metadata.num_rows))
-    orders = 0
-    if paths:
-        ids = ds.dataset(paths, filesystem=fs, format="parquet").to_table(columns=["order_id"])
-        with duckdb.connect() as con:
-            con.register("ids", ids)
-            (orders,) = con.execute("select count(distinct order_id) from ids").fetchall()[0]
-    return LakeDay(day, tuple(files), sum(f.rows for f in files), int(orders))
+    if not paths:
+        return LakeDay(day, (), 0, 0)
+    local = isinstance(fs, pafs.LocalFileSystem)
+    rows, orders = _counts_local(paths) if local else _counts_arrow(fs, paths)
+    files = tuple(LakeFile(uri, rows.get(path, 0)) for uri, path in zip(uris, paths, strict=True))
+    return LakeDay(day, files, sum(f.rows for f in files), orders)

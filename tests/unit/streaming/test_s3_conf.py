@@ -99,6 +99,17 @@ def test_the_reader_opens_s3a_paths_with_the_settings_endpoint() -> None:
     assert fs.region == "us-east-1"
 
 
+@pytest.mark.parametrize(
+    "uri",
+    ["file:/lake/orders/dt=2026-11-20/p.parquet", "file:///lake/orders/dt=2026-11-20/p.parquet",
+     "/lake/orders/dt=2026-11-20/p.parquet"],
+)  # fmt: skip
+def test_the_reader_opens_every_spelling_of_a_local_path(uri: str) -> None:
+    fs, path = filesystem_for(uri)  # Hadoop writes file:/x; pathlib's as_uri file:///x
+    assert isinstance(fs, pafs.LocalFileSystem)
+    assert path == "/lake/orders/dt=2026-11-20/p.parquet"
+
+
 def test_hadoop_aws_matches_the_hadoop_in_the_pyspark_wheel() -> None:
     jars = Path(pyspark.__file__).parent / "jars"
     assert (jars / f"hadoop-client-api-{HADOOP_VERSION}.jar").exists()

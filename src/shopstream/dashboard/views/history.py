@@ -61,19 +61,17 @@ def _kpis(summary: dict[str, Any], currency: str) -> None:
     cols[1].metric("Revenue", money(float(summary["revenue"]) * 100, currency))
     cols[2].metric("Customers", number(float(summary["customers"])))
     first, last = (pd.Timestamp(summary[k]).date() for k in ("first_day", "last_day"))
-    cols[3].metric("Days", f"{first} – {last}")
+    cols[3].metric("Days", number((last - first).days + 1), help=f"{first} – {last} (UTC)")
+    st.caption(f"Loaded days {first} – {last} (UTC).")
 
 
 def _sales(summary: dict[str, Any], currency: str) -> None:
     st.subheader("Daily sales by category")
     picked = st.segmented_control("Range", list(RANGES), default="90 days", key="history_range")
     last = pd.Timestamp(summary["last_day"]).date()
+    earliest = pd.Timestamp(summary["first_day"]).date()
     days = RANGES.get(picked or "90 days")
-    first = (
-        pd.Timestamp(summary["first_day"]).date()
-        if days is None
-        else last - timedelta(days=days - 1)
-    )
+    first = earliest if days is None else max(earliest, last - timedelta(days=days - 1))
     frame = _read("category_sales", first, last)
     if frame.empty:
         st.info(f"No sales between {first} and {last}.")
