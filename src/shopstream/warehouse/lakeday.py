@@ -72,9 +72,9 @@ def ensure_present(settings: Settings, lake: LakeDay) -> None:
 
 def lake_dataset(settings: Settings, lake: LakeDay) -> ds.Dataset:
     """Exactly the files of `lake` (as read, whatever has been committed since) as one dataset."""
+    ensure_present(settings, lake)
     fs = filesystem_for(settings.lake, settings)[0]
     paths = [filesystem_for(f.path, settings)[1] for f in lake.files]
-    _check_present(fs, lake.day, [f.path for f in lake.files], paths)
     return ds.dataset(paths, filesystem=fs, format="parquet")
 
 
