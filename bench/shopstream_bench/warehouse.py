@@ -4,8 +4,9 @@ The day is written the way the landing query writes it (Parquet files of Kafka r
 `orders/dt=D/`, committed in `_spark_metadata`), with one file per micro-batch of the lake's
 10 s trigger unless told otherwise, so the load meets the lake's real file count. Orders
 reference the stack's own customers and products (the dimension snapshot reads PostgreSQL).
-Each step is timed as the DAG runs it; the same-run baseline is DuckDB alone scanning the same
-files (rows and distinct order ids), the floor under any load of them.
+Each step is timed as the DAG runs it, into an empty warehouse and then again (the steady
+state); the same-run baseline is DuckDB alone scanning the same files (rows and distinct order
+ids), the floor under any load of them.
 """
 
 from __future__ import annotations
@@ -121,8 +122,26 @@ def _dbt_models(settings: Settings) -> list[dict[str, Any]]:
     )  # fmt: skip
 
 
+def _pipeline(settings: Settings, rows: int, report: Report) -> list[dict[str, Any]]:
+    """Every step of DAY's load, timed as the DAG runs them."""
+    steps = []
+    with open_warehouse(settings) as wh:
+        steps.append(_timed(report, "load raw.orders", rows, lambda: load_raw(settings, wh, DAY)))
+        steps.append(
+            _timed(report, "dimensions", rows, lambda: snapshot_dimensions(settings, wh, DAY))
+        )
+        steps.append(_timed(report, "reconcile", rows, lambda: reconcile(settings, wh, DAY)))
+    steps.append(_timed(report, "dbt build", rows, lambda: transform(settings, DAY)))
+    steps.append(_timed(report, "publish", rows, lambda: publish(settings)))
+    total = sum(s["seconds"] for s in steps)
+    report(f"  {'load + dbt build':22} {total:7.2f} s  (target <= 20 s for 1,000,000 orders)")
+    return steps
+
+
 def run(settings: Settings, root: Path, orders: int, files: int, report: Report) -> dict[str, Any]:
-    """Writes the day, then times the baseline and every step of its load; the results."""
+    """Writes the day, then times the baseline and every step of its load, twice: into an
+    empty warehouse, then again (the steady state: every day after the first finds the
+    tables and runs the incremental path, deleting and re-inserting its day); the results."""
     customers, products = _ids(settings.postgres_url)
     started = time.monotonic()
     write_lake_day(root / "lake", orders, files, customers, products)
@@ -134,45 +153,35 @@ def run(settings: Settings, root: Path, orders: int, files: int, report: Report)
         "data_dir": root / "data",
     })  # fmt: skip
     pattern = str(root / "lake" / "orders" / f"dt={DAY}" / "*.parquet")
-    raw_rows = orders  # one record per order
-    steps = [
-        _timed(
-            report,
-            "baseline: duckdb scan",
-            raw_rows,
-            lambda: (
-                duckdb.connect()
-                .execute(
-                    f"select count(*), count(distinct order_id) from read_parquet('{pattern}')"
-                )
-                .fetchall()
-            ),
-        )
-    ]
-    with open_warehouse(settings) as wh:
-        steps.append(
-            _timed(report, "load raw.orders", raw_rows, lambda: load_raw(settings, wh, DAY))
-        )
-        steps.append(
-            _timed(
-                report,
-                "dimensions",
-                len(customers) + len(products),
-                lambda: snapshot_dimensions(settings, wh, DAY),
-            )
-        )
-        steps.append(_timed(report, "reconcile", raw_rows, lambda: reconcile(settings, wh, DAY)))
-    steps.append(_timed(report, "dbt build", raw_rows, lambda: transform(settings, DAY)))
-    steps.append(_timed(report, "publish", raw_rows, lambda: publish(settings)))
-    pipeline = sum(s["seconds"] for s in steps[1:])
-    report(f"  {'load + dbt build':22} {pipeline:7.2f} s  (target <= 20 s for 1,000,000 orders)")
+    rows = orders  # one record per order
+    baseline = _timed(
+        report,
+        "baseline: duckdb scan",
+        rows,
+        lambda: (
+            duckdb.connect()
+            .execute(f"select count(*), count(distinct order_id) from read_parquet('{pattern}')")
+            .fetchall()
+        ),
+    )
+    report("into an empty warehouse:")
+    first = _pipeline(settings, rows, report)
+    first_nodes = _dbt_models(settings)
+    report("the same day again (the steady state: the incremental path):")
+    steady = _pipeline(settings, rows, report)
     with open_warehouse(settings) as wh:
         facts = wh.query(f"select count(*) from marts.fct_orders where order_date = '{DAY}'")[0][0]
     if int(facts) != orders:
         raise RuntimeError(f"the benchmark's day has {facts:,} facts, not {orders:,}: not measured")
+    first_s = round(sum(s["seconds"] for s in first), 2)
+    steady_s = round(sum(s["seconds"] for s in steady), 2)
     return {
         "day": DAY.isoformat(), "orders": orders, "files": files, "warehouse": settings.warehouse,
         "customers": len(customers), "products": len(products), "fact_orders": int(facts),
-        "steps": steps, "pipeline_seconds": round(pipeline, 2), "dbt_nodes": _dbt_models(settings),
-        "target": {"seconds": 20, "met": pipeline <= 20 if orders >= 1_000_000 else None},
+        "baseline": baseline, "first_load": {"steps": first, "seconds": first_s,
+                                             "dbt_nodes": first_nodes},
+        "steady_state": {"steps": steady, "seconds": steady_s, "dbt_nodes": _dbt_models(settings)},
+        "pipeline_seconds": steady_s,
+        "target": {"seconds": 20,
+                   "met": max(first_s, steady_s) <= 20 if orders >= 1_000_000 else None},
     }  # fmt: skip

@@ -22,6 +22,8 @@ from shopstream.config import Settings, settings_env
 from shopstream.stack.airflow import DAGS_FOLDER, ensure_airflow
 from shopstream.streaming.committed import committed_files
 from shopstream.warehouse import open_warehouse
+from shopstream.warehouse.base import WarehouseError
+from shopstream.warehouse.dbt import run_dbt, work_dir
 from shopstream.warehouse.lakeday import LakeError
 from shopstream.warehouse.load import ReconcileError, load_day, load_raw, reconcile
 from shopstream.warehouse.serving import History
@@ -144,6 +146,9 @@ def test_a_day_loads_exactly_the_source_orders(lake: tuple[Settings, SourceOrder
 
     # loading DAY left BEFORE exactly as it was
     assert {t: _table(settings, t, BEFORE, LOAD_COLUMNS) for t in before} == before
+    # DAY's dbt run parsed the project partially: the day is no --var (macros/day.sql)
+    log = (work_dir(settings) / "logs" / "dbt.log").read_text()
+    assert log.count("Unable to do partial parsing") == 1  # BEFORE's, the first run's
 
     # the dashboard's serving copy has the marts and the loads
     history = History(settings)
@@ -217,6 +222,29 @@ def test_a_late_order_is_picked_up_by_the_next_run_for_its_day(
     assert len(facts) == len(source.of_day(DAY))
     assert record.raw_rows == source.records[DAY]
     assert _table(settings, "marts.fct_orders", BEFORE, LOAD_COLUMNS) == before
+
+
+def test_a_failed_data_test_fails_its_days_build_only(
+    lake: tuple[Settings, SourceOrders],
+) -> None:
+    """A fact of DAY doubled: DAY's tests fail naming the test; BEFORE's (its own rows only)
+    still pass."""
+    settings, _ = lake
+    with open_warehouse(settings) as wh:
+        wh.query(
+            f"insert into marts.fct_orders select * from marts.fct_orders "
+            f"where order_date = '{DAY}' limit 1"
+        )
+        ((doubled,),) = wh.query("select max(rowid) from marts.fct_orders")
+    try:
+        with pytest.raises(WarehouseError) as failure:
+            run_dbt(settings, "test", day=date.fromisoformat(DAY))
+        assert "unique_fct_orders_order_id" in str(failure.value)
+        assert DAY in str(failure.value)
+        run_dbt(settings, "test", day=date.fromisoformat(BEFORE))
+    finally:
+        with open_warehouse(settings) as wh:
+            wh.query(f"delete from marts.fct_orders where rowid = {doubled}")
 
 
 def test_the_dag_loads_a_day_in_airflow(

@@ -112,7 +112,14 @@ with DAG(
             test_behavior=TestBehavior.BUILD,
             emit_datasets=False,
         ),
-        operator_args={"vars": {"day": DAY}, "install_deps": False, "pool": POOL},
+        # the day through the environment, not `vars`: a new var makes dbt re-parse the
+        # project in every task (macros/day.sql)
+        operator_args={
+            "env": {"SHOPSTREAM_WAREHOUSE_DAY": DAY},
+            "append_env": True,
+            "install_deps": False,
+            "pool": POOL,
+        },
         default_args=DEFAULTS,
     )
     publish = _cli("publish", f"publish --date {DAY}")

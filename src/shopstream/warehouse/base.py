@@ -45,7 +45,7 @@ class LoadRecord:
     status: str = "loading"  # loading | loaded | reconciled | mismatch | built | failed
     files: int = 0
     lake_rows: int = 0
-    lake_orders: int = 0
+    lake_orders: int | None = None  # counted when it reconciles
     raw_rows: int | None = None
     raw_orders: int | None = None
     customers: int | None = None

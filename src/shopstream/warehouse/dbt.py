@@ -21,6 +21,7 @@ from shopstream.stack.venvs import ensure_venv, venv_path
 from shopstream.warehouse.base import WarehouseError
 
 __all__ = [
+    "DAY_VARIABLE",
     "DBT_VERSION",
     "PROJECT_DIR",
     "dbt_bin",
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 DBT_VERSION = "1.11.16"
 REQUIREMENTS = (f"dbt-core=={DBT_VERSION}", "dbt-duckdb==1.11.1", "dbt-snowflake==1.12.4")
+# The lake day a dbt run builds (macros/day.sql); empty: every day.
+DAY_VARIABLE = "SHOPSTREAM_WAREHOUSE_DAY"
 PROJECT_DIR = Path(str(resources.files("shopstream.warehouse").joinpath("dbt")))
 
 
@@ -98,6 +101,8 @@ def write_profiles(settings: Settings) -> Path:
             "path": str(settings.duckdb_path),
             "threads": 1,
             "schema": "marts",
+            # as the raw load's connection: faster, leaner writes; no model relies on it
+            "settings": {"preserve_insertion_order": False},
         }
     else:
         output = _snowflake_output(settings)
@@ -154,12 +159,11 @@ def run_dbt(
     dbt = ensure_dbt(settings.cache_path)
     write_profiles(settings)
     args = [str(dbt), command, "--project-dir", str(PROJECT_DIR), "--no-use-colors"]
-    if day is not None:
-        args += ["--vars", json.dumps({"day": day.isoformat()})]
     if select:
         args += ["--select", select]
     args += extra
-    env = {**os.environ, **dbt_env(settings)}
+    # the day is read from the environment, not --vars (which force a full re-parse)
+    env = {**os.environ, **dbt_env(settings), DAY_VARIABLE: day.isoformat() if day else ""}
     proc = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
     out = proc.stdout + proc.stderr
     if proc.returncode != 0:

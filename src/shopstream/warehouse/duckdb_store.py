@@ -64,6 +64,9 @@ class DuckDBWarehouse:
         self.settings = settings
         self.path = settings.duckdb_path
         self.con = connect_file(self.path)
+        # a day's insert of ~8,640 small files takes ~40% less time and memory when DuckDB
+        # need not keep the files' row order; nothing reads raw rows in insertion order
+        self.con.execute("set preserve_insertion_order = false")
 
     def ensure_tables(self) -> None:
         self.con.execute(DDL)

@@ -2,8 +2,10 @@
 
 The file list comes from Spark's commit log (`streaming.committed`), never a directory
 listing: files of a batch that died before committing are not data. The counts (rows from
-the Parquet footers, distinct order ids from the files themselves) are what a load must
-reproduce in the warehouse, so they are taken from the lake, independently of the load.
+the Parquet footers, distinct order ids from the files' `order_id` column) are what a load
+must reproduce in the warehouse, so they are taken from the lake, independently of the load.
+Neither reads a whole file: the footers are a few KB each, the id column a fraction of the
+data (the load's own insert is the only full read of the day).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ __all__ = [
     "LakeFile",
     "ensure_present",
     "lake_dataset",
+    "lake_orders",
     "local_paths",
     "read_lake_day",
 ]
@@ -50,11 +53,10 @@ class LakeDay:
     day: date
     files: tuple[LakeFile, ...]
     rows: int
-    orders: int  # distinct order ids (null ids not counted)
 
     @property
     def size(self) -> str:
-        return f"{len(self.files)} files, {self.rows:,} rows, {self.orders:,} distinct orders"
+        return f"{len(self.files)} files, {self.rows:,} rows"
 
 
 def _paths(settings: Settings, day: date) -> tuple[pafs.FileSystem, list[str], list[str]]:
@@ -96,39 +98,48 @@ def local_paths(lake: LakeDay) -> list[str] | None:
     return [filesystem_for(f.path)[1] for f in lake.files]
 
 
-def _counts_local(paths: list[str]) -> tuple[dict[str, int], int]:
-    """Rows per file and distinct order ids, by DuckDB reading the files (one pass each)."""
+def _rows_local(paths: list[str]) -> dict[str, int]:
+    """Rows per file from the Parquet footers (DuckDB reads only the footers)."""
     with duckdb.connect() as con:
-        rows = con.execute(
-            "select filename, count(*) from read_parquet(?, filename = true) group by filename",
-            [paths],
+        found = con.execute(
+            "select file_name, num_rows from parquet_file_metadata(?)", [paths]
         ).fetchall()
-        (orders,) = con.execute(
-            "select count(distinct order_id) from read_parquet(?)", [paths]
-        ).fetchall()[0]
-    return {str(name): int(n) for name, n in rows}, int(orders)
+    return {str(name): int(n) for name, n in found}
 
 
-def _counts_arrow(fs: pafs.FileSystem, paths: list[str]) -> tuple[dict[str, int], int]:
-    """The same through pyarrow (S3: DuckDB cannot reach it here): footers and one column."""
+def _rows_arrow(fs: pafs.FileSystem, paths: list[str]) -> dict[str, int]:
+    """The same through pyarrow (S3: DuckDB cannot reach it here)."""
     rows = {}
     for path in paths:
         with fs.open_input_file(path) as handle:
             rows[path] = pq.ParquetFile(handle).metadata.num_rows
-    ids = ds.dataset(paths, filesystem=fs, format="parquet").to_table(columns=["order_id"])
-    with duckdb.connect() as con:
-        con.register("ids", ids)
-        (orders,) = con.execute("select count(distinct order_id) from ids").fetchall()[0]
-    return rows, int(orders)
+    return rows
 
 
 def read_lake_day(settings: Settings, day: date) -> LakeDay:
-    """The committed files of `day` with their row counts and the day's distinct orders."""
+    """The committed files of `day` with their row counts (from the footers)."""
     fs, uris, paths = _paths(settings, day)
     _check_present(fs, day, uris, paths)
     if not paths:
-        return LakeDay(day, (), 0, 0)
+        return LakeDay(day, (), 0)
     local = isinstance(fs, pafs.LocalFileSystem)
-    rows, orders = _counts_local(paths) if local else _counts_arrow(fs, paths)
+    rows = _rows_local(paths) if local else _rows_arrow(fs, paths)
     files = tuple(LakeFile(uri, rows.get(path, 0)) for uri, path in zip(uris, paths, strict=True))
-    return LakeDay(day, files, sum(f.rows for f in files), orders)
+    return LakeDay(day, files, sum(f.rows for f in files))
+
+
+def lake_orders(settings: Settings, lake: LakeDay) -> int:
+    """Distinct order ids (nulls not counted) in exactly the files of `lake`: one column read."""
+    if not lake.files:
+        return 0
+    query = "select count(distinct order_id) from {}"
+    with duckdb.connect() as con:
+        paths = local_paths(lake)
+        if paths is not None:
+            ensure_present(settings, lake)
+            (orders,) = con.execute(query.format("read_parquet(?)"), [paths]).fetchall()[0]
+        else:
+            ids = lake_dataset(settings, lake).to_table(columns=["order_id"])
+            con.register("ids", ids)
+            (orders,) = con.execute(query.format("ids")).fetchall()[0]
+    return int(orders)

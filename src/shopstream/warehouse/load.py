@@ -24,7 +24,7 @@ from shopstream.streaming.committed import watermark_passed
 from shopstream.warehouse.base import LoadRecord, Warehouse, WarehouseError
 from shopstream.warehouse.dbt import run_dbt
 from shopstream.warehouse.dimensions import read_dimensions
-from shopstream.warehouse.lakeday import read_lake_day
+from shopstream.warehouse.lakeday import lake_orders, read_lake_day
 
 __all__ = [
     "ReconcileError",
@@ -83,7 +83,7 @@ def load_raw(settings: Settings, wh: Warehouse, day: date) -> LoadRecord:
     lake = read_lake_day(settings, day)
     record = LoadRecord(
         load_id=uuid.uuid4().hex, day=day, started_at=_now(), files=len(lake.files),
-        lake_rows=lake.rows, lake_orders=lake.orders,
+        lake_rows=lake.rows,
     )  # fmt: skip
     wh.ensure_tables()
     try:
@@ -125,11 +125,14 @@ def snapshot_dimensions(
 
 
 def reconcile(settings: Settings, wh: Warehouse, day: date) -> Reconciliation:
-    """Step 4: the lake's committed rows of D (read again, now) against raw.orders of D."""
+    """Step 4: the lake's committed rows and distinct orders of D (read again, now) against
+    raw.orders of D."""
     record = _latest(wh, day)
     lake = read_lake_day(settings, day)
+    orders = lake_orders(settings, lake)
     counts = wh.day_counts(day)
-    result = Reconciliation(day, lake.rows, lake.orders, counts.rows, counts.orders)
+    result = Reconciliation(day, lake.rows, orders, counts.rows, counts.orders)
+    record.lake_rows, record.lake_orders = lake.rows, orders
     record.raw_rows, record.raw_orders = counts.rows, counts.orders
     if not result.ok:
         _save(wh, record, "mismatch", result.describe())

@@ -1,7 +1,7 @@
 {{ config(**day_partitioned()) }}
 -- Every distinct order of the day (its first copy) with the reason it cannot be a fact, if
 -- any: the checks the streaming job dead-letters on, against the dimension snapshots. A table,
--- so the day's JSON is parsed once for the three marts that read it.
+-- so the checks run once for the three marts that read them.
 with orders as (
     select * from {{ ref('stg_orders') }}
     where (copy_number = 1 or order_id is null) and {{ for_day('order_date') }}
@@ -30,7 +30,7 @@ select
     o.kafka_offset,
     o.kafka_timestamp,
     case
-        when o.doc is null then 'the value is not JSON'
+        when not o.is_json then 'the value is not JSON'
         when o.order_id is null then 'no order_id'
         when o.created_at is null then 'no valid created_at'
         when o.customer_id is null then 'no customer_id'
