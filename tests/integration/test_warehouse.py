@@ -3,6 +3,7 @@ and mart tables, reruns, untouched neighbours, late orders, and loud reconciliat
 
 from __future__ import annotations
 
+import json
 import sys
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -25,7 +26,13 @@ from shopstream.warehouse import open_warehouse
 from shopstream.warehouse.base import WarehouseError
 from shopstream.warehouse.dbt import run_dbt, work_dir
 from shopstream.warehouse.lakeday import LakeError
-from shopstream.warehouse.load import ReconcileError, load_day, load_raw, reconcile
+from shopstream.warehouse.load import (
+    ReconcileError,
+    load_day,
+    load_raw,
+    reconcile,
+    snapshot_dimensions,
+)
 from shopstream.warehouse.serving import History
 from tests.integration.conftest import API_KEY, CUSTOMERS, PRODUCTS, job_settings
 from tests.utils.airflow import DAG_TEST, dbt_env, migrate, offline_env, run_python
@@ -245,6 +252,56 @@ def test_a_failed_data_test_fails_its_days_build_only(
     finally:
         with open_warehouse(settings) as wh:
             wh.query(f"delete from marts.fct_orders where rowid = {doubled}")
+
+
+def _value(**fields: Any) -> bytes:
+    order = {
+        "schema_version": 1, "order_id": str(uuid.uuid4()), "customer_id": 1,
+        "created_at": "2025-06-03T10:00:00Z", "received_at": "2025-06-03T10:00:01Z",
+        "items": [{"product_id": 1, "quantity": 2}],
+    }  # fmt: skip
+    return json.dumps({**order, **fields}).encode()
+
+
+def test_records_that_cannot_be_facts_are_rejected_with_their_reason(
+    stack: Settings, tmp_path: Path
+) -> None:
+    """Raw values the streaming job would dead-letter, straight into raw.orders: each parsed
+    once by stg_orders and rejected with its reason; the valid one is a fact."""
+    settings = stack.model_copy(update={"warehouse_duckdb_path": tmp_path / "rejects.duckdb"})
+    day = date(2025, 6, 3)
+    cases = {
+        b"\xff not UTF-8": "the value is not JSON",
+        b'{"order_id": "x", ': "the value is not JSON",
+        b"[1, 2]": "no order_id",
+        _value(customer_id="abc"): "no customer_id",
+        _value(customer_id=999_999): "unknown customer 999999",
+        _value(created_at="yesterday"): "no valid created_at",
+        _value(items="none"): "no items",
+        _value(items=[]): "no items",
+        _value(items=[{"product_id": 1, "quantity": 1}, {"product_id": 99_999, "quantity": 1}]):
+            "unknown product",
+        _value(items=[{"product_id": 1, "quantity": 0}]): "a quantity is not a positive integer",
+        _value(): None,
+    }  # fmt: skip
+    with open_warehouse(settings) as wh:
+        wh.ensure_tables()
+        for offset, value in enumerate(cases):
+            wh.query(
+                "insert into raw.orders values (null, ?, 'orders', 0, ?, now()::timestamp, null, "
+                "null, ?, 'test', now()::timestamp)",
+                (value, offset, day),
+            )
+        snapshot_dimensions(settings, wh)
+    run_dbt(settings, "build", day=day)
+    with open_warehouse(settings) as wh:
+        rejects = wh.query("select kafka_offset, reject_reason from marts.order_rejects")
+        facts = wh.query("select kafka_offset, units from marts.fct_orders")
+        accounted = wh.query("select raw_records, accounted from marts.order_reconciliation")
+    reasons = list(cases.values())
+    assert sorted(rejects) == [(i, r) for i, r in enumerate(reasons) if r is not None]
+    assert facts == [(len(cases) - 1, 2)]
+    assert accounted == [(len(cases), True)]
 
 
 def test_the_dag_loads_a_day_in_airflow(

@@ -124,7 +124,9 @@ def read_lake_day(settings: Settings, day: date) -> LakeDay:
         return LakeDay(day, (), 0)
     local = isinstance(fs, pafs.LocalFileSystem)
     rows = _rows_local(paths) if local else _rows_arrow(fs, paths)
-    files = tuple(LakeFile(uri, rows.get(path, 0)) for uri, path in zip(uris, paths, strict=True))
+    if unread := [uri for uri, path in zip(uris, paths, strict=True) if path not in rows]:
+        raise LakeError(f"no Parquet footer read for {len(unread)} files of dt={day}: {unread[0]}")
+    files = tuple(LakeFile(uri, rows[path]) for uri, path in zip(uris, paths, strict=True))
     return LakeDay(day, files, sum(f.rows for f in files))
 
 
