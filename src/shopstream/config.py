@@ -6,13 +6,16 @@ here) or *external* (a URL is given and nothing is started for it).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AwareDatetime, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shopstream.domain.clock import Clock
 
 __all__ = ["DEV_API_KEY", "Settings", "get_settings", "settings_env"]
 
@@ -32,6 +35,11 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # The timezone in which "a day" is counted (daily demand, seasonality). UTC inside.
     business_timezone: str = "UTC"
+    # The clock every date decision reads (docs/time.md): the real one unless shifted by
+    # `clock_offset_s` seconds (a running clock, shared by every process of a stack) or
+    # stopped at `clock_frozen_at`. For tests and replays; never needed in production.
+    clock_offset_s: float = 0.0
+    clock_frozen_at: AwareDatetime | None = None
 
     # Where managed services keep their data and logs, and where downloads are cached.
     data_dir: Path = Path(".shopstream")
@@ -165,6 +173,25 @@ class Settings(BaseSettings):
     snowflake_port: int | None = None
     snowflake_protocol: Literal["https", "http"] = "https"
 
+    @field_validator("business_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as 'Europe/Berlin'"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_clock(self) -> Settings:
+        if self.clock_offset_s and self.clock_frozen_at is not None:
+            raise ValueError(
+                "set SHOPSTREAM_CLOCK_OFFSET_S or SHOPSTREAM_CLOCK_FROZEN_AT, not both"
+            )
+        return self
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.environment != "dev" and DEV_API_KEY in self.api_key_list:
@@ -178,6 +205,14 @@ class Settings(BaseSettings):
     def api_key_list(self) -> tuple[str, ...]:
         keys = self.api_keys.get_secret_value().split(",")
         return tuple(k.strip() for k in keys if k.strip())
+
+    @property
+    def clock(self) -> Clock:
+        """The clock of this configuration, in the business time zone."""
+        zone = ZoneInfo(self.business_timezone)
+        if self.clock_frozen_at is not None:
+            return Clock.fixed(self.clock_frozen_at, zone)
+        return Clock(zone, offset=timedelta(seconds=self.clock_offset_s))
 
     @property
     def data_path(self) -> Path:

@@ -108,9 +108,9 @@ class _Sinks(threading.Thread):
         from shopstream.dashboard.health import dead_letters, last_batches
         from shopstream.dashboard.queries import RollupReader
 
-        now = datetime.now(UTC)
-        tz = ZoneInfo(self.settings.business_timezone)
-        reader = RollupReader(db, tz, closed_ttl_s=0)
+        clock = self.settings.clock
+        now = clock.now()
+        reader = RollupReader(db, clock.zone, closed_ttl_s=0)
         total = reader.all_time()
         today = reader.kpis("today", now).current
         last_minute = (now - timedelta(minutes=1)).replace(second=0, microsecond=0)
@@ -138,7 +138,7 @@ class _Sinks(threading.Thread):
                 if batch.duration_s is not None
                 else "-",
             ),
-            ("demand spikes (Airflow)", _spike_line(db, now, tz)),
+            ("demand spikes (Airflow)", _spike_line(db, now, clock.zone)),
         ]
 
 
@@ -168,8 +168,7 @@ def cmd_demo(
     settings = load_settings()
     if history_days and settings.spike_start_date is None:
         # Airflow's daily spike DAG catches up from the first backfilled day.
-        tz = ZoneInfo(settings.business_timezone)
-        first = datetime.now(UTC).astimezone(tz).date() - timedelta(days=history_days)
+        first = settings.clock.today() - timedelta(days=history_days)
         os.environ["SHOPSTREAM_SPIKE_START_DATE"] = first.isoformat()
         settings = load_settings()
     if settings.dashboard_enabled:

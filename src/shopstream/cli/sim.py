@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import typer
@@ -17,6 +16,7 @@ from shopstream.simulator import DemandModel, plan_spikes, seed
 from shopstream.simulator.runner import (
     Signups,
     backfill,
+    backfill_days,
     live,
     load_catalog,
     parse_spike,
@@ -94,18 +94,15 @@ async def run_simulation(
     settings: Settings, opts: SimOptions, truth: Path, api_key: str
 ) -> SendStats:
     products, customers = await asyncio.to_thread(load_catalog, settings.postgres_url)
-    now = datetime.now(UTC)
+    clock = settings.clock
     model = DemandModel(
         products, customers, opts.orders_per_day, opts.seed, settings.business_timezone
     )
     if not opts.backfill_days:
         # Start at exactly `rate`; seasonality then moves it as the hours pass.
-        model.calibrate(opts.rate, now)
-    today = now.astimezone(model.tz).date()
+        model.calibrate(opts.rate, clock.now())
     days = (
-        [today - timedelta(days=d) for d in range(opts.backfill_days, 0, -1)]
-        if opts.backfill_days
-        else [today]
+        backfill_days(clock.today(), opts.backfill_days) if opts.backfill_days else [clock.today()]
     )
     # Keep the first two weeks of a backfill spike-free: a spike needs a history to stand out
     # (the detector judges a product after SHOPSTREAM_SPIKE_MIN_HISTORY_DAYS, 14 by default).
@@ -142,14 +139,14 @@ async def run_simulation(
                     def tick(stats: SendStats, msg: str) -> None:
                         progress.update(task, advance=1, info=_info(stats, msg))
 
-                    await backfill(model, sender, signups, opts.backfill_days, now, tick=tick)
+                    await backfill(model, sender, signups, opts.backfill_days, clock, tick=tick)
                 else:
                     task = progress.add_task("live orders", total=None, info="")
 
                     def tick_live(stats: SendStats, msg: str) -> None:
                         progress.update(task, completed=stats.accepted, info=_info(stats, msg))
 
-                    await live(model, sender, signups, opts.duration, tick=tick_live)
+                    await live(model, sender, signups, opts.duration, clock, tick=tick_live)
         finally:
             write_truth(truth, model, {**meta, "signups": signups.count})
         return sender.stats

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import typer
 
@@ -13,10 +12,6 @@ from shopstream.cli.common import console, database, fail, load_settings, parse_
 __all__ = ["register"]
 
 spikes = typer.Typer(help="Detect demand spikes (a P95 rule per product).", no_args_is_help=True)
-
-
-def _yesterday(tz: ZoneInfo) -> date:
-    return datetime.now(UTC).astimezone(tz).date() - timedelta(days=1)
 
 
 _LOOKBACK = typer.Option(
@@ -49,12 +44,12 @@ def cmd_run(
     from shopstream.spikes.detector import run
     from shopstream.spikes.lease import LeaseBusyError
 
-    tz = ZoneInfo(settings.business_timezone)
+    tz = settings.clock.zone
     if day and (first or last):
         fail("give either --date or --from/--to, not both")
     if bool(first) != bool(last):
         fail("a range needs both --from and --to")
-    lo = parse_day(first, "--from") or parse_day(day, "--date") or _yesterday(tz)
+    lo = parse_day(first, "--from") or parse_day(day, "--date") or settings.clock.yesterday()
     hi = parse_day(last, "--to") or lo
     if hi < lo:
         fail(f"--to ({hi}) is before --from ({lo})")
@@ -88,7 +83,7 @@ def cmd_emerging(
     from shopstream.spikes import rule_from
     from shopstream.spikes.intraday import refresh
 
-    moment = datetime.now(UTC)
+    moment = settings.clock.now()
     if at:
         try:
             moment = datetime.fromisoformat(at)
@@ -96,7 +91,7 @@ def cmd_emerging(
             fail(f"--at must be an ISO time like 2026-11-28T14:05:00+00:00, not {at!r}")
         if moment.tzinfo is None:
             fail("--at needs a timezone offset (e.g. +00:00)")
-    tz = ZoneInfo(settings.business_timezone)
+    tz = settings.clock.zone
     with database(settings) as db:
         doc = refresh(db, moment, tz, settings.business_timezone, rule_from(settings))
     console.print(f"{doc['day']} as of {doc['local_time']}: {doc['count']} emerging spike(s)")
@@ -117,7 +112,7 @@ def cmd_complete(
     settings = load_settings()
     from shopstream.spikes.complete import day_complete
 
-    tz = ZoneInfo(settings.business_timezone)
+    tz = settings.clock.zone
     minutes = settings.spike_grace_minutes if grace is None else grace
     with database(settings) as db:
         verdict = day_complete(settings, db, parse_day(day, "--date"),  # type: ignore[arg-type]

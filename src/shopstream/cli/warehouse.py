@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import TypeVar
 
 import typer
@@ -27,8 +27,9 @@ T = TypeVar("T")
 _DAY = typer.Option(None, "--date", help="The lake day, UTC (default: yesterday).")
 
 
-def _the_day(text: str | None) -> date:
-    return parse_day(text, "--date") or datetime.now(UTC).date() - timedelta(days=1)
+def _the_day(text: str | None, settings: Settings) -> date:
+    """The given lake day, else yesterday by the configuration's clock (lake days are UTC)."""
+    return parse_day(text, "--date") or settings.clock.in_zone("UTC").yesterday()
 
 
 @contextmanager
@@ -55,7 +56,8 @@ def cmd_complete(day: str = _DAY) -> None:
     """Exit 0 when DAY is complete in the lake (the DAG's sensor), else say why and exit 1."""
     from shopstream.warehouse.load import is_complete
 
-    done, reason = is_complete(load_settings(), _the_day(day))
+    settings = load_settings()
+    done, reason = is_complete(settings, _the_day(day, settings))
     console.print(reason)
     raise typer.Exit(0 if done else 1)
 
@@ -69,7 +71,7 @@ def cmd_load(
     settings = load_settings()
     from shopstream.warehouse.load import is_complete, load_day
 
-    the_day = _the_day(day)
+    the_day = _the_day(day, settings)
     done, reason = is_complete(settings, the_day)
     if not done and not force:
         fail(f"{reason}. Wait, or pass --force to load what is there.")
@@ -83,7 +85,8 @@ def cmd_raw(day: str = _DAY) -> None:
     """Step 1: DAY's committed lake files into raw.orders, replacing DAY's rows."""
     from shopstream.warehouse.load import load_raw
 
-    record = _step(load_settings(), load_raw, _the_day(day))
+    settings = load_settings()
+    record = _step(settings, load_raw, _the_day(day, settings))
     console.print(f"{record.day}: {record.message} ({record.load_seconds} s)")
 
 
@@ -103,7 +106,8 @@ def cmd_reconcile(day: str = _DAY) -> None:
     """Step 3: DAY's raw rows and distinct orders must equal the lake's (else exit 1)."""
     from shopstream.warehouse.load import reconcile
 
-    console.print(_step(load_settings(), reconcile, _the_day(day)).describe())
+    settings = load_settings()
+    console.print(_step(settings, reconcile, _the_day(day, settings)).describe())
 
 
 @warehouse.command("transform")
@@ -114,7 +118,7 @@ def cmd_transform(day: str = _DAY) -> None:
     from shopstream.warehouse.serving import publish
 
     with _errors():
-        seconds = transform(settings, _the_day(day))
+        seconds = transform(settings, _the_day(day, settings))
         publish(settings)
     console.print(f"dbt build passed in {seconds:.1f} s")
 

@@ -20,8 +20,18 @@ from pymongo.database import Database
 from shopstream.config import Settings
 from shopstream.dashboard.health import ApiRates, end_offsets
 from shopstream.dashboard.queries import RollupReader
+from shopstream.domain.clock import Clock
 
-__all__ = ["api_rates", "database", "kafka_end_offsets", "postgres", "reader", "settings", "tz"]
+__all__ = [
+    "api_rates",
+    "clock",
+    "database",
+    "kafka_end_offsets",
+    "postgres",
+    "reader",
+    "settings",
+    "tz",
+]
 
 
 @st.cache_resource(show_spinner=False)
@@ -29,8 +39,13 @@ def settings() -> Settings:
     return Settings()
 
 
+def clock() -> Clock:
+    """The configuration's clock: every window the pages show is "now" by this clock."""
+    return settings().clock
+
+
 def tz() -> ZoneInfo:
-    return ZoneInfo(settings().business_timezone)
+    return clock().zone
 
 
 @st.cache_resource(show_spinner=False)

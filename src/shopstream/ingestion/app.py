@@ -78,7 +78,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await products.refresh()
         log.info("id cache loaded customers=%d products=%d", len(customers), len(products))
         producer = OrderProducer(settings)
-        intake = OrderIntake(settings.orders_topic, producer, customers, products, metrics)
+        intake = OrderIntake(
+            settings.orders_topic, producer, customers, products, metrics, settings.clock.now
+        )
         app.state.shopstream = AppState(
             settings,
             intake,

@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -120,6 +120,9 @@ class DemandModel:
         self._customer_cum = np.cumsum(self._activity)
         self.spikes = spikes
         self.injected: Counter[Spike] = Counter()
+        # Per business day of what `generate` covered: the model's mean and the orders drawn.
+        self.expected: defaultdict[date, float] = defaultdict(float)
+        self.generated: Counter[date] = Counter()
         # Expected distinct-product lines per order, times units per line.
         self.units_per_order = float((_ITEM_COUNTS * _ITEM_COUNT_P).sum()) * _mean_quantity()
 
@@ -152,16 +155,33 @@ class DemandModel:
 
     # ------------------------------------------------------------------ generation
 
+    def expected_orders(self, start: datetime, end: datetime) -> float:
+        """The mean number of orders `generate(start, end)` draws (spike orders included):
+        what tests compare a run against, on any date, in any time zone."""
+        total = 0.0
+        for lo, hi, local in self._hour_slices(start, end):
+            fraction = (hi - lo).total_seconds() / 3600
+            total += self.hourly_rate(local) * fraction
+            total += sum(
+                self._spike_rate(s, local) * fraction for s in self.spikes if s.day == local.date()
+            )
+        return total
+
     def generate(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Orders created in [start, end), sorted by `created_at`."""
         orders: list[dict[str, Any]] = []
         for lo, hi, local in self._hour_slices(start, end):
             fraction = (hi - lo).total_seconds() / 3600
-            count = int(self.rng.poisson(self.hourly_rate(local) * fraction))
-            orders += self._orders(lo, hi, count)
+            mean = self.hourly_rate(local) * fraction
+            before = len(orders)
+            orders += self._orders(lo, hi, int(self.rng.poisson(mean)))
             for spike in self.spikes:
                 if spike.day == local.date():
-                    orders += self._spike_orders(spike, lo, hi, local, fraction)
+                    extra = self._spike_rate(spike, local) * fraction
+                    orders += self._spike_orders(spike, lo, hi, extra)
+                    mean += extra
+            self.expected[local.date()] += mean
+            self.generated[local.date()] += len(orders) - before
         orders.sort(key=lambda o: o["created_at"])
         return orders
 
@@ -219,12 +239,15 @@ class DemandModel:
             orders.append(self._payload(when, int(customer), lines))
         return orders
 
-    def _spike_orders(
-        self, spike: Spike, lo: datetime, hi: datetime, local: datetime, fraction: float
-    ) -> list[dict[str, Any]]:
+    def _spike_rate(self, spike: Spike, local: datetime) -> float:
+        """Extra (one-unit) orders per hour a spike adds at this local time."""
         extra_units = (spike.multiplier - 1) * self.expected_units(spike.product_id, spike.day)
-        hourly_share = DAILY_PROFILE[local.hour] / DAILY_PROFILE.sum()
-        count = int(self.rng.poisson(extra_units * hourly_share * fraction))
+        return float(extra_units * DAILY_PROFILE[local.hour] / DAILY_PROFILE.sum())
+
+    def _spike_orders(
+        self, spike: Spike, lo: datetime, hi: datetime, mean: float
+    ) -> list[dict[str, Any]]:
+        count = int(self.rng.poisson(mean))
         orders = []
         for when, customer in zip(
             self._times(lo, hi, count), self._customer_sample(count), strict=True

@@ -6,19 +6,19 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import psycopg
 
+from shopstream.domain.clock import Clock, day_bounds
 from shopstream.simulator.catalog import customer_rows
 from shopstream.simulator.model import DemandModel, Spike
 from shopstream.simulator.sender import OrderSender, SendStats
 
-__all__ = ["Signups", "backfill", "live", "load_catalog", "write_truth"]
+__all__ = ["Signups", "backfill", "backfill_days", "live", "load_catalog", "write_truth"]
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,9 @@ class Signups:
         return ids
 
 
-def day_start(day: date, tz: ZoneInfo) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
+def backfill_days(today: date, days: int) -> list[date]:
+    """The `days` business days before `today`, oldest first."""
+    return [today - timedelta(days=d) for d in range(days, 0, -1)]
 
 
 async def backfill(
@@ -79,14 +80,14 @@ async def backfill(
     sender: OrderSender,
     signups: Signups,
     days: int,
-    now: datetime,
+    clock: Clock,
     batch_size: int = 500,
     tick: Tick = lambda s, m: None,
 ) -> SendStats:
-    """Sends `days` full business days of history before today, hour by hour."""
-    today = now.astimezone(model.tz).date()
-    start = day_start(today - timedelta(days=days), model.tz)
-    end = day_start(today, model.tz)
+    """Sends `days` full business days of history before the clock's today, hour by hour."""
+    today = clock.in_zone(model.tz).today()
+    start, _ = day_bounds(today - timedelta(days=days), model.tz)
+    end, _ = day_bounds(today, model.tz)
     hour = start
     while hour < end:
         nxt = min(hour + timedelta(hours=1), end)
@@ -104,17 +105,19 @@ async def live(
     sender: OrderSender,
     signups: Signups,
     duration: float | None,
+    clock: Clock,
     step: float = 0.25,
     tick: Tick = lambda s, m: None,
 ) -> SendStats:
-    """Sends orders as they happen, one request per order, until `duration` (or forever)."""
+    """Sends orders as they happen by `clock`, one request per order, until `duration` (or
+    forever)."""
     loop = asyncio.get_running_loop()
     stop_at = None if duration is None else loop.time() + duration
-    last = datetime.now(UTC)
+    last = clock.now()
     in_flight: set[asyncio.Task[bool]] = set()
     while stop_at is None or loop.time() < stop_at:
         await asyncio.sleep(step)
-        now = datetime.now(UTC)
+        now = clock.now()
         model.add_customers(await asyncio.to_thread(signups.between, last, now))
         for order in model.generate(last, now):
             task = asyncio.create_task(sender.send_one(order))
@@ -139,8 +142,16 @@ def write_truth(path: Path, model: DemandModel, meta: dict[str, Any]) -> None:
         }
         for s in sorted(model.spikes, key=lambda s: (s.day, s.product_id))
     ]
+    per_day = [
+        {
+            "day": day.isoformat(),
+            "expected_orders": round(model.expected[day], 2),
+            "generated_orders": model.generated[day],
+        }
+        for day in sorted(model.generated)
+    ]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({**meta, "spikes": spikes}, indent=2) + "\n")
+    path.write_text(json.dumps({**meta, "per_day": per_day, "spikes": spikes}, indent=2) + "\n")
 
 
 def parse_spike(text: str) -> Spike:

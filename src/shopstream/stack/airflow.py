@@ -21,11 +21,10 @@ import os
 import secrets
 import subprocess
 import sys
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
-from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg import sql
@@ -135,7 +134,7 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "SHOPSTREAM_BIN": str(project_bin / "shopstream"),
         "SHOPSTREAM_SPIKE_START_DATE": first_day(settings.spike_start_date, settings).isoformat(),
         "SHOPSTREAM_WAREHOUSE_START_DATE": first_day(
-            settings.warehouse_start_date, settings, UTC
+            settings.warehouse_start_date, settings, "UTC"
         ).isoformat(),
         "SHOPSTREAM_WAREHOUSE_POOL": WAREHOUSE_POOL,
         **_dbt_env(settings),
@@ -154,14 +153,14 @@ def _dbt_env(settings: Settings) -> dict[str, str]:
     }
 
 
-def first_day(setting: date | None, settings: Settings, tz: tzinfo | None = None) -> date:
-    """A daily DAG's first day: the setting, else 30 days before today in `tz` (default the
-    business timezone; the day a component starts; a fixed setting is better for a
-    long-lived deployment)."""
+def first_day(setting: date | None, settings: Settings, zone: str | None = None) -> date:
+    """A daily DAG's first day: the setting, else 30 days before today by the configuration's
+    clock, in `zone` (default the business timezone; the day a component starts; a fixed
+    setting is better for a long-lived deployment)."""
     if setting is not None:
         return setting
-    zone = tz or ZoneInfo(settings.business_timezone)
-    return datetime.now(UTC).astimezone(zone).date() - timedelta(days=30)
+    clock = settings.clock if zone is None else settings.clock.in_zone(zone)
+    return clock.today() - timedelta(days=30)
 
 
 def _write_password(settings: Settings) -> None:

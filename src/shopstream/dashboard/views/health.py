@@ -3,7 +3,7 @@ API's request rates."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import httpx
 import streamlit as st
@@ -30,7 +30,7 @@ def render() -> None:
 
     @st.fragment(run_every=resources.settings().dashboard_refresh_s)
     def live() -> None:
-        now = datetime.now(UTC)
+        now = resources.clock().now()
         _services()
         try:
             _stream(now)

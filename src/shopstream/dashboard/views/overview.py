@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 
 import streamlit as st
 from confluent_kafka import KafkaException
@@ -35,7 +35,7 @@ def render() -> None:
 
     @st.fragment(run_every=settings.dashboard_refresh_s)
     def live() -> None:
-        now = datetime.now(UTC)
+        now = resources.clock().now()
         try:
             _live(window, int(top_n), now)
         except PyMongoError as exc:

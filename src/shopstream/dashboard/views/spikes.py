@@ -3,8 +3,6 @@ with each product's daily history against its threshold."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import streamlit as st
 from pymongo.errors import PyMongoError
 
@@ -39,8 +37,8 @@ def render() -> None:
 
 
 def _today() -> None:
-    tz = resources.tz()
-    today = datetime.now(UTC).astimezone(tz).date().isoformat()
+    clock = resources.clock()
+    tz, today = clock.zone, clock.today().isoformat()
     st.subheader(f"Today, {today} (provisional)")
     doc = emerging(resources.database(), today)
     every = resources.settings().spike_emerging_every_min
