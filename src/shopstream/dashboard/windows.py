@@ -18,8 +18,9 @@ same length are like for like (the minute in progress shows in the trend, drawn 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
+from shopstream.domain.clock import day_bounds
 from shopstream.domain.documents import hour_key, minute_key
 
 __all__ = [
@@ -82,9 +83,7 @@ def _minute(at: datetime) -> datetime:
 
 def day_span(day: date, tz: tzinfo) -> Span:
     """A business day as a UTC span (23 or 25 hours across a daylight-saving change)."""
-    start = datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
-    return Span(start, end)
+    return Span(*day_bounds(day, tz))
 
 
 def _local_day(at: datetime, tz: tzinfo) -> date:

@@ -13,7 +13,7 @@ see docs/time.md for which tests cover which.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 __all__ = ["UTC_ZONE", "Clock", "day_bounds", "local_day"]
@@ -21,12 +21,12 @@ __all__ = ["UTC_ZONE", "Clock", "day_bounds", "local_day"]
 UTC_ZONE = ZoneInfo("UTC")
 
 
-def local_day(at: datetime, zone: ZoneInfo) -> date:
+def local_day(at: datetime, zone: tzinfo) -> date:
     """The business day an instant falls on."""
     return at.astimezone(zone).date()
 
 
-def _day_start(day: date, zone: ZoneInfo) -> datetime:
+def _day_start(day: date, zone: tzinfo) -> datetime:
     """The first instant (UTC) whose local date is `day`, also when midnight falls in a
     daylight-saving gap (America/Sao_Paulo 2018-11-04 began at 01:00) or happens twice."""
     naive = datetime(day.year, day.month, day.day)
@@ -40,7 +40,7 @@ def _day_start(day: date, zone: ZoneInfo) -> datetime:
     return hi.replace(microsecond=0)
 
 
-def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+def day_bounds(day: date, zone: tzinfo) -> tuple[datetime, datetime]:
     """[start, end) of a business day, in UTC: 23 or 25 hours across a DST change."""
     return _day_start(day, zone), _day_start(day + timedelta(days=1), zone)
 

@@ -37,6 +37,7 @@ from bson import Binary
 from pymongo import ReplaceOne
 from pymongo.database import Database
 
+from shopstream.domain import clock
 from shopstream.domain.documents import (
     DAILY_DEMAND,
     DEMAND_HISTORY,
@@ -80,10 +81,7 @@ def decode_units(data: bytes) -> np.ndarray:
 
 def day_bounds(day: date, tz: tzinfo) -> tuple[datetime, datetime]:
     """[start, end) of a business day, in UTC (23 or 25 hours across a DST change)."""
-    start = datetime(day.year, day.month, day.day, tzinfo=tz)
-    nxt = day + timedelta(days=1)
-    end = datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz)
-    return start.astimezone(UTC), end.astimezone(UTC)
+    return clock.day_bounds(day, tz)
 
 
 @dataclass

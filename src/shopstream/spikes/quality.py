@@ -13,13 +13,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 from pymongo.database import Database
 
+from shopstream.domain.clock import day_bounds
 from shopstream.domain.documents import DAILY_DEMAND
 from shopstream.simulator.model import DemandModel, Spike, plan_spikes
 from shopstream.spikes.demand import DayDemand, read_history
@@ -143,9 +144,7 @@ def simulate(
     prices = {int(p): int(rng.integers(199, 19_999)) for p in ids}
     writer = RollupWriter(db)
     for day in span:
-        start = datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
-        nxt = day + timedelta(days=1)
-        end = datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz).astimezone(UTC)
+        start, end = day_bounds(day, tz)
         orders = [_enriched(o, prices) for o in model.generate(start, end)]
         deltas = order_deltas(orders, tz)
         wanted = {k: v for k, v in deltas.items() if k[0] in (DAY_PRODUCT, HOUR)}

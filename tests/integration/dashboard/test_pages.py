@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,18 +18,23 @@ from streamlit.testing.v1 import AppTest
 
 from shopstream.config import Settings, settings_env
 from shopstream.dashboard import APP_PATH
-from shopstream.dashboard.format import money, number
+from shopstream.dashboard.format import change, money, number
 from shopstream.dashboard.windows import spans
 from shopstream.spikes.detector import run as detect
 from shopstream.spikes.intraday import refresh
 from shopstream.spikes.rule import Rule
 from shopstream.streaming.rollup_store import RollupWriter
 from shopstream.streaming.rollups import dead_letter_deltas
+from tests.utils.dates import HARD, Instant
 from tests.utils.orders import expected, order_doc, random_orders, write_orders
 from tests.utils.spikes import SPIKE_DAY, SPIKER
 from tests.utils.spikes import dataset as spike_dataset
 
 pytestmark = pytest.mark.integration
+
+# The overview's "today" at the hard instants where it is hardest: the first minute of a year,
+# a 25-hour day, a day that began at 01:00.
+OVERVIEW_AT = ("new-year-2359", "berlin-dst-end", "sao-paulo-midnight-gap", "after-leap-day")
 
 
 def overview_page() -> None:
@@ -57,9 +62,26 @@ def health_page() -> None:
 
 
 @pytest.fixture
-def store(stack: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database[dict[str, Any]]]:
+def instant() -> Instant | None:
+    """The moment the pages run at: the real clock, unless a test pins one of HARD."""
+    return None
+
+
+@pytest.fixture
+def page_settings(stack: Settings, instant: Instant | None) -> Settings:
+    """The session stack's settings with a database of its own (and the pinned clock)."""
+    update: dict[str, Any] = {"mongo_database": f"it_pages_{uuid.uuid4().hex[:8]}"}
+    if instant is not None:
+        update |= {"business_timezone": instant.zone, "clock_frozen_at": instant.at}
+    return stack.model_copy(update=update)
+
+
+@pytest.fixture
+def store(
+    page_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Database[dict[str, Any]]]:
     """A fresh database of the session stack, and the dashboard's settings pointing at it."""
-    settings = stack.model_copy(update={"mongo_database": f"it_pages_{uuid.uuid4().hex[:8]}"})
+    settings = page_settings
     for name, value in settings_env(settings).items():
         monkeypatch.setenv(name, value)
     st.cache_resource.clear()
@@ -82,12 +104,14 @@ def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
+@pytest.mark.parametrize("instant", [None, *(i for i in HARD if i.name in OVERVIEW_AT)], ids=str)
 def test_overview_shows_each_windows_numbers_as_the_orders_give_them(
-    store: Database[dict[str, Any]],
+    store: Database[dict[str, Any]], page_settings: Settings
 ) -> None:
-    now = datetime.now(UTC)
+    clock = page_settings.clock
+    now, tz = clock.now(), clock.zone
     orders = random_orders(now - timedelta(minutes=2), 400, days=20, seed=3)
-    write_orders(store, orders, UTC, "UTC")
+    write_orders(store, orders, tz, tz.key)
     at = run(overview_page)
     at.segmented_control(key="overview_window").set_value("all").run()
     shown = metrics(at)
@@ -96,17 +120,20 @@ def test_overview_shows_each_windows_numbers_as_the_orders_give_them(
     assert shown["Sales"] == money(everything.sales_cents, "USD")
     assert shown["Distinct customers"] == number(everything.customers)
     assert shown["Average order"] == money(everything.sales_cents / everything.orders, "USD")
-    # "Today" against yesterday: the numbers of the window the page computed (the minute may
-    # turn during the run: either side of it is right).
+    # "Today" against yesterday, each counted order by order over the window the clock gives
+    # (a real clock's minute may turn during the run: either side of it is right).
     at.segmented_control(key="overview_window").set_value("today").run()
     shown = metrics(at)
     answers = []
-    for moment in (now, datetime.now(UTC)):
-        current, _ = spans("today", moment, UTC)
+    for moment in {now, clock.now()}:
+        current, previous = spans("today", moment, tz)
         assert current is not None
-        answers.append(number(expected(orders, current.start, current.end).orders))
-    assert shown["Orders"] in answers
-    assert any(m.delta for m in at.metric)  # deltas against yesterday
+        assert previous is not None
+        today = expected(orders, current.start, current.end).orders
+        yesterday = expected(orders, previous.start, previous.end).orders
+        answers.append((number(today), change(today, yesterday)))
+    delta = next(m.delta for m in at.metric if m.label == "Orders")
+    assert (shown["Orders"], delta) in answers
     assert len(at.get("vega_lite_chart")) == 2
     (products,) = at.dataframe
     assert len(products.value) == 10
@@ -123,9 +150,9 @@ def test_overview_of_an_empty_store_says_there_is_nothing_yet(
 
 
 def test_the_customer_page_finds_a_customer_and_pages_through_their_orders(
-    store: Database[dict[str, Any]],
+    store: Database[dict[str, Any]], page_settings: Settings
 ) -> None:
-    now = datetime.now(UTC)
+    now = page_settings.clock.now()
     orders = random_orders(now, 600, days=60, seed=4)
     orders += [order_doc(7, now - timedelta(hours=5 * i), [(i + 1, 1, 500 + i)]) for i in range(15)]
     write_orders(store, orders, ZoneInfo("UTC"), "UTC")
@@ -157,7 +184,7 @@ def test_the_customer_page_says_no_match_and_no_orders_yet(
 
 
 def test_pipeline_health_shows_services_batches_and_dead_letters(
-    store: Database[dict[str, Any]],
+    store: Database[dict[str, Any]], page_settings: Settings
 ) -> None:
     at = run(health_page)
     assert "The streaming job has not written a batch with records yet." in [
@@ -168,7 +195,7 @@ def test_pipeline_health_shows_services_batches_and_dead_letters(
     assert set(services["State"]) == {"running"}
     assert len(services) >= 4  # PostgreSQL, Kafka, the MongoDB role, the API (and more)
 
-    now = datetime.now(UTC)
+    now = page_settings.clock.now()
     dead = [{"reason": "unknown_product"}] * 3 + [{"reason": "malformed_json"}]
     RollupWriter(store).apply("t:1", dead_letter_deltas(dead, {}))
     store.stream_status.insert_one(
@@ -202,14 +229,14 @@ def test_the_app_opens_on_the_overview(store: Database[dict[str, Any]]) -> None:
 
 
 def test_the_spikes_page_shows_detected_days_and_todays_emerging_spikes(
-    store: Database[dict[str, Any]],
+    store: Database[dict[str, Any]], page_settings: Settings
 ) -> None:
     new_york = ZoneInfo("America/New_York")
     write_orders(store, spike_dataset(new_york), UTC, "UTC")
     rule = Rule(lookback_days=30, min_history_days=14, min_orders=0, margin=1.5, weekday=False)
     before = SPIKE_DAY - timedelta(days=1)
     detect(store, before, SPIKE_DAY, UTC, "UTC", rule, report=lambda _: None)
-    now = datetime.now(UTC)
+    now = page_settings.clock.now()
     write_orders(store, [order_doc(9, now - timedelta(minutes=1), [(4, 200, 1000)])], UTC, "UTC")
     # today's window reaches back to the dataset's (loaded) days
     refresh(store, now, UTC, "UTC", Rule(**{**rule.as_document(), "lookback_days": 120}))
