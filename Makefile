@@ -25,14 +25,15 @@ demo: ## Start the stack, seed it and stream simulated orders through it (Ctrl-C
 # The suite's browser test needs chromium; `install` adds it for these targets.
 test integration: export SHOPSTREAM_TEST_BROWSER := 1
 
+# --no-skips: here everything is installed on purpose, so a test that would skip fails.
 test: install lint ## Lint, then the whole suite (unit + integration against real servers)
-	$(BIN)/pytest
+	$(BIN)/pytest --no-skips
 
 unit: install ## Unit tests only (no servers)
-	$(BIN)/pytest tests/unit
+	$(BIN)/pytest --no-skips tests/unit
 
 integration: install ## Integration tests only
-	$(BIN)/pytest tests/integration
+	$(BIN)/pytest --no-skips tests/integration
 
 screenshots: ## Screenshot every dashboard page of a running stack (make demo) into docs/screenshots
 	$(BIN)/python -m tests.utils.browser "$$($(BIN)/python -c 'from shopstream.config import Settings; print(Settings().dashboard_url)')" docs/screenshots

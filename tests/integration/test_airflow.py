@@ -230,7 +230,7 @@ def test_the_stacks_airflow_runs_a_triggered_day(airflow_stack: Settings) -> Non
         write_orders(db, dataset(NEW_YORK), utc, "UTC")
         end = datetime.combine(SPIKE_DAY + timedelta(days=1), datetime.min.time(), UTC)
         # every day up to now complete: the DAG's own run for yesterday does not wait
-        mark_complete(db, Path(settings.lake.removeprefix("file://")), datetime.now(UTC))
+        mark_complete(db, Path(settings.lake.removeprefix("file://")), settings.clock.now())
         run = _trigger(settings, "demand_spike_detection", end)
         assert run["data_interval_start"].startswith(SPIKE_DAY.isoformat())
         assert run["state"] == "success"
@@ -255,7 +255,7 @@ def test_the_stacks_airflow_loads_a_triggered_lake_day(
         post_orders(api, source, WAREHOUSE_DAY, 25, seed=4, resend=2)
     # into the stack's own lake (the stack's Airflow reads it), from a checkpoint of our own
     land(spark, settings.model_copy(update={"checkpoint_uri": (tmp_path / "ckpt").as_uri()}))
-    write_watermark(Path(settings.lake.removeprefix("file://")), datetime.now(UTC))
+    write_watermark(Path(settings.lake.removeprefix("file://")), settings.clock.now())
     end = datetime.combine(date.fromisoformat(WAREHOUSE_DAY) + timedelta(days=1), dtime.min, UTC)
     run = _trigger(settings, "lake_to_warehouse", end, timeout=600)
     assert run["data_interval_start"].startswith(WAREHOUSE_DAY)

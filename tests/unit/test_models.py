@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from shopstream.domain import OrderEvent, OrderIn, order_event_json_schema
 
 ITEM = {"product_id": 7, "quantity": 2}
+RECEIVED = datetime(2026, 5, 1, 12, 31, 5, 250000, tzinfo=UTC)
 
 
 def order(**changes: Any) -> dict[str, Any]:
@@ -40,7 +41,7 @@ def test_minimal_order_gets_id_and_time_when_turned_into_an_event() -> None:
 def test_client_order_id_and_offset_timestamp_are_kept_and_normalised_to_utc() -> None:
     oid = "6f1c1a1e-6a43-4a43-9d9e-2f5a3e1c0b7d"
     parsed = OrderIn.model_validate(order(order_id=oid, created_at="2026-05-01T14:30:00+02:00"))
-    event = parsed.to_event(datetime.now(UTC))
+    event = parsed.to_event(RECEIVED)
     assert str(event.order_id) == oid
     assert event.created_at == datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
     assert event.created_at.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
@@ -95,7 +96,7 @@ def test_every_problem_is_reported_not_just_the_first() -> None:
 
 
 def test_event_round_trips_through_json_unchanged() -> None:
-    event = OrderIn.model_validate(order()).to_event(datetime.now(UTC))
+    event = OrderIn.model_validate(order()).to_event(RECEIVED)
     again = OrderEvent.model_validate_json(event.model_dump_json())
     assert again == event
     assert event.kafka_key() == b"42"

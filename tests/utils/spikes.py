@@ -69,7 +69,7 @@ def write_watermark(lake: Path, through: datetime) -> None:
         "complete_through": (through.astimezone(UTC).date() - timedelta(days=1)).isoformat(),
         "max_event_time": through.astimezone(UTC).isoformat(),
         "batch_id": 1,
-        "published_at": datetime.now(UTC).isoformat(),
+        "published_at": through.astimezone(UTC).isoformat(),
     }
     (lake / "orders" / WATERMARK_FILE).write_text(json.dumps(doc))
 
