@@ -6,8 +6,8 @@ of reading the wall clock, so tests pin the date and time zone. The real clock i
 default; `Settings.clock` builds it from `SHOPSTREAM_CLOCK_*` (docs/time.md).
 
 What stays on the real clock: Kafka's record timestamps, Spark's batch times and the
-streaming job's `ingested_at`/latency stamps (they measure the pipeline, not the calendar);
-see docs/time.md for which tests cover which.
+streaming job's `processed_at`/latency stamps (they measure the pipeline, not the calendar);
+docs/time.md says which tests cover which.
 """
 
 from __future__ import annotations
