@@ -144,7 +144,7 @@ def test_a_live_run_from_23_59_30_counts_each_order_on_its_business_day_downstre
     settings = settings_at(stack, instant, mongo_database=f"it_live_{uuid.uuid4().hex[:8]}")
     clock = settings.clock
     truth = tmp_path / "truth.json"
-    opts = SimOptions(rate=8, duration=40, spikes=0, seed=11, signups_per_day=0,
+    opts = SimOptions(rate=8, duration=34, spikes=0, seed=11, signups_per_day=0,
                       show_progress=False)  # fmt: skip
     since = stack.clock.now()
     stats = asyncio.run(run_simulation(settings, opts, truth, API_KEY))
