@@ -1,7 +1,8 @@
 """Order models: what a client may send, and the event shopstream writes to Kafka.
 
-Inputs are validated strictly: numbers must be JSON numbers (no "12" for 12, no `true`),
-timestamps must be RFC 3339 strings carrying an offset, and unknown fields are refused.
+Inputs are validated strictly: numbers must be JSON numbers (no "12" for 12, no `true`;
+4.0 is 4, as in JSON Schema), timestamps must be RFC 3339 strings carrying an offset, and
+unknown fields are refused.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetPydanticSchema,
     StrictInt,
 )
 
@@ -36,6 +38,10 @@ MAX_ITEMS = 100
 MAX_QUANTITY = 1000
 # Postgres BIGINT bounds the ids; anything larger cannot exist in the dimension tables.
 MAX_ID = 2**63 - 1
+# The calendar's first and last days: an offset can move an instant on them out of the years
+# 1-9999 that `datetime` holds, so a client's timestamp may not fall on them (and the API's
+# schema says so with a pattern, which JSON Schema's `date-time` format alone cannot).
+EDGE_DAYS = ("0001-01-01", "9999-12-31")
 
 
 def _must_be_string(value: Any) -> Any:
@@ -44,12 +50,30 @@ def _must_be_string(value: Any) -> Any:
     return value
 
 
+def _whole_number(value: Any) -> Any:
+    # JSON (RFC 8259) and JSON Schema's `integer` do not tell 4.0 from 4: neither do we.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0, which datetime lacks
+        raise ValueError("outside the years 1-9999 once in UTC") from None
 
 
-Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
+def _not_on_an_edge_day(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(EDGE_DAYS):
+        raise ValueError(f"must not fall on {' or '.join(EDGE_DAYS)}")
+    return value
+
+
+WholeNumber = BeforeValidator(_whole_number)
+Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID), WholeNumber]
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_must_be_string), AfterValidator(_to_utc)]
+ClientTimestamp = Annotated[Timestamp, BeforeValidator(_not_on_an_edge_day)]
 OrderId = Annotated[UUID, BeforeValidator(_must_be_string)]
 
 
@@ -59,7 +83,7 @@ class OrderItem(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     product_id: Id
-    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
+    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY), WholeNumber]
 
 
 class OrderIn(BaseModel):
@@ -71,8 +95,11 @@ class OrderIn(BaseModel):
         default=None, description="Client-chosen idempotency key; assigned when absent."
     )
     customer_id: Id
-    created_at: Timestamp | None = Field(
-        default=None, description="RFC 3339 with an offset; defaults to the time received."
+    created_at: ClientTimestamp | None = Field(
+        default=None,
+        description="RFC 3339 with an offset, not on the calendar's first or last day; "
+        "defaults to the time received.",
+        json_schema_extra={"pattern": f"^(?!{'|'.join(EDGE_DAYS)})"},
     )
     items: Annotated[list[OrderItem], Field(min_length=1, max_length=MAX_ITEMS)]
 
@@ -87,12 +114,22 @@ class OrderIn(BaseModel):
         )
 
 
+# An order of a batch as the envelope sees it: any JSON object, validated later on its own
+# (one bad order must not reject the batch), documented as what it must be, an `OrderIn`.
+BatchedOrder = Annotated[
+    dict[str, Any],
+    GetPydanticSchema(
+        get_pydantic_json_schema=lambda _, handler: handler(OrderIn.__pydantic_core_schema__)
+    ),
+]
+
+
 class OrderBatchIn(BaseModel):
     """The envelope of `POST /orders`; each order is validated on its own."""
 
     model_config = ConfigDict(extra="forbid")
 
-    orders: Annotated[list[dict[str, Any]], Field(min_length=1)]
+    orders: Annotated[list[BatchedOrder], Field(min_length=1)]
 
 
 class OrderEvent(BaseModel):
