@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fastapi import FastAPI
 from fastapi.responses import Response
@@ -19,6 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 from shopstream.config import Settings, get_settings
 from shopstream.db import migrate
 from shopstream.ingestion.catalog import KnownIds
+from shopstream.ingestion.contract import with_request_bodies
 from shopstream.ingestion.guards import ApiKeys, RateLimiter
 from shopstream.ingestion.intake import OrderIntake
 from shopstream.ingestion.metrics import HttpMetricsMiddleware, IngestMetrics
@@ -112,6 +113,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(router)
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics, skip=("/metrics",))
+    fastapi_openapi = app.openapi  # builds the document once, then returns it cached
+
+    def openapi() -> dict[str, Any]:
+        return with_request_bodies(fastapi_openapi(), settings.max_batch_orders)
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:

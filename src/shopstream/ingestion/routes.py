@@ -8,9 +8,17 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from shopstream.domain import OrderBatchIn, OrderIn
+from shopstream.domain import OrderBatchIn
+from shopstream.ingestion.contract import (
+    BATCH_RESPONSES,
+    ORDER_RESPONSES,
+    READY_RESPONSES,
+    Accepted,
+    BatchResult,
+    Readiness,
+)
 from shopstream.ingestion.guards import parse_json, read_body
 from shopstream.ingestion.intake import CatalogUnavailableError, Outcome, field_errors
 from shopstream.ingestion.state import AppState
@@ -39,42 +47,6 @@ async def _caller(state: State, key: Annotated[str | None, Depends(_key_header)]
 Caller = Annotated[str, Depends(_caller)]
 
 
-class Accepted(BaseModel):
-    status: str = "accepted"
-    order_id: str
-
-
-class Problem(BaseModel):
-    detail: Any
-
-
-class BatchResult(BaseModel):
-    accepted: int
-    rejected: int
-    results: list[dict[str, Any]]
-
-
-def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
-    """The model's JSON Schema with `$defs` references inlined (for `openapi_extra`)."""
-    defs = schema.pop("$defs", {})
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, dict):
-            if "$ref" in node:
-                return walk(defs[node["$ref"].rsplit("/", 1)[-1]])
-            return {k: walk(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [walk(v) for v in node]
-        return node
-
-    return walk(schema)
-
-
-def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
-    schema = _inline_refs(model.model_json_schema())
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
-
-
 def _json(body: object, code: int, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(body), code, headers, media_type="application/json")
 
@@ -90,21 +62,12 @@ async def _submit(state: AppState, orders: list[Any]) -> list[Outcome]:
         ) from exc
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem, "description": "Missing or invalid X-API-Key."},
-    413: {"model": Problem, "description": "Body above the configured size."},
-    422: {"model": Problem, "description": "Field-level validation errors."},
-    429: {"model": Problem, "description": "Rate limit exceeded; see Retry-After."},
-    503: {"model": Problem, "description": "Kafka (or PostgreSQL) unavailable; see Retry-After."},
-}
-
-
 @router.post(
     "/order",
     status_code=202,
     response_model=Accepted,
-    responses=_ERRORS,
-    openapi_extra=_body_doc(OrderIn),
+    response_description="Kafka acknowledged the order.",
+    responses=ORDER_RESPONSES,
     summary="Submit one order",
     description=(
         "Answers 202 only after Kafka acknowledged the record (acks=all). Resending the same "
@@ -134,8 +97,8 @@ async def post_order(request: Request, state: State, caller: Caller) -> Response
     "/orders",
     status_code=202,
     response_model=BatchResult,
-    responses={**_ERRORS, 207: {"model": BatchResult, "description": "Mixed outcomes."}},
-    openapi_extra=_body_doc(OrderBatchIn),
+    response_description="Kafka acknowledged every order.",
+    responses=BATCH_RESPONSES,
     summary="Submit a batch of orders",
     description=(
         "Each order is validated and acknowledged on its own; `results[i]` is the outcome of "
@@ -186,7 +149,12 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: Kafka and PostgreSQL reachable")
+@router.get(
+    "/readyz",
+    summary="Readiness: Kafka and PostgreSQL reachable",
+    response_model=Readiness,
+    responses=READY_RESPONSES,
+)
 async def readyz(state: State) -> Response:
     checks = {}
     for name, check in (("kafka", state.kafka_ready), ("postgres", state.postgres_ready)):
