@@ -21,6 +21,7 @@ from shopstream.ingestion.contract import (
     Problem,
 )
 from shopstream.ingestion.intake import Outcome
+from tests.utils.api_contract import refusals
 
 OID = UUID("6f1c1a1e-6a43-4a43-9d9e-2f5a3e1c0b7d")
 UNKNOWN = {"loc": ["customer_id"], "msg": "unknown customer id 9", "type": "unknown_customer"}
@@ -122,3 +123,20 @@ def test_a_batch_422_is_either_a_batch_result_or_a_problem_never_both() -> None:
         Problem.model_validate(batch)
     with pytest.raises(ValidationError):
         BatchResult.model_validate(problem)
+
+
+def test_the_contract_checks_read_the_refusals_of_both_bodies() -> None:
+    kafka = {"loc": [], "msg": "timed out", "type": "kafka"}
+    batch = {
+        "accepted": 1,
+        "rejected": 2,
+        "results": [
+            Outcome("accepted", OID).as_json(0),
+            Outcome("invalid", None, [UNKNOWN]).as_json(1),
+            Outcome("unavailable", OID, [kafka]).as_json(2),
+        ],
+    }
+    assert refusals(batch) == [UNKNOWN]  # an unavailable order was not refused
+    assert refusals({"detail": [UNKNOWN]}) == [UNKNOWN]
+    assert refusals({"detail": "rate limit"}) == [{"type": None, "msg": "rate limit"}]
+    assert refusals([]) == []
