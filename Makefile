@@ -8,7 +8,7 @@ BIN   := $(VENV)/bin
 export SHOPSTREAM_CACHE_DIR := $(CACHE)
 export SHOPSTREAM_VENV := $(VENV)
 
-.PHONY: help install demo test unit integration lint format bench bench-stream soak up down status clean screenshots
+.PHONY: help install demo test unit integration lint format bench bench-stream bench-check soak up down status clean screenshots
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ bench: install ## Ingestion benchmark; writes bench/results/ingest.json (see doc
 
 bench-stream: install ## Streaming latency benchmark (~8 min); writes bench/results/stream.json
 	$(BIN)/shopstream bench stream
+
+bench-check: install ## Streaming targets (issue 18) as a regression guard: exit 1 on a miss (~10 min)
+	$(BIN)/shopstream bench stream --rates 200,1000 --ladder 3000 --check
 
 soak: install ## The streaming job for 30 min at 200 orders/s: flat? writes bench/results/soak.json
 	$(BIN)/shopstream bench soak

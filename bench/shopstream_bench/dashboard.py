@@ -1,7 +1,7 @@
 """The dashboard benchmark: a store of millions of orders, and how long each page's reads take.
 
 1. `build_store`: N orders over D days, written through the streaming job's own writers
-   (`RollupWriter`, `CustomerSetWriter`, `write_history`, and the orders themselves with
+   (`RollupWriter`, `CustomerSetWriter`, `HistoryWriter`, and the orders themselves with
    `insert_once`), in time order, in chunks like the job's catch-up batches. No API, no Kafka:
    minutes instead of hours.
 2. `time_pages`: every page's refresh at every window, as the dashboard runs them (the
@@ -17,7 +17,6 @@ import math
 import random
 import statistics
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,8 +31,9 @@ from shopstream.dashboard.health import dead_letters, last_batches, query_lag
 from shopstream.dashboard.queries import RollupReader
 from shopstream.dashboard.windows import WINDOWS
 from shopstream.domain.documents import ORDERS
-from shopstream.streaming.customer_store import CustomerSetWriter, write_history
+from shopstream.streaming.customer_store import CustomerSetWriter
 from shopstream.streaming.mongo import insert_once
+from shopstream.streaming.order_history import HistoryWriter
 from shopstream.streaming.rollup_store import RollupWriter, check_layout, ensure_indexes
 from shopstream.streaming.rollups import add_customers, customer_day, customer_sets, order_deltas
 
@@ -114,6 +114,7 @@ def _order(
 
 def build_store(
     db: Database[dict[str, Any]],
+    postgres_url: str,
     spec: StoreSpec,
     timezone: str,
     end: datetime,
@@ -124,7 +125,7 @@ def build_store(
     check_layout(db, timezone)
     ensure_indexes(db)
     rollups, sets = RollupWriter(db, cache_size=5_000), CustomerSetWriter(db)
-    months: OrderedDict[str, None] = OrderedDict()
+    histories = HistoryWriter(postgres_url, db.name)
     seconds = {"generate": 0.0, "orders": 0.0, "rollups": 0.0, "sets": 0.0, "history": 0.0}
     written = 0
     started = time.monotonic()
@@ -140,13 +141,14 @@ def build_store(
         seconds["rollups"] += (now := time.monotonic()) - clock
         sets.apply(customer_sets(chunk, tz))
         seconds["sets"] += (clock := time.monotonic()) - now
-        write_history(db, chunk, months, 1000, 2_000_000)
+        histories.write(chunk)
         seconds["history"] += (now := time.monotonic()) - clock
         clock = now
         written += len(chunk)
         rate = written / (now - started)
         left = (spec.orders - written) / rate if rate else math.inf
         report(f"{written:,} / {spec.orders:,} orders, {rate:,.0f}/s, ~{left / 60:.0f} min left")
+    histories.close()
     return {
         "spec": asdict(spec),
         "timezone": timezone,
@@ -211,7 +213,7 @@ def time_pages(
         searches.append(time.perf_counter() - began)
         customer = int(customers * rng.random() ** 1.6) + 1  # the busier customers
         began = time.perf_counter()
-        history(db, customer, page=1 + rng.randrange(3))
+        history(conn, db, customer, page=1 + rng.randrange(3))
         pages.append(time.perf_counter() - began)
     out["customer"] = {"search": _summary(searches), "history": _summary(pages)}
     health = []

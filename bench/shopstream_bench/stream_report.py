@@ -126,12 +126,19 @@ def targets_table(doc: dict[str, Any]) -> Table:
     return table
 
 
-SUSTAINED_TARGET = 5000  # orders/s with a flat backlog (issue 7)
+# Orders/s with a flat backlog, every document kind written (issue 18; issue 7 aimed at 5,000
+# and reached 3,000 on 2 cores, the FerretDB writer's ceiling).
+SUSTAINED_TARGET = 3000
 
 
 def missed(doc: dict[str, Any]) -> list[str]:
     """Missed targets, sender errors, orders never written, problems in the job's log."""
-    found = [f"target {k} missed" for k, t in doc["summary"]["targets"].items() if not t["met"]]
+    summary = doc["summary"]
+    found = [f"target {k} missed" for k, t in summary["targets"].items() if not t["met"]]
+    tried = [s["rate"] for s in doc["steps"] if s.get("rate")]
+    highest = summary["max_sustained_rate"]
+    if any(r >= SUSTAINED_TARGET for r in tried) and (highest or 0) < SUSTAINED_TARGET:
+        found.append(f"{SUSTAINED_TARGET:,} orders/s not sustained (highest {highest or 0:,.0f}/s)")
     for step in doc["steps"]:
         sender, lat = step["sender"], step["latency_s"]
         if sender["errors"] or sender["non_202"]:

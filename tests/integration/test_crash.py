@@ -210,7 +210,7 @@ def test_the_job_survives_sigkill_mid_batch_without_losing_or_doubling(stack: Se
         assert len(coords) == len(set(coords)) == records
         assert {r["order_id"] for r in rows} == accepted
 
-        assert check(db, "UTC") == []
+        assert check(db, "UTC", settings.postgres_url) == []  # rollups, sets and histories
     finally:
         sender.stop.set()
         down(settings)

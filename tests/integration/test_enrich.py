@@ -122,7 +122,7 @@ def test_every_order_becomes_one_enriched_document_or_one_dead_letter(
         assert [i["quantity"] for i in first["items"]] == [
             i["quantity"] for i in orders[0]["items"]
         ]
-        wait_for(lambda: check(db, "UTC") == [])
+        wait_for(lambda: check(db, "UTC", stack.postgres_url) == [])
         day = db.rollup_day.find_one({"_id": "2026-11-25"})
         assert day is not None
         assert (day["orders"], day["customers"]) == (30, 30)

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 from pymongo.database import Database
 
 from shopstream.config import Settings
 from shopstream.domain.documents import day_products_key, day_products_keys
-from shopstream.streaming.rollup_store import RollupWriter, differences, rebuild, stored
+from shopstream.streaming.order_history import read_history
+from shopstream.streaming.rollup_store import (
+    RollupWriter,
+    check,
+    differences,
+    rebuild,
+    rebuild_all,
+    stored,
+)
 from shopstream.streaming.rollups import order_deltas, recompute
 from tests.utils import fresh_database
+from tests.utils.orders import order_doc, write_orders
 
 pytestmark = pytest.mark.integration
 
@@ -111,3 +121,34 @@ def test_rebuild_recomputes_everything_from_the_orders(db: Database[dict[str, An
     day = db.rollup_day.find_one({"_id": "2026-11-28"})
     assert day is not None
     assert (day["orders"], day["customers"]) == (10, 3)
+
+
+def test_check_finds_a_stale_history_and_rebuild_all_makes_it_exact(stack: Settings) -> None:
+    # Customers' histories live in the PostgreSQL schema named after the store: `check` compares
+    # them, row by row, with the orders, and `rebuild_all` rewrites them (and every rollup).
+    now = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+    orders = [
+        order_doc(i % 4, now - timedelta(hours=7 * i, microseconds=1234), [(i % 5 + 1, 2, 999)])
+        for i in range(30)
+    ]
+    with fresh_database(stack.mongo_url, "it_history", stack.postgres_url) as db:
+        write_orders(db, orders[:20], UTC, "UTC", stack.postgres_url)  # histories of 20
+        db.orders.insert_many(orders[20:])  # and 10 orders the writers never saw
+        RollupWriter(db).apply("late", order_deltas(orders[20:], UTC))
+        diffs = [d for d in check(db, "UTC", stack.postgres_url) if "customer_orders" in d]
+        assert len(diffs) == len({o["customer"]["id"] for o in orders[20:]}), diffs
+        assert rebuild_all(db, "UTC", stack.postgres_url) >= 30
+        assert check(db, "UTC", stack.postgres_url) == []
+        with psycopg.connect(stack.postgres_url, autocommit=True) as conn:
+            for customer in range(4):
+                mine = sorted(
+                    (o for o in orders if o["customer"]["id"] == customer),
+                    key=lambda o: (o["created_at"], o["_id"]),
+                    reverse=True,
+                )
+                totals, rows = read_history(conn, db.name, customer, 100, 0)
+                assert [r.order_id for r in rows] == [o["_id"] for o in mine]
+                assert totals.orders == len(mine)
+                assert totals.spend_cents == sum(round(o["order_total"] * 100) for o in mine)
+            # A store the job never wrote has no history, and says so without an error.
+            assert read_history(conn, "it_history_none", 1, 10, 0)[1] == []

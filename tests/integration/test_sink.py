@@ -20,6 +20,7 @@ from pymongo.database import Database
 
 from shopstream.config import Settings
 from shopstream.streaming.job import sink_config
+from shopstream.streaming.order_history import drop_store, read_history
 from shopstream.streaming.rollups import recompute
 from shopstream.streaming.sink import PartitionResult, SinkConfig, write_partition
 from shopstream.streaming.transform import KafkaRecord
@@ -36,6 +37,8 @@ def setup(stack: Settings) -> Iterator[tuple[SinkConfig, Database[dict[str, Any]
     yield sink_config(settings), client[settings.mongo_database]
     client.drop_database(settings.mongo_database)
     client.close()
+    with psycopg.connect(stack.postgres_url, autocommit=True) as conn:
+        drop_store(conn, settings.mongo_database)
 
 
 def value(order_id: str, customer: int, product: int, quantity: int = 1) -> bytes:
@@ -133,19 +136,19 @@ def test_orders_markers_and_dead_letters_are_written_and_published(
     }
     assert result.deltas[("dead_letter", "malformed_json")].counts["dead_letters"] == 1
     # The customer's history and the distinct-customer sets name the order and the customer.
-    month = db.customer_orders.find_one({"_id": f"7|{doc['created_at']:%Y-%m}"})
-    assert month is not None
-    assert month["orders"][good]["total_cents"] == round(float(price * 4) * 100)
-    head = db.customer_orders.find_one({"_id": "7"})
-    assert head is not None
-    assert head["months"] == [f"{doc['created_at']:%Y-%m}"]
+    with psycopg.connect(stack.postgres_url, autocommit=True) as conn:
+        totals, rows = read_history(conn, db.name, 7, 10, 0)
+    assert (totals.orders, totals.spend_cents) == (1, round(float(price * 4) * 100))
+    assert [(r.order_id, r.items, r.units) for r in rows] == [(good, 1, 4)]
+    assert rows[0].created_at == doc["created_at"]  # to the millisecond, as MongoDB keeps it
     assert result.customers["all"] == {7}
     assert result.customers[f"day|{doc['created_at']:%Y-%m-%d}"] == {7}
     # A replay of the batch owns the same order and dead letters, and changes no history.
     again = write_partition(recs, config, "q3", 0, True)
     assert (again.new, again.deltas[("dead_letter", "malformed_json")].counts["dead_letters"]) == (
         1, 1)  # fmt: skip
-    assert db.customer_orders.find_one({"_id": month["_id"]}) == month
+    with psycopg.connect(stack.postgres_url, autocommit=True) as conn:
+        assert read_history(conn, db.name, 7, 10, 0) == (totals, rows)
     # A later batch meeting the same records (a resend) owns none of them.
     later = write_partition(recs, config, "q3", 1, True)
     assert (later.new, ("dead_letter", "malformed_json") in later.deltas) == (0, False)

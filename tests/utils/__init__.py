@@ -8,15 +8,21 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 from pymongo import MongoClient
 from pymongo.database import Database
+
+from shopstream.streaming.order_history import drop_store
 
 __all__ = ["fresh_database", "wait_until"]
 
 
 @contextmanager
-def fresh_database(mongo_url: str, prefix: str) -> Iterator[Database[dict[str, Any]]]:
-    """A MongoDB database of its own (`<prefix>_<uuid>`), dropped afterwards."""
+def fresh_database(
+    mongo_url: str, prefix: str, postgres_url: str | None = None
+) -> Iterator[Database[dict[str, Any]]]:
+    """A store of its own: a MongoDB database `<prefix>_<uuid>`, dropped afterwards, with
+    (given PostgreSQL) the schema of the same name that holds its customers' histories."""
     client: MongoClient[dict[str, Any]] = MongoClient(mongo_url, tz_aware=True)
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     try:
@@ -24,6 +30,9 @@ def fresh_database(mongo_url: str, prefix: str) -> Iterator[Database[dict[str, A
     finally:
         client.drop_database(name)
         client.close()
+        if postgres_url is not None:
+            with psycopg.connect(postgres_url, autocommit=True) as conn:
+                drop_store(conn, name)
 
 
 def wait_until(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -13,7 +12,8 @@ from typing import Any
 
 from pymongo.database import Database
 
-from shopstream.streaming.customer_store import CustomerSetWriter, write_history
+from shopstream.streaming.customer_store import CustomerSetWriter
+from shopstream.streaming.order_history import HistoryWriter
 from shopstream.streaming.rollup_store import RollupWriter, check_layout
 from shopstream.streaming.rollups import add_customers, customer_day, customer_sets, order_deltas
 
@@ -68,17 +68,27 @@ def random_orders(now: datetime, count: int, days: int, seed: int = 1) -> list[d
 
 
 def write_orders(
-    db: Database[dict[str, Any]], orders: list[dict[str, Any]], tz: tzinfo, timezone: str
+    db: Database[dict[str, Any]],
+    orders: list[dict[str, Any]],
+    tz: tzinfo,
+    timezone: str,
+    postgres_url: str | None = None,
 ) -> None:
     """Stores `orders` as the streaming job does: the documents, their rollups (with the
-    distinct-customer markers' counts), customer sets and histories."""
+    distinct-customer markers' counts), customer sets, and (given PostgreSQL) the customers'
+    histories in the schema named after `db`."""
     check_layout(db, timezone)
     if orders:
         db.orders.insert_many(orders)
     deltas = add_customers(order_deltas(orders, tz), {customer_day(o, tz) for o in orders})
     RollupWriter(db).apply(f"test:{uuid.uuid4().hex[:6]}", deltas)
     CustomerSetWriter(db).apply(customer_sets(orders, tz))
-    write_history(db, orders, OrderedDict(), 1000, 10**6)
+    if postgres_url is not None:
+        writer = HistoryWriter(postgres_url, db.name)
+        try:
+            writer.write(orders)
+        finally:
+            writer.close()
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""`shopstream bench ingest|stream|soak|dashboard|dashboard-soak` (see docs/benchmarks.md).
+"""`shopstream bench ingest|stream|soak|dashboard|...` (see docs/benchmarks.md).
 
 The harness lives in the checkout's `bench/` folder, next to its results, and is not
 shipped in the package; this command finds it there.
@@ -26,6 +26,7 @@ SOAK_OUTPUT = BENCH_DIR / "results" / "soak.json"
 DASHBOARD_OUTPUT = BENCH_DIR / "results" / "dashboard.json"
 DASHBOARD_SOAK_OUTPUT = BENCH_DIR / "results" / "dashboard-soak.json"
 SPIKES_OUTPUT = BENCH_DIR / "results" / "spikes.json"
+HISTORY_OPTIONS_OUTPUT = BENCH_DIR / "results" / "history-options.json"
 
 
 def _harness(module: str) -> ModuleType:
@@ -196,7 +197,7 @@ def cmd_dashboard(
     days: int = typer.Option(90, min=1, max=3650, help="Days they span (ending now)."),
     customers: int = typer.Option(200_000, min=10, help="Customers (seeded in PostgreSQL too)."),
     chunk: int = typer.Option(
-        500_000, min=1000, help="Orders per write batch (larger: fewer history updates)."
+        500_000, min=1000, help="Orders per write batch (the job's catch-up batches)."
     ),
     database: str = typer.Option("bench_dashboard", help="The MongoDB database of the store."),
     build: bool = typer.Option(True, help="Build the store first (--no-build: reuse it)."),
@@ -210,6 +211,7 @@ def cmd_dashboard(
     from pymongo import MongoClient
 
     from shopstream.simulator import seed
+    from shopstream.streaming.order_history import drop_store
 
     settings = load_settings()
     dash, report, machine = _harness("dashboard"), _harness("report"), _harness("machine")
@@ -219,10 +221,14 @@ def cmd_dashboard(
     doc: dict[str, Any] = {"machine": machine.describe_machine()}
     if build:
         client.drop_database(database)
+        with psycopg.connect(settings.postgres_url, autocommit=True) as conn:
+            drop_store(conn, database)
         seed(settings.postgres_url, customers, 1_000, 42)
         end = datetime.now(UTC).replace(microsecond=0)
         spec = dash.StoreSpec(orders=orders, days=days, customers=customers, chunk=chunk)
-        doc["build"] = dash.build_store(db, spec, settings.business_timezone, end, console.print)
+        doc["build"] = dash.build_store(
+            db, settings.postgres_url, spec, settings.business_timezone, end, console.print
+        )
         db["bench_meta"].replace_one(
             {"_id": "store"}, {"_id": "store", **doc["build"]}, upsert=True
         )
@@ -352,6 +358,31 @@ def cmd_warehouse(
     console.print(f"results: {output}")
 
 
+def cmd_history_options(
+    batch: int = typer.Option(5000, min=100, max=100_000, help="Orders per write (a batch)."),
+    repeats: int = typer.Option(7, min=1, max=100, help="Batches written per option."),
+    customers: int = typer.Option(
+        20_000, min=100, help="Customers (each with a history first: all returning)."
+    ),
+    output: Path = typer.Option(HISTORY_OPTIONS_OUTPUT, help="Where to write the results."),
+) -> None:
+    """Time the customer-history write options against the store's insert ceiling."""
+    settings = load_settings()
+    harness, report, machine = (
+        _harness("history_options"),
+        _harness("report"),
+        _harness("machine"),
+    )
+    result = harness.run(settings, batch, repeats, customers, console.print)
+    report.write_json({"machine": machine.describe_machine(), **result}, output)
+    for name, o in result["options"].items():
+        console.print(
+            f"{name:13} {o['median_s']:.3f} s a batch, {o['orders_per_s']:>9,} orders/s, "
+            f"{o['vs_insert']:.2f} x the insert"
+        )
+    console.print(f"results: {output}")
+
+
 def register(app: typer.Typer) -> None:
     bench = typer.Typer(help="Benchmarks (results in bench/results/).", no_args_is_help=True)
     bench.command("ingest")(cmd_ingest)
@@ -361,4 +392,5 @@ def register(app: typer.Typer) -> None:
     bench.command("dashboard-soak")(cmd_dashboard_soak)
     bench.command("spikes")(cmd_spikes)
     bench.command("warehouse")(cmd_warehouse)
+    bench.command("history-options")(cmd_history_options)
     app.add_typer(bench, name="bench")

@@ -80,7 +80,7 @@ def cmd_rollups_check() -> None:
     from shopstream.streaming.rollup_store import check
 
     with _database(settings) as db:
-        diffs = check(db, settings.business_timezone)
+        diffs = check(db, settings.business_timezone, settings.postgres_url)
     for line in diffs[:20]:
         console.print(line)
     if diffs:
@@ -96,8 +96,10 @@ def cmd_rollups_rebuild() -> None:
     from shopstream.streaming.rollup_store import rebuild_all
 
     with _database(settings) as db:
-        written = rebuild_all(db, settings.business_timezone)
-    console.print(f"rebuilt {written} rollup documents from {settings.mongo_database}.orders")
+        written = rebuild_all(db, settings.business_timezone, settings.postgres_url)
+    console.print(
+        f"rebuilt {written} rollup documents and history rows from {settings.mongo_database}.orders"
+    )
 
 
 def cmd_dashboard() -> None:

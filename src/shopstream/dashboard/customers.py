@@ -1,11 +1,12 @@
-"""The Customer page: find customers in PostgreSQL, read their orders from MongoDB.
+"""The Customer page: find customers in PostgreSQL, read their orders' details from MongoDB.
 
 User input is only ever data: a bound SQL parameter with LIKE's wildcards escaped, and an
-integer id; MongoDB is asked only for `_id`s built from the ids PostgreSQL returned.
+integer id; MongoDB is asked only for `_id`s PostgreSQL returned.
 
-A customer's history is the streaming job's `customer_orders` documents (one head listing
-the months, one document per month), so lifetime totals and any page of orders are a few
-point lookups however many orders the store holds.
+A customer's history is the streaming job's `<store>.customer_orders` table in PostgreSQL
+(`streaming.order_history`), indexed by customer and time: lifetime totals and any page of
+orders are two index range scans however many orders the store holds, and the page's orders
+are then point lookups in MongoDB.
 """
 
 from __future__ import annotations
@@ -17,13 +18,9 @@ from typing import Any
 import psycopg
 from pymongo.database import Database
 
-from shopstream.domain.documents import (
-    CUSTOMER_ORDERS,
-    ORDERS,
-    customer_month_key,
-    customer_orders_key,
-)
+from shopstream.domain.documents import ORDERS
 from shopstream.streaming.mongo import find_each
+from shopstream.streaming.order_history import read_history
 
 __all__ = [
     "MAX_QUERY",
@@ -110,28 +107,19 @@ def search(conn: psycopg.Connection[Any], text: str, limit: int = 20) -> list[Cu
 
 
 def history(
+    conn: psycopg.Connection[Any],
     db: Database[dict[str, Any]],
     customer_id: int,
     page: int = 1,
     page_size: int = 10,
 ) -> History:
-    """Lifetime totals and page `page` (from 1) of a customer's orders, newest first."""
-    coll = db[CUSTOMER_ORDERS]
-    head = coll.find_one({"_id": customer_orders_key(customer_id)}) or {}
-    months = sorted(head.get("months", []), reverse=True)
-    docs = find_each(coll, [customer_month_key(customer_id, m) for m in months])
-    entries = [
-        HistoryEntry(
-            order_id, e["created_at"], int(e["total_cents"]), int(e["items"]), int(e["units"])
-        )
-        for doc in docs
-        if doc
-        for order_id, e in doc.get("orders", {}).items()
-    ]
-    entries.sort(key=lambda e: (e.created_at, e.order_id), reverse=True)
-    pages = max(1, -(-len(entries) // page_size))
+    """Lifetime totals and page `page` (from 1) of a customer's orders, newest first; the
+    store is `db`'s (its PostgreSQL schema has the database's name)."""
+    totals, _ = read_history(conn, db.name, customer_id, 0, 0)
+    pages = max(1, -(-totals.orders // page_size))
     page = min(max(1, page), pages)
-    shown = entries[(page - 1) * page_size : page * page_size]
+    _, rows = read_history(conn, db.name, customer_id, page_size, (page - 1) * page_size)
+    shown = [HistoryEntry(r.order_id, r.created_at, r.total_cents, r.items, r.units) for r in rows]
     orders = find_each(db[ORDERS], [e.order_id for e in shown])
     details = {
         e.order_id: doc for e, doc in zip(shown, orders, strict=True)
@@ -139,10 +127,10 @@ def history(
     }  # fmt: skip
     return History(
         customer_id=customer_id,
-        orders=len(entries),
-        spend_cents=sum(e.total_cents for e in entries),
-        first_order_at=entries[-1].created_at if entries else None,
-        last_order_at=entries[0].created_at if entries else None,
+        orders=totals.orders,
+        spend_cents=totals.spend_cents,
+        first_order_at=totals.first_order_at,
+        last_order_at=totals.last_order_at,
         page=page,
         pages=pages,
         entries=shown,

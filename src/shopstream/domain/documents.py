@@ -13,7 +13,6 @@ from datetime import date, datetime
 
 __all__ = [
     "CUSTOMER_DAYS",
-    "CUSTOMER_ORDERS",
     "CUSTOMER_SETS",
     "DAILY_DEMAND",
     "DEAD_LETTERS",
@@ -23,6 +22,7 @@ __all__ = [
     "ENRICH_STATUS",
     "FIRST_SALES_KEY",
     "LEASES",
+    "OLD_CUSTOMER_ORDERS",
     "ORDERS",
     "PRODUCT_SHARDS",
     "ROLLUP_DAY",
@@ -38,8 +38,6 @@ __all__ = [
     "batch_range",
     "batch_token",
     "customer_day_key",
-    "customer_month_key",
-    "customer_orders_key",
     "customer_set_key",
     "day_products_key",
     "day_products_keys",
@@ -62,7 +60,8 @@ ROLLUP_DAY_PRODUCT = "rollup_day_product"  # _id: day_products_key (a shard of a
 ROLLUP_TOTAL = "rollup_total"  # _id: TOTAL_KEY (all time; dead letters by reason), or "layout"
 CUSTOMER_DAYS = "rollup_customer_day"  # _id: customer_day_key (distinct customers per day)
 CUSTOMER_SETS = "rollup_customers"  # _id: customer_set_key (who ordered in a bucket: a bitmap)
-CUSTOMER_ORDERS = "customer_orders"  # _id: customer_orders_key, customer_month_key
+# Layout 3 kept customers' histories here; they are in PostgreSQL now (streaming.order_history).
+OLD_CUSTOMER_ORDERS = "customer_orders"
 TOTAL_KEY = "all"
 STREAM_BATCHES = "stream_batches"  # _id: batch_key (the streaming job's ledger)
 STREAM_STATUS = "stream_status"  # _id: query_status_key, or ENRICH_STATUS (the last batch)
@@ -97,16 +96,6 @@ def customer_set_key(level: str, bucket: str) -> str:
     """`minute|2026-11-28T14:05Z`, `hour|2026-11-28T14Z`, `day|2026-11-28` or `all`: the
     `rollup_customers` document of a bucket (level is "minute", "hour", "day" or "all")."""
     return TOTAL_KEY if level == TOTAL_KEY else f"{level}|{bucket}"
-
-
-def customer_orders_key(customer_id: int) -> str:
-    """`42`: a customer's `customer_orders` head (the months with orders)."""
-    return str(customer_id)
-
-
-def customer_month_key(customer_id: int, month: str) -> str:
-    """`42|2026-11`: a customer's orders of one UTC month."""
-    return f"{customer_id}|{month}"
 
 
 def day_products_key(day: str, product_id: int) -> str:

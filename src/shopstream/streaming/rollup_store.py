@@ -32,6 +32,7 @@ from datetime import tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
 from pymongo import ASCENDING, DESCENDING, ReplaceOne
 from pymongo.database import Database
 
@@ -82,7 +83,9 @@ __all__ = [
 ]
 
 COLLECTIONS = (ROLLUP_MINUTE, ROLLUP_HOUR, ROLLUP_DAY, ROLLUP_DAY_PRODUCT, ROLLUP_TOTAL)
-LAYOUT = 3  # issue 7's layout was 2 (no hours, totals or layout document), issue 3's 1
+# Layout 4 (issue 18) moved customers' histories to PostgreSQL; 3 kept them in MongoDB; issue
+# 7's layout was 2 (no hours, totals or layout document), issue 3's 1.
+LAYOUT = 4
 Home = tuple[str, str]  # (collection, document _id)
 _ENTRY_COUNTS = ("orders", "units", "sales_cents")
 # Grouped kinds: the array of entries in the home document, the field naming an entry, and
@@ -322,23 +325,29 @@ def rebuild(
 _OLD_COLLECTIONS = ("rollup_minute_category",)  # of layout 1
 
 
-def rebuild_all(db: Database[dict[str, Any]], timezone: str) -> int:
-    """`rebuild`, and the customer sets and histories (`streaming.customer_store`)."""
-    from shopstream.streaming import customer_store
+def rebuild_all(db: Database[dict[str, Any]], timezone: str, postgres_url: str) -> int:
+    """`rebuild`, the customer sets (`streaming.customer_store`) and the customers' histories
+    (`streaming.order_history`, in the PostgreSQL schema named after `db`); returns the
+    documents and rows written."""
+    from shopstream.streaming import customer_store, order_history
 
     tz = ZoneInfo(timezone)
     orders = list(db[ORDERS].find())
-    return rebuild(db, tz, timezone, orders) + customer_store.rebuild(db, orders, tz)
+    written = rebuild(db, tz, timezone, orders) + customer_store.rebuild(db, orders, tz)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        return written + order_history.rebuild_history(conn, db.name, orders)
 
 
-def check(db: Database[dict[str, Any]], timezone: str) -> list[str]:
+def check(db: Database[dict[str, Any]], timezone: str, postgres_url: str) -> list[str]:
     """Everything that differs from a recomputation from the orders and dead letters."""
-    from shopstream.streaming import customer_store
+    from shopstream.streaming import customer_store, order_history
 
     tz = ZoneInfo(timezone)
     orders = list(db[ORDERS].find())
     dead = list(db[DEAD_LETTERS].find({}, {"reason": 1}))
-    return differences(db, orders, tz, dead) + customer_store.stored_differences(db, orders, tz)
+    diffs = differences(db, orders, tz, dead) + customer_store.stored_differences(db, orders, tz)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        return diffs + order_history.stored_history_differences(conn, db.name, orders)
 
 
 def _write_layout(db: Database[dict[str, Any]], timezone: str) -> None:

@@ -13,8 +13,9 @@ stored document names this batch and this very record. The `day|customer` marker
 distinct-customer counts follow the same rule, naming the order that set them, and so do dead
 letters (counted by reason), naming their batch.
 
-The orders a partition owns also go into their customers' histories and the distinct-customer
-sets (`streaming.customer_store`), both idempotent: a replay writes them again, harmlessly.
+The orders a partition owns also go into their customers' histories (a PostgreSQL table,
+`streaming.order_history`) and the distinct-customer sets (`streaming.customer_store`), both
+idempotent: a replay writes them again, harmlessly.
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ from shopstream.domain.documents import (
     batch_token,
 )
 from shopstream.streaming import rollups
-from shopstream.streaming.customer_store import write_history
 from shopstream.streaming.dimensions import Dimensions
 from shopstream.streaming.mongo import find_each, insert_once
+from shopstream.streaming.order_history import HistoryWriter
 from shopstream.streaming.rollups import CustomerSets, Deltas
 from shopstream.streaming.transform import KafkaRecord, transform
 
@@ -114,13 +115,12 @@ class _Process:
         self.dimensions = Dimensions.from_url(
             config.postgres_url, config.dimension_max_age_s, config.dimension_cache_size
         )
+        self.history = HistoryWriter(config.postgres_url, config.database)
         self.producer: Producer | None = None
         self.config = config
         self.tz = ZoneInfo(config.timezone)
         # `day|customer` -> the owner of its marker ("" = another batch's), bounded.
         self.markers: OrderedDict[str, str] = OrderedDict()
-        # `customer|month` pairs already in their customer's history head, bounded.
-        self.months: OrderedDict[str, None] = OrderedDict()
 
     def dlq_producer(self) -> Producer:
         if self.producer is None:
@@ -143,6 +143,7 @@ def _reset(config: SinkConfig) -> None:
     if proc is not None:
         proc.mongo.close()
         proc.dimensions.close()
+        proc.history.close()
 
 
 def _process(config: SinkConfig) -> _Process:
@@ -203,7 +204,7 @@ def _write(
     clock.lap("orders")
     rollups.add_customers(result.deltas, _owned_markers(proc, owned, token, recheck))
     clock.lap("markers")
-    write_history(proc.db, owned, proc.months, config.bulk_size, config.marker_cache_size)
+    proc.history.write(owned)
     clock.lap("history")
     if out.dead:
         mine = _owned_dead(proc.db[DEAD_LETTERS], out.dead, config.bulk_size, recheck)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
 import streamlit as st
 from pymongo import MongoClient
@@ -23,6 +24,7 @@ from shopstream.dashboard.windows import spans
 from shopstream.spikes.detector import run as detect
 from shopstream.spikes.intraday import refresh
 from shopstream.spikes.rule import Rule
+from shopstream.streaming.order_history import drop_store
 from shopstream.streaming.rollup_store import RollupWriter
 from shopstream.streaming.rollups import dead_letter_deltas
 from tests.utils.dates import HARD, Instant
@@ -90,6 +92,8 @@ def store(
     yield client[settings.mongo_database]
     client.drop_database(settings.mongo_database)
     client.close()
+    with psycopg.connect(settings.postgres_url, autocommit=True) as conn:
+        drop_store(conn, settings.mongo_database)
     st.cache_resource.clear()
 
 
@@ -164,7 +168,7 @@ def test_the_customer_page_finds_a_customer_and_pages_through_their_orders(
     now = page_settings.clock.now()
     orders = random_orders(now, 600, days=60, seed=4)
     orders += [order_doc(7, now - timedelta(hours=5 * i), [(i + 1, 1, 500 + i)]) for i in range(15)]
-    write_orders(store, orders, ZoneInfo("UTC"), "UTC")
+    write_orders(store, orders, ZoneInfo("UTC"), "UTC", page_settings.postgres_url)
     mine = [o for o in orders if o["customer"]["id"] == 7]
     assert len(mine) > 10
     at = run(customer_page)

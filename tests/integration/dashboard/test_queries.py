@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
 from pymongo.database import Database
 
@@ -27,14 +28,16 @@ NEW_YORK = ZoneInfo("America/New_York")
 
 @pytest.fixture
 def db(stack: Settings) -> Iterator[Database[dict[str, Any]]]:
-    with fresh_database(stack.mongo_url, "it_dash") as database:
+    with fresh_database(stack.mongo_url, "it_dash", stack.postgres_url) as database:
         yield database
 
 
 @pytest.fixture
-def loaded(db: Database[dict[str, Any]]) -> tuple[Database[dict[str, Any]], list[dict[str, Any]]]:
+def loaded(
+    db: Database[dict[str, Any]], stack: Settings
+) -> tuple[Database[dict[str, Any]], list[dict[str, Any]]]:
     orders = random_orders(NOW, 900, days=45)
-    write_orders(db, orders, NEW_YORK, "America/New_York")
+    write_orders(db, orders, NEW_YORK, "America/New_York", stack.postgres_url)
     return db, orders
 
 
@@ -43,10 +46,10 @@ def as_expected(t: Totals) -> tuple[int, int, int, int]:
 
 
 def test_every_window_and_its_previous_match_the_orders_exactly(
-    loaded: tuple[Database[dict[str, Any]], list[dict[str, Any]]],
+    loaded: tuple[Database[dict[str, Any]], list[dict[str, Any]]], stack: Settings
 ) -> None:
     db, orders = loaded
-    assert check(db, "America/New_York") == []  # the writers left exact rollups
+    assert check(db, "America/New_York", stack.postgres_url) == []  # the writers left exact rollups
     reader = RollupReader(db, NEW_YORK)
     first: dict[str, object] = {}
     for window in WINDOWS:
@@ -135,7 +138,7 @@ def test_an_empty_store_answers_zeros(db: Database[dict[str, Any]]) -> None:
 
 
 def test_a_customers_history_pages_newest_first_with_exact_totals(
-    db: Database[dict[str, Any]],
+    db: Database[dict[str, Any]], stack: Settings
 ) -> None:
     # 25 orders of customer 7 over three months, and other customers' orders around them.
     mine = [
@@ -143,9 +146,10 @@ def test_a_customers_history_pages_newest_first_with_exact_totals(
         for i in range(25)
     ]
     others = [order_doc(8 + i % 5, NOW - timedelta(hours=i), [(3, 1, 999)]) for i in range(20)]
-    write_orders(db, mine + others, NEW_YORK, "America/New_York")
+    write_orders(db, mine + others, NEW_YORK, "America/New_York", stack.postgres_url)
     newest = sorted(mine, key=lambda o: o["created_at"], reverse=True)
-    first = history(db, 7, page=1, page_size=10)
+    conn = psycopg.connect(stack.postgres_url, autocommit=True)
+    first = history(conn, db, 7, page=1, page_size=10)
     assert (first.orders, first.pages, first.page) == (25, 3, 1)
     assert first.spend_cents == sum(round(o["order_total"] * 100) for o in mine)
     assert [e.order_id for e in first.entries] == [o["_id"] for o in newest[:10]]
@@ -155,8 +159,9 @@ def test_a_customers_history_pages_newest_first_with_exact_totals(
     assert abs(first.first_order_at - newest[-1]["created_at"]) < timedelta(milliseconds=1)
     detail = first.details[newest[0]["_id"]]
     assert detail["items"] == newest[0]["items"]
-    last = history(db, 7, page=3, page_size=10)
+    last = history(conn, db, 7, page=3, page_size=10)
     assert [e.order_id for e in last.entries] == [o["_id"] for o in newest[20:]]
-    assert history(db, 7, page=99, page_size=10).page == 3  # clamped
-    nobody = history(db, 424242)
+    assert history(conn, db, 7, page=99, page_size=10).page == 3  # clamped
+    nobody = history(conn, db, 424242)
+    conn.close()
     assert (nobody.orders, nobody.entries, nobody.pages) == (0, [], 1)

@@ -51,6 +51,8 @@ def render() -> None:
             _orders(customer)
         except PyMongoError as exc:
             st.error(f"MongoDB is not answering ({type(exc).__name__}): is the stack up?")
+        except psycopg.Error as exc:
+            st.error(f"PostgreSQL is not answering ({type(exc).__name__}): is the stack up?")
 
     orders()
 
@@ -69,7 +71,8 @@ def _orders(c: CustomerMatch) -> None:
     settings, tz = resources.settings(), resources.tz()
     page_key = f"customer_page_{c.id}"
     page = int(st.session_state.get(page_key, 1))
-    found = history(resources.database(), c.id, page, PAGE_SIZE)
+    with resources.postgres().connection() as conn:
+        found = history(conn, resources.database(), c.id, page, PAGE_SIZE)
     cols = st.columns(4)
     cols[0].metric("Lifetime orders", number(found.orders))
     cols[1].metric("Lifetime spend", money(found.spend_cents, settings.currency))
