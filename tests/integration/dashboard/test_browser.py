@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
@@ -18,6 +19,7 @@ from shopstream.dashboard.format import money, number
 from shopstream.dashboard.queries import RollupReader
 from shopstream.spikes.detector import run
 from shopstream.spikes.rule import Rule
+from shopstream.streaming.order_history import drop_store
 from tests.utils import wait_until
 from tests.utils.browser import CHROMIUM, browser_page, metrics, screenshot_pages, wait_rendered
 from tests.utils.orders import random_orders, write_orders
@@ -40,13 +42,15 @@ def served(stack: Settings) -> Iterator[Database[dict[str, Any]]]:
     client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_url, tz_aware=True)
     db = client[stack.mongo_database]
     orders = random_orders(stack.clock.now() - timedelta(minutes=1), 500, days=30, seed=9)
-    write_orders(db, orders, UTC, stack.business_timezone)
+    write_orders(db, orders, UTC, stack.business_timezone, stack.postgres_url)
     write_orders(db, spike_dataset(ZoneInfo("America/New_York")), UTC, stack.business_timezone)
     rule = Rule(lookback_days=30, min_history_days=14, min_orders=0, margin=1.5, weekday=False)
     run(db, SPIKE_DAY, SPIKE_DAY, UTC, stack.business_timezone, rule, report=lambda _: None)
     yield db
     client.drop_database(stack.mongo_database)
     client.close()
+    with psycopg.connect(stack.postgres_url, autocommit=True) as conn:
+        drop_store(conn, stack.mongo_database)
 
 
 def test_every_page_renders_and_the_kpis_in_the_dom_are_the_stores(
