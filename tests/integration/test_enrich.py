@@ -24,11 +24,11 @@ from tests.integration.conftest import job_settings
 pytestmark = pytest.mark.integration
 
 
-def wait_for(check: Callable[[], bool], timeout: float = 90) -> None:
+def wait_for(check: Callable[[], bool], timeout: float = 90, why: Callable[[], str] = str) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
+            raise AssertionError(f"condition not reached in time {why()}")
         time.sleep(0.5)
 
 
@@ -122,7 +122,13 @@ def test_every_order_becomes_one_enriched_document_or_one_dead_letter(
         assert [i["quantity"] for i in first["items"]] == [
             i["quantity"] for i in orders[0]["items"]
         ]
-        wait_for(lambda: check(db, "UTC", stack.postgres_url) == [])
+        diffs: list[str] = []
+
+        def exact() -> bool:
+            diffs[:] = check(db, "UTC", stack.postgres_url)
+            return not diffs
+
+        wait_for(exact, why=lambda: "; ".join(diffs[:10]))
         day = db.rollup_day.find_one({"_id": "2026-11-25"})
         assert day is not None
         assert (day["orders"], day["customers"]) == (30, 30)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -69,8 +69,11 @@ class HistoryTotals:
 
 def history_row(order: Mapping[str, Any]) -> HistoryRow:
     """An enriched order document's history row. `created_at` is kept to the millisecond, as
-    MongoDB stores it: a replay, which may read the order back, writes the same row."""
+    MongoDB stores it: a replay, which may read the order back, writes the same row. (A client
+    that is not `tz_aware` reads BSON dates as naive UTC.)"""
     created = order["created_at"]
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
     return HistoryRow(
         order_id=order["_id"],
         customer_id=int(order["customer"]["id"]),

@@ -28,3 +28,10 @@ def test_an_order_read_back_from_mongodb_gives_the_same_row() -> None:
     fresh = order_doc(7, at, [(1, 1, 333)], oid="o-2")
     stored = {**fresh, "created_at": at.replace(microsecond=123000)}
     assert history_row(fresh) == history_row(stored)
+
+
+def test_a_naive_date_read_by_a_client_that_is_not_tz_aware_is_utc() -> None:
+    at = datetime(2026, 10, 25, 0, 30, 0, 5000, tzinfo=UTC)
+    order = order_doc(3, at, [(2, 1, 100)], oid="o-3")
+    naive = {**order, "created_at": at.replace(tzinfo=None)}
+    assert history_row(naive) == history_row(order)
