@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,19 +10,22 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
+from pyspark.sql.streaming import StreamingQuery
 
 from shopstream.config import Settings
 from shopstream.streaming.committed import committed_files, read_watermark
 from shopstream.streaming.lake import WatermarkPublisher, start_lake_query
+from shopstream.streaming.progress import ProgressPoller
 from tests.integration.conftest import job_settings
 
 pytestmark = pytest.mark.integration
 
 
-def land(spark: SparkSession, settings: Settings) -> None:
+def land(spark: SparkSession, settings: Settings) -> StreamingQuery:
     query = start_lake_query(spark, settings, available_now=True)
     query.awaitTermination(180)
     assert query.exception() is None
+    return query
 
 
 def committed_rows(table: str) -> list[dict[str, object]]:
@@ -83,23 +85,16 @@ def test_the_watermark_is_published_and_late_orders_still_land(
 ) -> None:
     settings = job_settings(stack, tmp_path)
     table = f"{settings.lake}/orders"
-    publisher = WatermarkPublisher(table, settings)
-    spark.streams.addListener(publisher)
-    try:
-        assert api.post("/order", json=new_order("2026-10-27T15:00:00Z")).status_code == 202
-        land(spark, settings)
-        newest = max(r["created_at"] for r in committed_rows(table) if r["created_at"])
+    poller = ProgressPoller([WatermarkPublisher(table, settings)])  # as the job's run loop does
+    assert api.post("/order", json=new_order("2026-10-27T15:00:00Z")).status_code == 202
+    poller.poll([land(spark, settings)])
+    newest = max(r["created_at"] for r in committed_rows(table) if r["created_at"])
 
-        # A second run: its batch carries the watermark the first run's data set.
-        late = new_order("2026-10-01T08:00:00Z")  # far older than the watermark
-        assert api.post("/order", json=late).status_code == 202
-        land(spark, settings)
-        deadline = time.monotonic() + 30
-        while read_watermark(table) is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        published = read_watermark(table)
-    finally:
-        spark.streams.removeListener(publisher)
+    # A second run: its batch carries the watermark the first run's data set.
+    late = new_order("2026-10-01T08:00:00Z")  # far older than the watermark
+    assert api.post("/order", json=late).status_code == 202
+    assert poller.poll([land(spark, settings)]) == 1
+    published = read_watermark(table)
     assert published is not None
     mark = datetime.fromisoformat(published["watermark"])
     newest_ms = newest.replace(microsecond=newest.microsecond // 1000 * 1000, tzinfo=UTC)  # type: ignore[attr-defined]

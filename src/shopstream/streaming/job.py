@@ -46,7 +46,7 @@ from shopstream.domain.documents import (
 from shopstream.messaging.clients import producer_config
 from shopstream.streaming.customer_store import CustomerSetWriter
 from shopstream.streaming.lake import WatermarkPublisher, start_lake_query
-from shopstream.streaming.progress import ProgressPublisher
+from shopstream.streaming.progress import ProgressPoller, ProgressPublisher
 from shopstream.streaming.rollup_store import RollupWriter, check_layout, ensure_indexes
 from shopstream.streaming.sink import PartitionResult, SinkConfig
 from shopstream.streaming.source import read_orders
@@ -56,6 +56,7 @@ __all__ = [
     "BatchLog",
     "EnrichBatch",
     "partition_writer",
+    "progress_poller",
     "sink_config",
     "start_enrich_query",
     "start_job",
@@ -339,12 +340,22 @@ def start_enrich_query(
     return writer.trigger(processingTime=f"{settings.stream_trigger_s} seconds").start()
 
 
+def progress_poller(settings: Settings) -> ProgressPoller:
+    """What the driver's run loop publishes from the queries' progress: the lake watermark and
+    each query's `stream_status` document."""
+    return ProgressPoller(
+        [
+            WatermarkPublisher(f"{settings.lake}/orders", settings),
+            ProgressPublisher(settings.mongo_url, settings.mongo_database),
+        ]
+    )
+
+
 def start_job(
     spark: SparkSession, settings: Settings, available_now: bool = False
 ) -> list[StreamingQuery]:
-    """Starts both queries; each keeps its own Kafka offsets in its checkpoint."""
-    spark.streams.addListener(WatermarkPublisher(f"{settings.lake}/orders", settings))
-    spark.streams.addListener(ProgressPublisher(settings.mongo_url, settings.mongo_database))
+    """Starts both queries; each keeps its own Kafka offsets in its checkpoint. Their progress
+    is published by the caller's loop (`progress_poller`)."""
     _in_pool(spark, "lake")
     lake = start_lake_query(spark, settings, available_now)
     return [lake, start_enrich_query(spark, settings, available_now)]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -28,7 +29,6 @@ from pyspark.sql.streaming import StreamingQuery
 
 from shopstream.config import Settings
 from shopstream.streaming.committed import WATERMARK_FILE, filesystem_for
-from shopstream.streaming.progress import ProgressListener
 from shopstream.streaming.source import read_orders
 
 __all__ = [
@@ -94,17 +94,17 @@ def complete_through(watermark: datetime) -> date:
     return watermark.astimezone(UTC).date() - timedelta(days=1)
 
 
-class WatermarkPublisher(ProgressListener):
-    """Writes the landing query's watermark to `<table>/_watermark.json` after each batch."""
+class WatermarkPublisher:
+    """Writes the landing query's watermark to `<table>/_watermark.json` when its progress
+    moves it (called with each new progress by `streaming.progress.ProgressPoller`)."""
 
     def __init__(self, table: str, settings: Settings, query_name: str = "lake") -> None:
         self.table, self.settings, self.query_name = table, settings, query_name
         self._last: str | None = None
 
-    def onQueryProgress(self, event: Any) -> None:  # noqa: N802 - Spark's listener API
-        progress = event.progress
-        watermark = (progress.eventTime or {}).get("watermark")
-        if progress.name != self.query_name or not watermark or watermark == self._last:
+    def __call__(self, progress: Mapping[str, Any]) -> None:
+        watermark = (progress.get("eventTime") or {}).get("watermark")
+        if progress.get("name") != self.query_name or not watermark or watermark == self._last:
             return
         mark = datetime.fromisoformat(watermark.replace("Z", "+00:00"))
         if mark.year < 2000:
@@ -112,8 +112,8 @@ class WatermarkPublisher(ProgressListener):
         doc = {
             "watermark": mark.isoformat(),
             "complete_through": complete_through(mark).isoformat(),
-            "max_event_time": (progress.eventTime or {}).get("max"),
-            "batch_id": progress.batchId,
+            "max_event_time": (progress.get("eventTime") or {}).get("max"),
+            "batch_id": progress.get("batchId"),
             "published_at": datetime.now(UTC).isoformat(),
         }
         try:

@@ -14,7 +14,7 @@ import threading
 
 from shopstream.config import Settings
 from shopstream.stack.services import stream_ready_file
-from shopstream.streaming.job import start_job
+from shopstream.streaming.job import progress_poller, start_job
 from shopstream.streaming.session import spark_session
 
 __all__ = ["run_job"]
@@ -30,6 +30,7 @@ def run_job(settings: Settings, once: bool = False) -> None:
     they interrupt is replayed at the next start. A failed query raises here.
     """
     spark = spark_session(settings)
+    poller = progress_poller(settings)
     queries = start_job(spark, settings, available_now=once)
     ready = stream_ready_file(settings)
     ready.parent.mkdir(parents=True, exist_ok=True)
@@ -42,12 +43,16 @@ def run_job(settings: Settings, once: bool = False) -> None:
     previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: stopping.set())
     try:
         while not stopping.is_set() and any(q.isActive for q in queries):
+            stopping.wait(1.0)
             for query in queries:
-                query.awaitTermination(1)  # raises if the query failed
+                if not query.isActive:
+                    query.awaitTermination()  # returns at once; raises if the query failed
+            poller.poll(queries)  # the lake watermark and the status documents
     except KeyboardInterrupt:
         stopping.set()
     finally:
         signal.signal(signal.SIGTERM, previous)
+    poller.poll(queries)  # a run that ended by itself (`once`) publishes its last progress
     if stopping.is_set():
         for query in queries:
             query.stop()

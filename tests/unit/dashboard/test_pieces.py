@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from shopstream.dashboard.format import ago, change, local_time, money, number
 from shopstream.dashboard.health import ApiRates, api_sample, lake_state
 from shopstream.dashboard.queries import OTHER, top_categories
-from shopstream.streaming.progress import progress_document
+from shopstream.streaming.progress import ProgressPoller, progress_document
 
 METRICS = """# TYPE shopstream_http_requests counter
 shopstream_http_requests_total{handler="/order",method="POST",status="202"} 10.0
@@ -75,15 +76,37 @@ def test_the_lake_summary_counts_files_and_days() -> None:
     assert (empty.files, empty.days, empty.complete_through) == (0, [], None)
 
 
-def test_a_query_progress_becomes_its_status_document() -> None:
-    source = SimpleNamespace(endOffset='{"orders":{"0":120,"1":7}}')
-    progress = SimpleNamespace(
-        name="enrich", id="q-1", batchId=41, timestamp="2026-11-28T14:05:30.123Z",
-        numInputRows=57, inputRowsPerSecond=10.04, processedRowsPerSecond=99.0,
-        durationMs={"triggerExecution": 312}, sources=[source],
-    )  # fmt: skip
+@pytest.mark.parametrize(
+    "end_offset", ['{"orders":{"0":120,"1":7}}', {"orders": {"0": 120, "1": 7}}]
+)  # the JSON of a progress names offsets as an object; PySpark's attribute, as a string
+def test_a_query_progress_becomes_its_status_document(end_offset: object) -> None:
+    progress = {
+        "name": "enrich", "id": "q-1", "runId": "r-1", "batchId": 41,
+        "timestamp": "2026-11-28T14:05:30.123Z", "numInputRows": 57,
+        "inputRowsPerSecond": 10.04, "processedRowsPerSecond": 99.0,
+        "durationMs": {"triggerExecution": 312}, "sources": [{"endOffset": end_offset}],
+    }  # fmt: skip
     doc = progress_document(progress)
     assert doc["_id"] == "query:enrich"
     assert doc["end_offsets"] == {"orders": {"0": 120, "1": 7}}
     assert (doc["batch_id"], doc["input_rows"], doc["duration_ms"]) == (41, 57, 312)
     assert doc["trigger_at"] == datetime(2026, 11, 28, 14, 5, 30, 123000, tzinfo=UTC)
+
+
+class _Query:
+    def __init__(self, *progress: dict[str, object] | None) -> None:
+        self.progress = list(progress)
+
+    @property
+    def lastProgress(self) -> dict[str, object] | None:  # noqa: N802 - Spark's name
+        return self.progress.pop(0) if len(self.progress) > 1 else self.progress[0]
+
+
+def test_the_poller_publishes_each_new_progress_once() -> None:
+    first = {"name": "lake", "runId": "r", "batchId": 1, "timestamp": "t1"}
+    second = {"name": "lake", "runId": "r", "batchId": 2, "timestamp": "t2"}
+    seen: list[object] = []
+    poller = ProgressPoller([seen.append])
+    lake, idle = _Query(first, first, second), _Query(None)
+    assert [poller.poll([lake, idle]) for _ in range(4)] == [1, 0, 1, 0]
+    assert seen == [first, second]
