@@ -20,6 +20,7 @@ from pymongo import MongoClient
 from shopstream.config import Settings, settings_env
 from shopstream.stack import StackError, down, status, up
 from shopstream.stack.supervisor import Supervisor
+from shopstream.streaming.committed import read_watermark
 from tests.integration.conftest import API_KEY, new_base_dir, provision, stack_settings
 
 pytestmark = pytest.mark.integration
@@ -167,6 +168,20 @@ def test_streaming_job_runs_under_up_and_enriches_orders(stack: Settings) -> Non
             assert time.monotonic() < deadline, "the supervised job did not enrich the order"
             time.sleep(1)
         assert orders.find_one({"_id": oid})["units"] == 2  # type: ignore[index]
+        # The run loop publishes both queries' progress (the dashboard's lag) and the lake's
+        # watermark (the batch branch's sensor): the order's offset is in the enrich status.
+        status = client[settings.mongo_database].stream_status
+        while not ((doc := status.find_one({"_id": "query:enrich"})) and doc["end_offsets"]):
+            assert time.monotonic() < deadline, "no progress published for the enrichment"
+            time.sleep(1)
+        assert set(doc["end_offsets"]) == {settings.orders_topic}
+        # A batch reports the watermark its predecessors set: a second order brings it.
+        body = {**body, "order_id": str(uuid.uuid4())}
+        resp = httpx.post(f"{settings.api_url}/order", json=body, headers={"X-API-Key": API_KEY})
+        assert resp.status_code == 202
+        while read_watermark(f"{settings.lake}/orders") is None:
+            assert time.monotonic() < deadline + 60, "the lake's watermark was not published"
+            time.sleep(1)
         assert down(settings) is True
         assert states(settings)["stream"] == "stopped"
         log = (settings.data_path / "logs" / "stream.log").read_text()
