@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 from pymongo.database import Database
 
 from shopstream.config import Settings
 from shopstream.domain.documents import day_products_key, day_products_keys
-from shopstream.streaming.order_history import read_history
+from shopstream.stack.services import pg_superuser_dsn
+from shopstream.streaming.order_history import (
+    HistoryWriter,
+    drop_store,
+    ensure_table,
+    read_history,
+)
 from shopstream.streaming.rollup_store import (
     RollupWriter,
     check,
@@ -152,3 +160,37 @@ def test_check_finds_a_stale_history_and_rebuild_all_makes_it_exact(stack: Setti
                 assert totals.spend_cents == sum(round(o["order_total"] * 100) for o in mine)
             # A store the job never wrote has no history, and says so without an error.
             assert read_history(conn, "it_history_none", 1, 10, 0)[1] == []
+
+
+def test_a_writer_without_create_writes_a_history_table_made_for_it(stack: Settings) -> None:
+    # On an existing PostgreSQL an administrator may make the store's table and grant the
+    # job's user only what writing needs (docs/streaming.md): the writer must not need CREATE.
+    store, role = f"it_grants_{uuid.uuid4().hex[:8]}", f"writer_{uuid.uuid4().hex[:8]}"
+    order = order_doc(5, datetime(2026, 11, 28, 9, 30, tzinfo=UTC), [(2, 3, 450)], oid="g-1")
+    superuser = pg_superuser_dsn(stack).rsplit("/", 1)[0] + "/shopstream"
+    with psycopg.connect(superuser, autocommit=True) as admin:
+        ensure_table(admin, store)
+        admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        admin.execute(
+            sql.SQL("GRANT USAGE ON SCHEMA {s} TO {r}; "
+                    "GRANT SELECT, INSERT ON {s}.customer_orders TO {r}").format(
+                s=sql.Identifier(store), r=sql.Identifier(role))
+        )  # fmt: skip
+        try:
+            url = stack.postgres_url.replace("://shopstream@", f"://{role}@")
+            can_create = "SELECT has_database_privilege('shopstream', 'CREATE')"
+            with psycopg.connect(url) as conn:  # PUBLIC has TEMPORARY, not CREATE (defaults)
+                assert conn.execute(can_create).fetchone() == (False,)
+            writer = HistoryWriter(url, store)
+            try:
+                assert writer.write([order]) == 1
+                assert writer.write([order]) == 0  # a replay: the same row, not a second
+            finally:
+                writer.close()
+            totals, rows = read_history(admin, store, 5, 10, 0)
+            assert (totals.orders, [r.order_id for r in rows]) == (1, ["g-1"])
+        finally:
+            drop_store(admin, store)
+            admin.execute(
+                sql.SQL("DROP OWNED BY {r}; DROP ROLE {r}").format(r=sql.Identifier(role))
+            )

@@ -89,8 +89,12 @@ def _table(store: str) -> sql.Composed:
 
 
 def ensure_table(conn: psycopg.Connection[Any], store: str) -> None:
-    """Creates the store's schema, table and index if missing (idempotent, race-safe)."""
+    """Creates the store's schema, table and index if missing (idempotent, race-safe). An
+    existing table is left alone, so a user without `CREATE` can write a table made for it."""
     table = _table(store)
+    exists = conn.execute("SELECT to_regclass(%s)", (table.as_string(conn),)).fetchone()
+    if exists is not None and exists[0] is not None:
+        return
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(store)))
