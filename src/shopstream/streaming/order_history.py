@@ -2,8 +2,8 @@
 
 The Customer page lists any customer's orders, newest first, with lifetime totals. On FerretDB
 v1 only an exact `_id` lookup is indexed, so a MongoDB history had to be documents keyed by
-customer, and every returning customer's order cost an update (~0.6 ms there, four times an
-insert): 3.8 s of a 5,000-order batch (decision 39). Here each order the job owns is one row
+customer, and every returning customer's order cost an update (~0.6 ms there, several times
+an insert): 3.8-7.2 s of a 5,000-order batch (decision 39). Here each order the job owns is one row
 of `<store>.customer_orders`, primary key `order_id`, indexed on
 `(customer_id, created_at DESC, order_id DESC)`:
 
@@ -120,8 +120,8 @@ def ensure_table(conn: psycopg.Connection[Any], store: str) -> None:
 
 _TYPES = ("text", "int8", "timestamptz", "int8", "int4", "int4")
 # Rows are copied (binary) into a session's temporary table, then inserted from it: COPY
-# cannot skip existing keys, and is ~2x faster than one INSERT of unnest(arrays) here
-# (docs/benchmarks.md, "Customer histories").
+# cannot skip existing keys, and is ~1.5x faster than one INSERT of unnest(arrays) here
+# (decision 39; `shopstream bench history-options`).
 _STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS history_stage (
     order_id text, customer_id bigint, created_at timestamptz, total_cents bigint,

@@ -52,6 +52,9 @@ def run_job(settings: Settings, once: bool = False) -> None:
         stopping.set()
     finally:
         signal.signal(signal.SIGTERM, previous)
+    for query in queries:  # both may have ended between two looks: a failure still raises
+        if not query.isActive:
+            query.awaitTermination()
     poller.poll(queries)  # a run that ended by itself (`once`) publishes its last progress
     if stopping.is_set():
         for query in queries:
