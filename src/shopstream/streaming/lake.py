@@ -9,10 +9,11 @@ in `_spark_metadata`, so Spark readers see each record exactly once;
 
 "Is day D complete?" The landing query carries an event-time watermark on `created_at`
 (`SHOPSTREAM_LAKE_WATERMARK_DELAY`, it drops nothing: the file sink is stateless), and after
-every batch the job publishes it to `<lake>/orders/_watermark.json`. Day D is complete once the
-watermark has passed D+1 00:00 UTC. Orders older than the watermark can still arrive (a
-backfill, a replayed dead letter); they land in their day's partition like any other, so the
-batch ELT loads a day's committed files once complete and picks up files added later.
+every batch the job publishes it (within about a second) to `<lake>/orders/_watermark.json`.
+Day D is complete once the watermark has passed D+1 00:00 UTC. Orders older than the
+watermark can still arrive (a backfill, a replayed dead letter); they land in their day's
+partition like any other, so the batch ELT loads a day's committed files once complete and
+picks up files added later.
 """
 
 from __future__ import annotations
