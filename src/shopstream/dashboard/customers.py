@@ -115,10 +115,12 @@ def history(
 ) -> History:
     """Lifetime totals and page `page` (from 1) of a customer's orders, newest first; the
     store is `db`'s (its PostgreSQL schema has the database's name)."""
-    totals, _ = read_history(conn, db.name, customer_id, 0, 0)
+    page = max(1, page)
+    totals, rows = read_history(conn, db.name, customer_id, page_size, (page - 1) * page_size)
     pages = max(1, -(-totals.orders // page_size))
-    page = min(max(1, page), pages)
-    _, rows = read_history(conn, db.name, customer_id, page_size, (page - 1) * page_size)
+    if page > pages:  # past the last page (the customer's orders were fewer): show the last
+        page = pages
+        totals, rows = read_history(conn, db.name, customer_id, page_size, (page - 1) * page_size)
     shown = [HistoryEntry(r.order_id, r.created_at, r.total_cents, r.items, r.units) for r in rows]
     orders = find_each(db[ORDERS], [e.order_id for e in shown])
     details = {
