@@ -20,10 +20,11 @@ from pymongo.database import Database
 
 from shopstream.config import Settings
 from shopstream.streaming.job import sink_config
-from shopstream.streaming.order_history import drop_store, read_history
+from shopstream.streaming.order_history import read_history
 from shopstream.streaming.rollups import recompute
 from shopstream.streaming.sink import PartitionResult, SinkConfig, write_partition
 from shopstream.streaming.transform import KafkaRecord
+from tests.utils import drop_history
 
 pytestmark = pytest.mark.integration
 
@@ -37,8 +38,7 @@ def setup(stack: Settings) -> Iterator[tuple[SinkConfig, Database[dict[str, Any]
     yield sink_config(settings), client[settings.mongo_database]
     client.drop_database(settings.mongo_database)
     client.close()
-    with psycopg.connect(stack.postgres_url, autocommit=True) as conn:
-        drop_store(conn, settings.mongo_database)
+    drop_history(stack.postgres_url, settings.mongo_database)
 
 
 def value(order_id: str, customer: int, product: int, quantity: int = 1) -> bytes:

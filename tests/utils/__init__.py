@@ -14,7 +14,7 @@ from pymongo.database import Database
 
 from shopstream.streaming.order_history import drop_store
 
-__all__ = ["fresh_database", "wait_until"]
+__all__ = ["drop_history", "fresh_database", "wait_until"]
 
 
 @contextmanager
@@ -31,8 +31,13 @@ def fresh_database(
         client.drop_database(name)
         client.close()
         if postgres_url is not None:
-            with psycopg.connect(postgres_url, autocommit=True) as conn:
-                drop_store(conn, name)
+            drop_history(postgres_url, name)
+
+
+def drop_history(postgres_url: str, store: str) -> None:
+    """Drops the PostgreSQL schema that holds a store's customer histories."""
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        drop_store(conn, store)
 
 
 def wait_until(

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import psycopg
 import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
@@ -19,8 +18,7 @@ from shopstream.dashboard.format import money, number
 from shopstream.dashboard.queries import RollupReader
 from shopstream.spikes.detector import run
 from shopstream.spikes.rule import Rule
-from shopstream.streaming.order_history import drop_store
-from tests.utils import wait_until
+from tests.utils import drop_history, wait_until
 from tests.utils.browser import CHROMIUM, browser_page, metrics, screenshot_pages, wait_rendered
 from tests.utils.orders import random_orders, write_orders
 from tests.utils.spikes import SPIKE_DAY, SPIKER
@@ -49,8 +47,7 @@ def served(stack: Settings) -> Iterator[Database[dict[str, Any]]]:
     yield db
     client.drop_database(stack.mongo_database)
     client.close()
-    with psycopg.connect(stack.postgres_url, autocommit=True) as conn:
-        drop_store(conn, stack.mongo_database)
+    drop_history(stack.postgres_url, stack.mongo_database)
 
 
 def test_every_page_renders_and_the_kpis_in_the_dom_are_the_stores(

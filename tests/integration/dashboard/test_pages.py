@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import psycopg
 import pytest
 import streamlit as st
 from pymongo import MongoClient
@@ -24,9 +23,9 @@ from shopstream.dashboard.windows import spans
 from shopstream.spikes.detector import run as detect
 from shopstream.spikes.intraday import refresh
 from shopstream.spikes.rule import Rule
-from shopstream.streaming.order_history import drop_store
 from shopstream.streaming.rollup_store import RollupWriter
 from shopstream.streaming.rollups import dead_letter_deltas
+from tests.utils import drop_history
 from tests.utils.dates import HARD, Instant
 from tests.utils.orders import expected, order_doc, random_orders, write_orders
 from tests.utils.spikes import SPIKE_DAY, SPIKER
@@ -92,8 +91,7 @@ def store(
     yield client[settings.mongo_database]
     client.drop_database(settings.mongo_database)
     client.close()
-    with psycopg.connect(settings.postgres_url, autocommit=True) as conn:
-        drop_store(conn, settings.mongo_database)
+    drop_history(settings.postgres_url, settings.mongo_database)
     st.cache_resource.clear()
 
 
