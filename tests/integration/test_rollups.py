@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -109,6 +110,23 @@ def test_a_replayed_batch_adds_only_where_the_crashed_run_did_not(
     shards = [db.rollup_day_product.find_one({"_id": k}) for k in day_products_keys("2026-11-28")]
     products = {p["product_id"] for s in shards if s for p in s["products"]}
     assert products == {1, 2, 3, 4, 5}
+
+
+def test_a_large_batch_written_as_concurrent_commands_is_exact(
+    db: Database[dict[str, Any]],
+) -> None:
+    # 200 orders over 30 minutes and 60 products: ~70 documents, split into two commands in
+    # flight at once (the job's driver does this), then a second batch on top of them.
+    orders = [order(f"c{i}", i % 7, i % 30, i % 60 + 1, i % 3 + 1) for i in range(200)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        writer = RollupWriter(db, pool=pool)
+        assert writer.apply("q1:0", order_deltas(orders[:150], UTC)) > 40
+        assert writer.apply("q1:1", order_deltas(orders[150:], UTC)) > 40
+    want = recompute(orders, UTC)
+    for key, delta in want.items():
+        if key[0] != "day":  # distinct customers of a day come from the sink's markers
+            expected = tuple(delta.counts[n] for n in ("orders", "units", "sales_cents"))
+            assert stored_counts(db, *key) == expected, key
 
 
 def test_a_new_query_counts_from_its_own_batch_zero(db: Database[dict[str, Any]]) -> None:

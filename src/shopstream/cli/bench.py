@@ -110,7 +110,12 @@ def cmd_stream(
     ladder_duration: float = typer.Option(30.0, min=5, max=300, help="Seconds per ladder rate."),
     baseline_rate: float = typer.Option(10.0, min=0.5, max=100, help="Low rate: the floor."),
     baseline_duration: float = typer.Option(30.0, min=5, max=300, help="Seconds of baseline."),
-    prime: float = typer.Option(15.0, min=0, max=300, help="Seconds of unmeasured load first."),
+    prime: float = typer.Option(
+        180.0,
+        min=0,
+        max=600,
+        help="Seconds of unmeasured load first (the JVM compiles its hot code for ~3 minutes).",
+    ),
     trigger: float = typer.Option(
         0.5, min=0.001, max=60, help="The job's trigger (SHOPSTREAM_STREAM_TRIGGER_S) for this run."
     ),
@@ -118,7 +123,7 @@ def cmd_stream(
         4.0, min=0, max=50, help="Orders/s sampled for direct find_one polling (0: none)."
     ),
     budget: float = typer.Option(
-        900.0, min=60, max=3600, help="Seconds after the start by which steps must end."
+        1080.0, min=60, max=3600, help="Seconds after the start by which steps must end."
     ),
     spark_events: bool = typer.Option(
         True, help="Have the job write Spark's event log (progress, jobs) for the breakdown."

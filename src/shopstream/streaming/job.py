@@ -20,10 +20,12 @@ re-run it is one, and the sinks then leave exactly what one clean run would have
 
 from __future__ import annotations
 
+import functools
 import logging
 import pickle
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -46,6 +48,7 @@ from shopstream.domain.documents import (
 from shopstream.messaging.clients import producer_config
 from shopstream.streaming.customer_store import CustomerSetWriter
 from shopstream.streaming.lake import WatermarkPublisher, start_lake_query
+from shopstream.streaming.mongo import all_of
 from shopstream.streaming.progress import ProgressPoller, ProgressPublisher
 from shopstream.streaming.rollup_store import RollupWriter, check_layout, ensure_indexes
 from shopstream.streaming.sink import PartitionResult, SinkConfig
@@ -176,6 +179,7 @@ def partition_writer(
         from shopstream.streaming.sink import write_partition
         from shopstream.streaming.transform import KafkaRecord
 
+        entered = time.perf_counter()
         records = [
             KafkaRecord(*values)
             for b in batches
@@ -183,7 +187,9 @@ def partition_writer(
         ]
         task = TaskContext.get()
         retried = task is not None and task.attemptNumber() > 0
+        read = time.perf_counter() - entered
         result = write_partition(records, config, query_id, batch_id, recheck or retried)
+        result.seconds = {"input": round(read, 4), **result.seconds}
         yield pa.RecordBatch.from_pydict({"result": [pickle.dumps(result)]})
 
     return run
@@ -231,12 +237,13 @@ class BatchLog:
 
 @dataclass
 class _Driver:
-    """The driver's writers, created at the first batch."""
+    """The driver's writers, created at the first batch, and the threads they write from."""
 
     ledger: BatchLedger
     rollups: RollupWriter
     customer_sets: CustomerSetWriter
     status: EnrichStatus
+    pool: ThreadPoolExecutor
 
 
 class EnrichBatch:
@@ -270,11 +277,15 @@ class EnrichBatch:
             db = client[self.config.database]
             check_layout(db, self.settings.business_timezone)
             ensure_indexes(db)
+            pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="enrich-driver")
             self._driver = _Driver(
                 BatchLedger(db),
-                RollupWriter(db, self.settings.rollup_cache_size, self.settings.mongo_bulk_size),
+                RollupWriter(
+                    db, self.settings.rollup_cache_size, self.settings.mongo_bulk_size, pool
+                ),
                 CustomerSetWriter(db),
                 EnrichStatus(db),
+                pool,
             )
         return self._driver
 
@@ -299,10 +310,20 @@ class EnrichBatch:
         written = PartitionResult.merge(pickle.loads(r["result"]) for r in rows)  # noqa: S301 - our own tasks' output
         self._last_records = written.records
         orders_at = datetime.now(UTC)
-        documents = driver.rollups.apply(batch_token(query_id, batch_id), written.deltas)
-        documents += driver.customer_sets.apply(written.customers)
+        # The rollups and the customer sets are separate documents: written side by side.
+        token = batch_token(query_id, batch_id)
+        documents = sum(
+            all_of(
+                driver.pool,
+                [
+                    lambda: driver.rollups.apply(token, written.deltas),
+                    lambda: driver.customer_sets.apply(written.customers),
+                ],
+            )
+        )
         duration = time.monotonic() - called
-        ledger.finish(
+        finish = functools.partial(
+            ledger.finish,
             query_id,
             batch_id,
             records=written.records,
@@ -316,7 +337,8 @@ class EnrichBatch:
             orders_written_at=orders_at,
             duration_s=round(duration, 4),
         )
-        driver.status.record(query_id, batch_id, written, duration)
+        status = functools.partial(driver.status.record, query_id, batch_id, written, duration)
+        all_of(driver.pool, [finish, status])
         self._log.batch(batch_id, written, documents, duration)
 
 

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from functools import partial
+from typing import Any, TypeVar
 
+from pymongo import ReplaceOne
 from pymongo.collection import Collection
+from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
-__all__ = ["DUPLICATE_KEY", "find_each", "insert_once"]
+__all__ = ["DUPLICATE_KEY", "all_of", "find_each", "insert_once", "replace_all"]
+
+T = TypeVar("T")
+CONCURRENT_COMMANDS = 2  # what `replace_all` splits a large write into
 
 DUPLICATE_KEY = 11000
 
@@ -49,3 +55,38 @@ def find_each(
         return [coll.find_one({"_id": i}) for i in ids]
     with ThreadPoolExecutor(max_workers=min(threads, len(ids))) as pool:
         return list(pool.map(lambda i: coll.find_one({"_id": i}), ids))
+
+
+def all_of(pool: ThreadPoolExecutor, calls: Sequence[Callable[[], T]]) -> list[T]:
+    """Runs `calls` on `pool` and returns their results in order, raising the first error only
+    once every call has ended (so a caller that retries never races its own earlier writes)."""
+    futures = [pool.submit(call) for call in calls]
+    wait(futures)
+    return [f.result() for f in futures]
+
+
+def replace_all(
+    db: Database[dict[str, Any]],
+    writes: Mapping[str, list[ReplaceOne[dict[str, Any]]]],
+    bulk_size: int,
+    pool: ThreadPoolExecutor | None = None,
+) -> None:
+    """Every collection's `ReplaceOne`s, unordered, as a few concurrent commands.
+
+    FerretDB v1 runs each statement of a bulk write on its own (~0.7 ms each on a quiet
+    machine); two or three commands in flight overlap their round trips and the encoding on
+    both sides (64 replaces: 45 ms in one command, 26 ms in two, 45 ms in four; issue 18). Each
+    document is in one command, so the commands may run in any order.
+    """
+    total = sum(len(ops) for ops in writes.values())
+    size = max(8, min(bulk_size, -(-total // (CONCURRENT_COMMANDS if pool else 1))))
+    commands = [
+        (collection, ops[start : start + size])
+        for collection, ops in writes.items()
+        for start in range(0, len(ops), size)
+    ]
+    if pool is None or len(commands) <= 1:
+        for collection, ops in commands:
+            db[collection].bulk_write(ops, ordered=False)
+        return
+    all_of(pool, [partial(db[c].bulk_write, o, ordered=False) for c, o in commands])

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -48,7 +49,7 @@ from shopstream.domain.documents import (
     TOTAL_KEY,
     day_products_key,
 )
-from shopstream.streaming.mongo import find_each, insert_once
+from shopstream.streaming.mongo import find_each, insert_once, replace_all
 from shopstream.streaming.rollups import (
     COUNTS,
     DAY,
@@ -165,11 +166,16 @@ class RollupWriter:
     """Adds each micro-batch's deltas to the rollup documents, once per batch."""
 
     def __init__(
-        self, db: Database[dict[str, Any]], cache_size: int = 200_000, bulk_size: int = 1000
+        self,
+        db: Database[dict[str, Any]],
+        cache_size: int = 200_000,
+        bulk_size: int = 1000,
+        pool: ThreadPoolExecutor | None = None,
     ) -> None:
         self.db = db
         self.cache_size = cache_size
         self.bulk_size = bulk_size
+        self.pool = pool  # writes a batch's documents as a few concurrent commands
         self._cache: OrderedDict[Home, dict[str, Any]] = OrderedDict()
 
     def apply(self, batch: str, deltas: Deltas) -> int:
@@ -192,9 +198,7 @@ class RollupWriter:
             new = _apply(base, homes[home], batch)
             writes.setdefault(home[0], []).append(ReplaceOne({"_id": home[1]}, new, upsert=True))
             updated.append((home, new))
-        for collection, ops in writes.items():
-            for start in range(0, len(ops), self.bulk_size):
-                self.db[collection].bulk_write(ops[start : start + self.bulk_size], ordered=False)
+        replace_all(self.db, writes, self.bulk_size, self.pool)
         for home, new in updated:  # cached only once written: a failed write re-reads
             self._remember(home, new)
         return len(created) + len(updated)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+import zipfile
 from pathlib import Path
 
 import pyarrow.fs as pafs
@@ -13,7 +14,7 @@ import pytest
 from shopstream.config import Settings, get_settings
 from shopstream.stack.install import AWS_SDK_VERSION, HADOOP_VERSION, _pom
 from shopstream.streaming.committed import filesystem_for
-from shopstream.streaming.session import s3a_conf, uses_s3a
+from shopstream.streaming.session import local_fs_conf, s3a_conf, uses_s3a
 
 P = "spark.hadoop.fs.s3a."
 
@@ -135,3 +136,13 @@ def test_the_s3a_pom_pins_every_jar_and_excludes_transitive_ones() -> None:
         assert exclusion is not None
         assert exclusion.findtext("m:groupId", namespaces=ns) == "*"
         assert exclusion.findtext("m:artifactId", namespaces=ns) == "*"
+
+
+def test_local_checkpoints_are_written_without_a_process_per_file() -> None:
+    conf = local_fs_conf(get_settings())  # the default: checkpoints under the data directory
+    assert conf["spark.hadoop.fs.file.impl"] == "org.apache.hadoop.fs.RawLocalFileSystem"
+    manager = conf["spark.sql.streaming.checkpointFileManagerClass"]
+    jar = next(Path(pyspark.__file__).parent.joinpath("jars").glob("spark-sql_*.jar"))
+    with zipfile.ZipFile(jar) as z:  # the class exists in the Spark we ship
+        assert manager.replace(".", "/") + ".class" in z.namelist()
+    assert local_fs_conf(get_settings(checkpoint_uri="s3a://lake/checkpoints")) == {}
