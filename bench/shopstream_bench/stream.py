@@ -24,6 +24,7 @@ import shopstream
 from shopstream.config import Settings
 from shopstream.stack.sandbox import sandbox_dir
 from shopstream_bench.batches import batch_rows, cost_model
+from shopstream_bench.ceiling import store_ceiling
 from shopstream_bench.isolated import isolated_stack
 from shopstream_bench.jobstate import order_batches, read_ledger
 from shopstream_bench.machine import describe_machine
@@ -58,16 +59,23 @@ def _collect(session: LoadSession, report: Report) -> dict[str, Any]:
     finally:
         client.close()
     report(f"read {len(placed):,} order documents in {scan_s:.1f}s and {len(ledger):,} batches")
+    report("measuring the store's own insert ceiling with the run's order documents")
+    ceiling = store_ceiling(settings.mongo_url, settings.mongo_database)
     return {
         "query_id": query_id,
         "ledger": ledger,
         "placed": placed,
         "scan": {"orders": len(placed), "seconds": round(scan_s, 1)},
+        "store_ceiling": ceiling,
         "scanned_at": scanned_at,
         "lake_batches": session.watch.lake_batches,
         "caught_up": all(s.drain.get("caught_up") for s in session.steps[-1:]),
         "stack": _stack(settings),
     }
+
+
+def _ratio(job: float | None, store: float | None) -> float | None:
+    return round(job / store, 2) if job and store else None
 
 
 def _code() -> dict[str, Any]:
@@ -151,7 +159,14 @@ def run_stream(base: Settings, opts: StreamOptions, report: Report) -> dict[str,
         "steps": steps,
         "skipped_rates": session.skipped,
         "ladder_skipped": session.ladder_skipped,
-        "summary": {**summary(steps, TARGETS), "capacity": model},
+        "summary": {
+            **summary(steps, TARGETS),
+            "capacity": model,
+            "store_ceiling": collected["store_ceiling"],
+            "vs_store_ceiling": _ratio(
+                model.get("capacity_measured_per_s"), collected["store_ceiling"].get("per_s")
+            ),
+        },
         "batches": batches,
         "job": {
             "scan": collected["scan"],

@@ -18,7 +18,12 @@ from shopstream_bench.watch import Probe
 __all__ = ["StepRecord", "job_log", "step_document", "summary"]
 
 _LOG_PROBLEM = re.compile(r"\b(WARN|WARNING|ERROR|CRITICAL)\b|Traceback|Exception")
-_LOG_NOISE = ("Using incubator modules",)  # printed by the JVM at every start
+_LOG_NOISE = (
+    "Using incubator modules",  # printed by the JVM at every start
+    # Spark 4 stopping a query cancels its job group even when no job is running: two lines
+    # per query at every clean stop (the run ends by stopping the job).
+    "Cannot find active jobs for it",
+)
 
 
 @dataclass
