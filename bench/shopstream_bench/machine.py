@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import confluent_kafka
 
 from shopstream.stack.install import KAFKA_VERSION
 
-__all__ = ["describe_machine"]
+__all__ = ["code_version", "describe_machine"]
 
 _LIBRARIES = (
     "shopstream",
@@ -72,4 +73,18 @@ def describe_machine() -> dict[str, Any]:
         "librdkafka": confluent_kafka.libversion()[0],
         "kafka_broker": KAFKA_VERSION,
         "load_average_at_start": list(os.getloadavg()),
+    }
+
+
+def code_version() -> dict[str, Any]:
+    """The commit a benchmark measured, and the files under `src` that differed from it."""
+    root = Path(__file__).resolve().parents[2]
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    return {
+        "commit": git("rev-parse", "HEAD") or None,
+        "src_changes": git("status", "--porcelain", "--", "src").splitlines(),
     }

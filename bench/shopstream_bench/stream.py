@@ -9,7 +9,6 @@ of batch cost against batch size for the highest sustainable rate. See docs/benc
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from shopstream_bench.batches import batch_rows, cost_model
 from shopstream_bench.ceiling import store_ceiling
 from shopstream_bench.isolated import isolated_stack
 from shopstream_bench.jobstate import order_batches, read_ledger
-from shopstream_bench.machine import describe_machine
+from shopstream_bench.machine import code_version, describe_machine
 from shopstream_bench.sparklog import read_event_log, submit_args
 from shopstream_bench.stream_doc import job_log, step_document, summary
 from shopstream_bench.stream_steps import LoadSession, StreamOptions
@@ -80,17 +79,7 @@ def _ratio(job: float | None, store: float | None) -> float | None:
 
 def _code() -> dict[str, Any]:
     """The commit measured, and whether the source tree differed from it."""
-    root = Path(__file__).resolve().parents[2]
-
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
-        return done.stdout.strip()
-
-    return {
-        "commit": git("rev-parse", "HEAD") or None,
-        "src_changes": git("status", "--porcelain", "--", "src").splitlines(),
-        "shopstream_from": str(Path(shopstream.__file__).resolve().parent),
-    }
+    return {**code_version(), "shopstream_from": str(Path(shopstream.__file__).resolve().parent)}
 
 
 def _stack(settings: Settings) -> dict[str, Any]:

@@ -181,7 +181,8 @@ def cmd_soak(
 ) -> None:
     """Run the streaming job for a long time under the demo's workload; is it flat?"""
     settings = load_settings()
-    soak, report = _harness("soak"), _harness("report")
+    soak, report, machine = _harness("soak"), _harness("report"), _harness("machine")
+    code = machine.code_version()
     opts = soak.SoakOptions(
         rate=rate, duration_s=minutes * 60, interval_s=interval, attach=attach,
         backfill_days=backfill_days, compare_s=min(600.0, minutes * 60 / 3),
@@ -190,7 +191,7 @@ def cmd_soak(
         doc = soak.run_soak(settings, opts, console.print)
     except (RuntimeError, OSError) as exc:
         fail(str(exc))
-    report.write_json(doc, output)
+    report.write_json({"code": code, **doc}, output)
     console.print_json(data=doc["verdict"])
     console.print(f"results: {output}")
     if check and not doc["verdict"].get("flat"):
@@ -223,7 +224,7 @@ def cmd_dashboard(
     client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_url, tz_aware=True)
     db = client[database]
     meta = db["bench_meta"].find_one({"_id": "store"})
-    doc: dict[str, Any] = {"machine": machine.describe_machine()}
+    doc: dict[str, Any] = {"machine": machine.describe_machine(), "code": machine.code_version()}
     if build:
         client.drop_database(database)
         with psycopg.connect(settings.postgres_url, autocommit=True) as conn:
@@ -284,7 +285,12 @@ def cmd_spikes(
     settings = load_settings()
     spikes, report, machine = _harness("spikes"), _harness("report"), _harness("machine")
     client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_url, tz_aware=True)
-    doc: dict[str, Any] = {"machine": machine.describe_machine(), "quality": [], "scale": []}
+    doc: dict[str, Any] = {
+        "machine": machine.describe_machine(),
+        "code": machine.code_version(),
+        "quality": [],
+        "scale": [],
+    }
     datasets = [  # the demo's shape (where the defaults were chosen), then a fresh seed and rate
         {"products": 1_000, "orders_per_day": 3_000, "seed": 42},
         {"products": 1_000, "orders_per_day": 5_000, "seed": 7},
@@ -352,7 +358,7 @@ def cmd_warehouse(
             result = harness.run(settings, Path(tmp), orders, files, console.print)
         except RuntimeError as exc:
             fail(str(exc))
-    doc = {"machine": machine.describe_machine(), "runs": [result]}
+    doc = {"machine": machine.describe_machine(), "code": machine.code_version(), "runs": [result]}
     if output.exists():  # keep earlier runs of other sizes
         import json
 
@@ -379,7 +385,9 @@ def cmd_history_options(
         _harness("machine"),
     )
     result = harness.run(settings, batch, repeats, customers, console.print)
-    report.write_json({"machine": machine.describe_machine(), **result}, output)
+    report.write_json(
+        {"machine": machine.describe_machine(), "code": machine.code_version(), **result}, output
+    )
     for name, o in result["options"].items():
         console.print(
             f"{name:13} {o['median_s']:.3f} s a batch, {o['orders_per_s']:>9,} orders/s, "
