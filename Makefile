@@ -50,10 +50,10 @@ format: install ## Apply ruff's fixes and formatting
 bench: install ## Ingestion benchmark; writes bench/results/ingest.json (see docs/benchmarks.md)
 	$(BIN)/shopstream bench ingest
 
-bench-stream: install ## Streaming latency benchmark (~8 min); writes bench/results/stream.json
+bench-stream: install ## Streaming latency benchmark (~20 min); writes bench/results/stream.json
 	$(BIN)/shopstream bench stream
 
-bench-check: install ## Streaming targets (issue 18) as a regression guard: exit 1 on a miss (~10 min)
+bench-check: install ## Streaming targets (issue 18) as a regression guard: exit 1 on a miss (~18 min)
 	$(BIN)/shopstream bench stream --rates 200,1000 --ladder 3000 --check
 
 soak: install ## The streaming job for 30 min at 200 orders/s: flat? writes bench/results/soak.json

@@ -277,7 +277,7 @@ class EnrichBatch:
             db = client[self.config.database]
             check_layout(db, self.settings.business_timezone)
             ensure_indexes(db)
-            pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="enrich-driver")
+            pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="enrich-driver")
             self._driver = _Driver(
                 BatchLedger(db),
                 RollupWriter(

@@ -58,11 +58,17 @@ def find_each(
 
 
 def all_of(pool: ThreadPoolExecutor, calls: Sequence[Callable[[], T]]) -> list[T]:
-    """Runs `calls` on `pool` and returns their results in order, raising the first error only
-    once every call has ended (so a caller that retries never races its own earlier writes)."""
-    futures = [pool.submit(call) for call in calls]
-    wait(futures)
-    return [f.result() for f in futures]
+    """Runs `calls` side by side and returns their results in order: the first on the calling
+    thread, the others on `pool`. The first error is raised only once every call has ended,
+    so a caller that retries never races its own earlier writes. A call that uses `all_of` on
+    the same pool again goes first: it then runs on the caller's thread, and no pool thread
+    ever waits for the pool (which could deadlock a full pool)."""
+    futures = [pool.submit(call) for call in calls[1:]]
+    try:
+        first = [calls[0]()] if calls else []
+    finally:
+        wait(futures)
+    return first + [f.result() for f in futures]
 
 
 def replace_all(

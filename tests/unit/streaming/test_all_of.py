@@ -34,3 +34,21 @@ def test_an_error_is_raised_after_the_other_calls_have_finished() -> None:
         with pytest.raises(ValueError, match="boom"):
             all_of(pool, [slow, fails])
         assert finished == ["slow"]  # ended before the error reached the caller
+
+
+def test_a_first_call_that_uses_the_same_pool_again_finishes_with_one_thread() -> None:
+    # The driver's rollups (first) split their writes on the pool that runs the customer sets
+    # beside them: the first call runs on the caller's thread, so nothing waits on the pool
+    # from inside it.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        inner = lambda: sum(all_of(pool, [lambda: 1, lambda: 2, lambda: 3]))  # noqa: E731
+        outer = threading.Thread(target=lambda: result.append(all_of(pool, [inner, slow_ten])))
+        result: list[list[int]] = []
+        outer.start()
+        outer.join(timeout=5)
+        assert result == [[6, 10]]
+
+
+def slow_ten() -> int:
+    time.sleep(0.1)  # holds the pool's only thread while the first call submits to it
+    return 10
