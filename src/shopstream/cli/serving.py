@@ -75,7 +75,8 @@ def cmd_dlq_replay(
 @rollups_app.command("check")
 def cmd_rollups_check() -> None:
     """Compare the rollups, distinct-customer sets and customer histories with a recomputation
-    from the orders and dead letters (reads them all)."""
+    from the orders and dead letters (reads them all). Stop the streaming job first: a live
+    job writes between the reads, and the newest buckets then differ."""
     settings = load_settings()
     from shopstream.streaming.rollup_store import check
 
