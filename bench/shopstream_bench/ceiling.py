@@ -17,20 +17,18 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pymongo import MongoClient
+from pymongo.collection import Collection
+
+from shopstream.domain.documents import ORDERS
 
 __all__ = ["store_ceiling"]
 
 _SCRATCH = "bench_insert_ceiling"
 
 
-def _insert(url: str, database: str, docs: list[dict[str, Any]]) -> None:
-    client: MongoClient[dict[str, Any]] = MongoClient(url, tz_aware=True)
-    try:
-        coll = client[database][_SCRATCH]
-        for start in range(0, len(docs), 1000):
-            coll.insert_many(docs[start : start + 1000], ordered=False)
-    finally:
-        client.close()
+def _insert(coll: Collection[dict[str, Any]], docs: list[dict[str, Any]]) -> None:
+    for start in range(0, len(docs), 1000):
+        coll.insert_many(docs[start : start + 1000], ordered=False)
 
 
 def store_ceiling(
@@ -40,20 +38,26 @@ def store_ceiling(
     `rounds`), from 1 and from `clients` clients; the scratch collection is dropped after."""
     client: MongoClient[dict[str, Any]] = MongoClient(url, tz_aware=True)
     db = client[database]
+    # One client per writer, connected before the clock starts (as the job's tasks are).
+    writers: list[MongoClient[dict[str, Any]]] = [
+        MongoClient(url, tz_aware=True) for _ in range(max(1, clients))
+    ]
     try:
-        sample = list(db["orders"].find({}, limit=n))
+        sample = list(db[ORDERS].find({}, limit=n))
         if len(sample) < n:
             return {"orders": len(sample), "per_s": None, "note": "too few orders to measure"}
+        for w in writers:
+            w.admin.command("ping")
         result: dict[str, Any] = {"orders": n, "command": 1000, "rounds": rounds}
         for k in sorted({1, clients}):
             times = []
             for _ in range(rounds):
                 db.drop_collection(_SCRATCH)
                 docs = [{**d, "_id": uuid.uuid4().hex} for d in sample]
-                parts = [docs[i::k] for i in range(k)]
+                parts = [(writers[i][database][_SCRATCH], docs[i::k]) for i in range(k)]
                 began = time.perf_counter()
                 with ThreadPoolExecutor(max_workers=k) as pool:
-                    list(pool.map(lambda p: _insert(url, database, p), parts))
+                    list(pool.map(lambda part: _insert(*part), parts))
                 times.append(time.perf_counter() - began)
             result[f"clients_{k}"] = {
                 "seconds": round(statistics.median(times), 3),
@@ -63,4 +67,6 @@ def store_ceiling(
         return result
     finally:
         db.drop_collection(_SCRATCH)
+        for w in writers:
+            w.close()
         client.close()

@@ -94,7 +94,8 @@ def local_fs_conf(settings: Settings) -> dict[str, str]:
     processes a micro-batch, ~38 a second at the 0.5 s trigger (JFR). The FileSystem manager
     on the raw local file system writes no `.crc` and renames with rename(2), still atomic, so
     a log entry appears whole or not at all (neither manager ever fsynced): one `chmod` per
-    file remains, 2 processes a micro-batch.
+    file remains, 2 processes a micro-batch. A local lake's Parquet files and file-sink log
+    are written the same way (no `.crc`; every reader of them ignores those anyway).
     """
     if not settings.checkpoints.startswith("file:"):
         return {}
