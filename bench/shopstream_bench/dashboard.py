@@ -34,7 +34,7 @@ from shopstream.domain.documents import ORDERS
 from shopstream.streaming.customer_store import CustomerSetWriter
 from shopstream.streaming.mongo import insert_once
 from shopstream.streaming.order_history import HistoryWriter
-from shopstream.streaming.rollup_store import RollupWriter, check_layout, ensure_indexes
+from shopstream.streaming.rollup_store import RollupWriter, check_layout, drop_unused_indexes
 from shopstream.streaming.rollups import add_customers, customer_day, customer_sets, order_deltas
 
 __all__ = ["StoreSpec", "build_store", "generate", "time_pages"]
@@ -123,7 +123,7 @@ def build_store(
     """Writes the store; returns what it wrote and how long each writer took."""
     tz = ZoneInfo(timezone)
     check_layout(db, timezone)
-    ensure_indexes(db)
+    drop_unused_indexes(db)
     rollups, sets = RollupWriter(db, cache_size=5_000), CustomerSetWriter(db)
     histories = HistoryWriter(postgres_url, db.name)
     seconds = {"generate": 0.0, "orders": 0.0, "rollups": 0.0, "sets": 0.0, "history": 0.0}

@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import sql
+from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 
 from shopstream.config import Settings
@@ -26,6 +27,7 @@ from shopstream.streaming.rollup_store import (
     RollupWriter,
     check,
     differences,
+    drop_unused_indexes,
     rebuild,
     rebuild_all,
     stored,
@@ -212,3 +214,21 @@ def test_a_writer_without_create_writes_a_history_table_made_for_it(stack: Setti
             admin.execute(
                 sql.SQL("DROP OWNED BY {r}; DROP ROLE {r}").format(r=sql.Identifier(role))
             )
+
+
+def test_the_indexes_earlier_versions_made_are_dropped_and_a_users_own_stays(
+    db: Database[dict[str, Any]],
+) -> None:
+    """No reader uses them and each costs every insert (FerretDB parses the document per
+    indexed field); an index a user added for their own queries is not ours to drop."""
+    assert drop_unused_indexes(db) == []  # nothing there yet, not even the collections
+    db.orders.create_index([("customer.id", ASCENDING), ("created_at", DESCENDING)])
+    db.rollup_hour.create_index([("hour", ASCENDING)])
+    db.orders.create_index([("created_at", ASCENDING)], name="users_own")
+    assert sorted(drop_unused_indexes(db)) == [
+        "orders.customer.id_1_created_at_-1",
+        "rollup_hour.hour_1",
+    ]
+    assert set(db.orders.index_information()) == {"_id_", "users_own"}
+    assert set(db.rollup_hour.index_information()) == {"_id_"}
+    assert drop_unused_indexes(db) == []

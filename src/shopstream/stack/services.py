@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -40,6 +40,7 @@ class Service:
     # Whether `down` signals the whole process group. The streaming job stops its own JVM
     # (signalled together, the JVM would shut down under the Python driver mid-call).
     stop_as_group: bool = True
+    env: dict[str, str] = field(default_factory=dict)  # added to the environment it inherits
 
 
 @dataclass(frozen=True)
@@ -240,10 +241,18 @@ def _prepare_mongo(settings: Settings, mongo_dir: Path, uses_ferretdb: bool) -> 
     mongo_dir.mkdir(parents=True, exist_ok=True)
 
 
+# Go's collector at 400 instead of 100: FerretDB's heap is small (~30 MB live) and churned by
+# every document it converts; a bare insert loop measured 18 % less FerretDB CPU and 10-17 %
+# more inserts per second, its peak RSS 83 -> 150 MB (decision 41). A GOGC in the
+# environment of `shopstream up` wins.
+FERRETDB_GOGC = "400"
+
+
 def mongo_service(settings: Settings) -> Service:
     mongo_dir = settings.data_path / "mongo"
     mongod = install.find_mongod()
     hp = f"{settings.host}:{settings.mongo_port}"
+    env: dict[str, str] = {}
     if mongod is not None:
         command = [
             str(mongod),
@@ -268,6 +277,7 @@ def mongo_service(settings: Settings) -> Service:
             "--telemetry=disable",
             "--log-level=WARN",
         ]
+        env = {"GOGC": os.environ.get("GOGC", FERRETDB_GOGC)}
         ports = {
             settings.mongo_port: "SHOPSTREAM_MONGO_PORT",
             settings.mongo_debug_port: "SHOPSTREAM_MONGO_DEBUG_PORT",
@@ -282,6 +292,7 @@ def mongo_service(settings: Settings) -> Service:
         ready=lambda: probes.mongo(settings.mongo_url),
         prepare=lambda: _prepare_mongo(settings, mongo_dir, uses_ferretdb=mongod is None),
         priority=30,
+        env=env,
     )
 
 

@@ -77,6 +77,9 @@ class Supervisor:
             ]
             if svc.user:
                 lines.append(f"user={svc.user}")
+            if svc.env:
+                pairs = (f'{k}="{_esc(v)}"' for k, v in sorted(svc.env.items()))
+                lines.append(f"environment={','.join(pairs)}")
         return "\n".join(lines) + "\n"
 
     def write_config(self, services: list[Service]) -> bool:

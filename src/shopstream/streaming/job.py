@@ -50,7 +50,7 @@ from shopstream.streaming.customer_store import CustomerSetWriter
 from shopstream.streaming.lake import WatermarkPublisher, start_lake_query
 from shopstream.streaming.mongo import all_of
 from shopstream.streaming.progress import ProgressPoller, ProgressPublisher
-from shopstream.streaming.rollup_store import RollupWriter, check_layout, ensure_indexes
+from shopstream.streaming.rollup_store import RollupWriter, check_layout, drop_unused_indexes
 from shopstream.streaming.sink import PartitionResult, SinkConfig
 from shopstream.streaming.source import read_orders
 
@@ -276,7 +276,7 @@ class EnrichBatch:
             client: MongoClient[dict[str, Any]] = MongoClient(self.config.mongo_url, tz_aware=True)
             db = client[self.config.database]
             check_layout(db, self.settings.business_timezone)
-            ensure_indexes(db)
+            drop_unused_indexes(db)
             pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="enrich-driver")
             self._driver = _Driver(
                 BatchLedger(db),
