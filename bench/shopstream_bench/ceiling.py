@@ -16,10 +16,10 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from pymongo import MongoClient
 from pymongo.collection import Collection
 
 from shopstream.domain.documents import ORDERS
+from shopstream.store.client import Client, connect
 
 __all__ = ["store_ceiling"]
 
@@ -36,12 +36,10 @@ def store_ceiling(
 ) -> dict[str, Any]:
     """Orders/s of a bare `insert_many` loop of `n` of the run's order documents (median of
     `rounds`), from 1 and from `clients` clients; the scratch collection is dropped after."""
-    client: MongoClient[dict[str, Any]] = MongoClient(url, tz_aware=True)
+    client = connect(url)
     db = client[database]
     # One client per writer, connected before the clock starts (as the job's tasks are).
-    writers: list[MongoClient[dict[str, Any]]] = [
-        MongoClient(url, tz_aware=True) for _ in range(max(1, clients))
-    ]
+    writers: list[Client] = [connect(url) for _ in range(max(1, clients))]
     try:
         sample = list(db[ORDERS].find({}, limit=n))
         if len(sample) < n:

@@ -30,10 +30,11 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from pymongo import MongoClient, UpdateOne
+from pymongo import UpdateOne
 from pymongo.database import Database
 
 from shopstream.config import Settings
+from shopstream.store.client import connect
 from shopstream.streaming.order_history import (
     HistoryWriter,
     drop_store,
@@ -111,7 +112,7 @@ def run(
     report: Callable[[str], None],
 ) -> dict[str, Any]:
     store = f"bench_history_{uuid.uuid4().hex[:8]}"
-    client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_url, tz_aware=True)
+    client = connect(settings.mongo_url)
     db = client[store]
     conn = psycopg.connect(settings.postgres_url, autocommit=True)
     writer = HistoryWriter(settings.postgres_url, store)

@@ -36,11 +36,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from pymongo import MongoClient
 
 from shopstream.config import Settings
 from shopstream.domain.documents import STREAM_BATCHES
 from shopstream.stack.services import stream_ready_file
+from shopstream.store.client import connect
 from shopstream_bench.isolated import isolated_stack, service_pids
 from shopstream_bench.jobstate import Checkpoint, KafkaEnds
 from shopstream_bench.machine import describe_machine
@@ -275,7 +275,7 @@ def _run(settings: Settings, opts: SoakOptions, report: Any) -> dict[str, Any]:
             f"backfill: {backfill['orders']:,} orders sent in {backfill['send_s']} s, "
             f"committed by the job {backfill['catch_up_s']} s after the last 202"
         )
-    client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_url, tz_aware=True)
+    client = connect(settings.mongo_url)
     db = client[settings.mongo_database]
     probe = VisibilityProbe(settings, per_s=1.0, give_up_s=300)
     prober = Prober(settings, api_key, probe)

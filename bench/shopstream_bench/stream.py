@@ -17,11 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pymongo import MongoClient
-
 import shopstream
 from shopstream.config import Settings
 from shopstream.stack.sandbox import sandbox_dir
+from shopstream.store.client import connect
 from shopstream_bench.batches import batch_rows, cost_model
 from shopstream_bench.ceiling import store_ceiling
 from shopstream_bench.isolated import isolated_stack
@@ -48,7 +47,7 @@ def _collect(session: LoadSession, report: Report) -> dict[str, Any]:
     """After the load: the ledger, and the batch of every order (a scan)."""
     settings = session.settings
     query_id = session.watch.enrich.query_id() or ""
-    client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_url, tz_aware=True)
+    client = connect(settings.mongo_url)
     try:
         db = client[settings.mongo_database]
         ledger = read_ledger(db, query_id)

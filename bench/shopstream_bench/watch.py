@@ -18,12 +18,10 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from pymongo import MongoClient
 
 from shopstream.config import Settings
 from shopstream.domain.documents import ORDERS
+from shopstream.store.client import connect
 from shopstream_bench.jobstate import Checkpoint, CheckpointBatch, KafkaEnds
 
 __all__ = ["CpuTree", "LagSample", "Probe", "VisibilityProbe", "Watch", "cores_between"]
@@ -161,7 +159,7 @@ class VisibilityProbe(threading.Thread):
         give_up_s: float = 120.0,
     ) -> None:
         super().__init__(name="bench-probe", daemon=True)
-        self.client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_url)
+        self.client = connect(settings.mongo_url, app="shopstream-bench")
         self.coll = self.client[settings.mongo_database][ORDERS]
         self.every, self.interval = 1 / per_s if per_s > 0 else float("inf"), interval
         self.max_pending, self.give_up_s = max_pending, give_up_s

@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 import httpx
 import pandas as pd
 import pytest
-from pymongo import MongoClient
 from pyspark.sql import SparkSession
 
 from shopstream.config import Settings, settings_env
@@ -29,6 +28,7 @@ from shopstream.stack.airflow import (
     airflow_url,
     ensure_airflow,
 )
+from shopstream.store.client import connect
 from shopstream.warehouse.serving import History
 from tests.integration.conftest import API_KEY
 from tests.utils import fresh_database
@@ -224,7 +224,7 @@ def test_the_stacks_airflow_runs_a_triggered_day(airflow_stack: Settings) -> Non
         "running"
     }
     utc = ZoneInfo("UTC")  # the session stack's business timezone
-    client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_url, tz_aware=True)
+    client = connect(settings.mongo_url)
     db = client[settings.mongo_database]
     try:
         write_orders(db, dataset(NEW_YORK), utc, "UTC")

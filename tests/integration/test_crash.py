@@ -27,12 +27,12 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from pymongo import MongoClient
 from pymongo.database import Database
 
 from shopstream.config import Settings
 from shopstream.stack import down, up
 from shopstream.stack.services import stream_ready_file
+from shopstream.store.client import connect
 from shopstream.streaming.committed import committed_files
 from shopstream.streaming.rollup_store import check
 from tests.integration.conftest import API_KEY, CUSTOMERS, new_base_dir, provision, stack_settings
@@ -165,7 +165,7 @@ def test_the_job_survives_sigkill_mid_batch_without_losing_or_doubling(stack: Se
         stream_trigger_s=0.5,
         mongo_database=f"it_crash_{uuid.uuid4().hex[:8]}",
     )
-    client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_url, tz_aware=True)
+    client = connect(stack.mongo_url)
     db = client[settings.mongo_database]
     sender = Sender(settings.api_url)
     rng = random.Random(11)

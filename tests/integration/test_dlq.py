@@ -5,18 +5,17 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
 from confluent_kafka import Producer
-from pymongo import MongoClient
 from pyspark.sql import SparkSession
 from typer.testing import CliRunner
 
 from shopstream.cli.main import app
 from shopstream.config import Settings, settings_env
 from shopstream.messaging.tail import tail
+from shopstream.store.client import connect
 from shopstream.streaming.dlq import dead_letters, replay, summary
 from shopstream.streaming.job import start_enrich_query
 from tests.integration.conftest import job_settings
@@ -44,7 +43,7 @@ def test_an_unknown_product_is_dead_lettered_then_replayed_once_it_exists(
     producer.produce(stack.orders_topic, json.dumps(event).encode(), b"7")
     assert producer.flush(10) == 0
 
-    client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_url, tz_aware=True)
+    client = connect(stack.mongo_url)
     db = client[settings.mongo_database]
     query = start_enrich_query(spark, settings)
     try:

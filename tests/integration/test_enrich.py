@@ -13,10 +13,10 @@ import httpx
 import psycopg
 import pytest
 from confluent_kafka import Producer
-from pymongo import MongoClient
 from pyspark.sql import SparkSession
 
 from shopstream.config import Settings
+from shopstream.store.client import connect
 from shopstream.streaming.job import start_enrich_query
 from shopstream.streaming.rollup_store import check
 from tests.integration.conftest import job_settings
@@ -70,7 +70,7 @@ def test_every_order_becomes_one_enriched_document_or_one_dead_letter(
     assert producer.flush(10) == 0
 
     query = start_enrich_query(spark, settings)
-    client: MongoClient[dict[str, object]] = MongoClient(stack.mongo_url)
+    client = connect(stack.mongo_url)
     db = client[settings.mongo_database]
     try:
         ids = [o["order_id"] for o in orders]

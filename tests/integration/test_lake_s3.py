@@ -21,10 +21,10 @@ import pyarrow.parquet as pq
 import pytest
 from moto.server import ThreadedMotoServer
 from pydantic import SecretStr
-from pymongo import MongoClient
 
 from shopstream.config import Settings, settings_env
 from shopstream.stack.sandbox import HOST, free_ports
+from shopstream.store.client import connect
 from shopstream.streaming.committed import committed_files, filesystem_for, s3_filesystem
 
 pytestmark = pytest.mark.integration
@@ -70,7 +70,7 @@ def s3_settings(stack: Settings, s3_endpoint: str, tmp_path: Path) -> Iterator[S
     )
     admin.create_dir(f"lake-{tag}")
     yield settings
-    with MongoClient(settings.mongo_url) as client:
+    with connect(settings.mongo_url) as client:
         client.drop_database(settings.mongo_database)
 
 

@@ -16,7 +16,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from pymongo import MongoClient
 
 from shopstream.cli.sim import SimOptions, run_simulation
 from shopstream.config import Settings
@@ -26,6 +25,7 @@ from shopstream.domain.clock import Clock, day_bounds
 from shopstream.messaging.tail import tail
 from shopstream.simulator import seed
 from shopstream.simulator.runner import backfill_days
+from shopstream.store.client import connect
 from shopstream.streaming.customer_store import CustomerSetWriter
 from shopstream.streaming.job import sink_config
 from shopstream.streaming.rollup_store import RollupWriter, check_layout
@@ -170,7 +170,7 @@ def test_a_live_run_from_23_59_30_counts_each_order_on_its_business_day_downstre
 
     # Downstream: the stream's own partition writer and rollup writers (no Spark: the pinned
     # clock is not Spark's), then the dashboard's reader at the end of the run.
-    client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_url, tz_aware=True)
+    client = connect(settings.mongo_url)
     try:
         db = client[settings.mongo_database]
         check_layout(db, settings.business_timezone)

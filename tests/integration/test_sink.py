@@ -15,10 +15,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from pymongo import MongoClient
 from pymongo.database import Database
 
 from shopstream.config import Settings
+from shopstream.store.client import connect
 from shopstream.streaming.job import sink_config
 from shopstream.streaming.order_history import read_history
 from shopstream.streaming.rollups import recompute
@@ -34,7 +34,7 @@ TS = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 @pytest.fixture
 def setup(stack: Settings) -> Iterator[tuple[SinkConfig, Database[dict[str, Any]]]]:
     settings = stack.model_copy(update={"mongo_database": f"it_sink_{uuid.uuid4().hex[:8]}"})
-    client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_url, tz_aware=True)
+    client = connect(stack.mongo_url)
     yield sink_config(settings), client[settings.mongo_database]
     client.drop_database(settings.mongo_database)
     client.close()

@@ -14,10 +14,10 @@ import httpx
 import pyarrow.parquet as pq
 import pyspark
 import pytest
-from pymongo import MongoClient
 
 from shopstream.config import Settings, settings_env
 from shopstream.stack.sandbox import free_ports
+from shopstream.store.client import connect
 from shopstream.streaming import submit
 from shopstream.streaming.committed import committed_files
 
@@ -143,7 +143,7 @@ def test_spark_submit_to_a_standalone_cluster_lands_and_enriches(
     assert run.returncode == 0, run.stderr[-4000:]
     assert any(p.name.startswith("app-") for p in worker_dir.iterdir()), "nothing ran on it"
 
-    client: MongoClient[dict[str, object]] = MongoClient(stack.mongo_url)
+    client = connect(stack.mongo_url)
     try:
         db = client[settings.mongo_database]
         docs = {d["_id"]: d for d in db.orders.find({"customer.id": 11})}

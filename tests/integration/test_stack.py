@@ -15,11 +15,11 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from pymongo import MongoClient
 
 from shopstream.config import Settings, settings_env
 from shopstream.stack import StackError, down, status, up
 from shopstream.stack.supervisor import Supervisor
+from shopstream.store.client import connect
 from shopstream.streaming.committed import read_watermark
 from tests.integration.conftest import API_KEY, new_base_dir, provision, stack_settings
 
@@ -131,7 +131,7 @@ def test_down_keeps_data_and_up_restarts(stack: Settings) -> None:
 
 
 def test_mongo_role_upserts_by_id_and_queries(stack: Settings) -> None:
-    client: MongoClient[dict[str, object]] = MongoClient(stack.mongo_url)
+    client = connect(stack.mongo_url)
     try:
         coll = client[stack.mongo_database]["it_smoke"]
         for total in (10, 12):  # a replay overwrites, it does not duplicate
@@ -154,7 +154,7 @@ def test_streaming_job_runs_under_up_and_enriches_orders(stack: Settings) -> Non
         stream_trigger_s=0.5,
         mongo_database=f"it_up_{uuid.uuid4().hex[:8]}",
     )
-    client: MongoClient[dict[str, object]] = MongoClient(stack.mongo_url)
+    client = connect(stack.mongo_url)
     try:
         up(settings, provision=provision)
         assert states(settings)["stream"] == "running"

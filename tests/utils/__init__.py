@@ -9,9 +9,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from pymongo import MongoClient
 from pymongo.database import Database
 
+from shopstream.store.client import connect
 from shopstream.streaming.order_history import drop_store
 
 __all__ = ["drop_history", "fresh_database", "wait_until"]
@@ -23,7 +23,7 @@ def fresh_database(
 ) -> Iterator[Database[dict[str, Any]]]:
     """A store of its own: a MongoDB database `<prefix>_<uuid>`, dropped afterwards, with
     (given PostgreSQL) the schema of the same name that holds its customers' histories."""
-    client: MongoClient[dict[str, Any]] = MongoClient(mongo_url, tz_aware=True)
+    client = connect(mongo_url)
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     try:
         yield client[name]

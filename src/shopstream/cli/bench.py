@@ -16,6 +16,7 @@ from typing import Any
 import typer
 
 from shopstream.cli.common import console, fail, load_settings
+from shopstream.store.client import connect
 
 __all__ = ["register"]
 
@@ -214,14 +215,13 @@ def cmd_dashboard(
     from datetime import UTC, datetime
 
     import psycopg
-    from pymongo import MongoClient
 
     from shopstream.simulator import seed
     from shopstream.streaming.order_history import drop_store
 
     settings = load_settings()
     dash, report, machine = _harness("dashboard"), _harness("report"), _harness("machine")
-    client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_url, tz_aware=True)
+    client = connect(settings.mongo_url)
     db = client[database]
     meta = db["bench_meta"].find_one({"_id": "store"})
     doc: dict[str, Any] = {"machine": machine.describe_machine(), "code": machine.code_version()}
@@ -280,11 +280,10 @@ def cmd_spikes(
     output: Path = typer.Option(SPIKES_OUTPUT, help="Where to write the results (JSON)."),
 ) -> None:
     """The spike detector: precision/recall on injected spikes, and one day's run at scale."""
-    from pymongo import MongoClient
 
     settings = load_settings()
     spikes, report, machine = _harness("spikes"), _harness("report"), _harness("machine")
-    client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_url, tz_aware=True)
+    client = connect(settings.mongo_url)
     doc: dict[str, Any] = {
         "machine": machine.describe_machine(),
         "code": machine.code_version(),

@@ -8,13 +8,13 @@ from datetime import date
 from typing import Any, NoReturn
 
 import typer
-from pymongo import MongoClient
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 from rich.console import Console
 
 from shopstream.config import Settings, get_settings
 from shopstream.logs import configure_logging
+from shopstream.store.client import connect
 
 __all__ = ["console", "database", "fail", "load_settings", "parse_day"]
 
@@ -52,9 +52,7 @@ def parse_day(text: str | None, what: str) -> date | None:
 @contextmanager
 def database(settings: Settings) -> Iterator[Database[dict[str, Any]]]:
     """The stack's MongoDB database; a MongoDB error ends the command with what to check."""
-    client: MongoClient[dict[str, Any]] = MongoClient(
-        settings.mongo_url, tz_aware=True, serverSelectionTimeoutMS=5000
-    )
+    client = connect(settings.mongo_url, app="shopstream-cli", timeout_s=5)
     try:
         yield client[settings.mongo_database]
     except PyMongoError as exc:

@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 
 import orjson
 import typer
-from pymongo import MongoClient
 from rich.console import Group
 from rich.live import Live
 from rich.panel import Panel
@@ -30,6 +29,7 @@ from shopstream.domain.documents import (
 )
 from shopstream.messaging.tail import TailRecord, tail
 from shopstream.simulator import seed
+from shopstream.store.client import connect
 from shopstream.streaming.committed import committed_files, read_watermark
 
 __all__ = ["register"]
@@ -95,7 +95,7 @@ class _Sinks(threading.Thread):
         self.rows: list[tuple[str, str]] = [("streaming job", "waiting for its first batch")]
 
     def run(self) -> None:
-        client: MongoClient[dict[str, Any]] = MongoClient(self.settings.mongo_url, tz_aware=True)
+        client = connect(self.settings.mongo_url)
         db = client[self.settings.mongo_database]
         while True:
             try:

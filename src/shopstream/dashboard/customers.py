@@ -19,7 +19,7 @@ import psycopg
 from pymongo.database import Database
 
 from shopstream.domain.documents import ORDERS
-from shopstream.streaming.mongo import find_each
+from shopstream.store.mongo import find_each
 from shopstream.streaming.order_history import read_history
 
 __all__ = [

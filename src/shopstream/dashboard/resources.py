@@ -14,13 +14,13 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 from confluent_kafka import Consumer
 from psycopg_pool import ConnectionPool
-from pymongo import MongoClient
 from pymongo.database import Database
 
 from shopstream.config import Settings
 from shopstream.dashboard.health import ApiRates, end_offsets
 from shopstream.dashboard.queries import RollupReader
 from shopstream.domain.clock import Clock
+from shopstream.store.client import connect
 
 __all__ = [
     "api_rates",
@@ -51,9 +51,7 @@ def tz() -> ZoneInfo:
 @st.cache_resource(show_spinner=False)
 def database() -> Database[dict[str, Any]]:
     s = settings()
-    client: MongoClient[dict[str, Any]] = MongoClient(
-        s.mongo_url, tz_aware=True, serverSelectionTimeoutMS=3000, connectTimeoutMS=3000
-    )
+    client = connect(s.mongo_url, app="shopstream-dashboard", timeout_s=3)
     return client[s.mongo_database]
 
 

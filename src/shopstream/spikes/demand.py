@@ -51,7 +51,7 @@ from shopstream.domain.documents import (
     history_shard_key,
     hour_key,
 )
-from shopstream.streaming.mongo import find_each
+from shopstream.store.mongo import find_each
 
 __all__ = [
     "DayDemand",

@@ -35,7 +35,7 @@ from shopstream.spikes.demand import (
 )
 from shopstream.spikes.lease import lease
 from shopstream.spikes.rule import Rule, Verdicts, evaluate, history_matrix, weekday_factors
-from shopstream.streaming.mongo import find_each
+from shopstream.store.mongo import find_each
 
 __all__ = ["DayResult", "Window", "detect", "ratio_value", "run", "window"]
 

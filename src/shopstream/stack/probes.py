@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import psycopg
 from confluent_kafka.admin import AdminClient
-from pymongo import MongoClient
 
 from shopstream.messaging import kafka_roundtrip
+from shopstream.store.client import connect
 
 __all__ = [
     "bootstrap_postgres",
@@ -54,7 +54,7 @@ def kafka_reachable(bootstrap: str) -> None:
 
 
 def mongo(url: str) -> None:
-    client: MongoClient[dict[str, object]] = MongoClient(url, serverSelectionTimeoutMS=3000)
+    client = connect(url, app="shopstream-probe", timeout_s=3)
     try:
         client.admin.command("ping")
     finally:

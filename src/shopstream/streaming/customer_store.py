@@ -22,7 +22,7 @@ from pymongo.database import Database
 from pyroaring import BitMap64
 
 from shopstream.domain.documents import CUSTOMER_SETS, OLD_CUSTOMER_ORDERS, TOTAL_KEY
-from shopstream.streaming.mongo import find_each
+from shopstream.store.mongo import find_each
 from shopstream.streaming.rollups import CustomerSets, customer_sets
 
 __all__ = ["CustomerSetWriter", "bitmap", "rebuild", "set_document", "stored_differences"]

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
-from pymongo import MongoClient, ReturnDocument
+from pymongo import ReturnDocument
 from pymongo.database import Database
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
@@ -46,9 +46,10 @@ from shopstream.domain.documents import (
     batch_token,
 )
 from shopstream.messaging.clients import producer_config
+from shopstream.store.client import connect
+from shopstream.store.mongo import all_of
 from shopstream.streaming.customer_store import CustomerSetWriter
 from shopstream.streaming.lake import WatermarkPublisher, start_lake_query
-from shopstream.streaming.mongo import all_of
 from shopstream.streaming.progress import ProgressPoller, ProgressPublisher
 from shopstream.streaming.rollup_store import RollupWriter, check_layout, drop_unused_indexes
 from shopstream.streaming.sink import PartitionResult, SinkConfig
@@ -273,7 +274,7 @@ class EnrichBatch:
             self._parallelism = spark.sparkContext.defaultParallelism
             # A speculative copy of a task may insert before the original: recheck duplicates.
             self._speculative = spark.conf.get("spark.speculation", "false") == "true"
-            client: MongoClient[dict[str, Any]] = MongoClient(self.config.mongo_url, tz_aware=True)
+            client = connect(self.config.mongo_url, app="shopstream-stream")
             db = client[self.config.database]
             check_layout(db, self.settings.business_timezone)
             drop_unused_indexes(db)

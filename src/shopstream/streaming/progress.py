@@ -18,11 +18,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from py4j.protocol import Py4JError
-from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 from pyspark.sql.streaming import StreamingQuery
 
 from shopstream.domain.documents import STREAM_STATUS, query_status_key
+from shopstream.store.client import connect
 
 __all__ = ["ProgressPoller", "ProgressPublisher", "progress_document"]
 
@@ -58,7 +58,7 @@ class ProgressPublisher:
     """Writes each query's latest progress to `stream_status` (driver side)."""
 
     def __init__(self, mongo_url: str, database: str) -> None:
-        self.client: MongoClient[dict[str, Any]] = MongoClient(mongo_url, tz_aware=True)
+        self.client = connect(mongo_url, app="shopstream-stream")
         self.coll = self.client[database][STREAM_STATUS]
 
     def __call__(self, progress: Progress) -> None:

@@ -49,7 +49,7 @@ from shopstream.domain.documents import (
     TOTAL_KEY,
     day_products_key,
 )
-from shopstream.streaming.mongo import find_each, insert_once, replace_all
+from shopstream.store.mongo import find_each, insert_once, replace_all
 from shopstream.streaming.rollups import (
     COUNTS,
     DAY,

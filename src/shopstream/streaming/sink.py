@@ -32,7 +32,6 @@ from zoneinfo import ZoneInfo
 import orjson
 import psycopg
 from confluent_kafka import KafkaError, Producer
-from pymongo import MongoClient
 from pymongo.collection import Collection
 from pymongo.errors import ConnectionFailure
 
@@ -42,9 +41,10 @@ from shopstream.domain.documents import (
     ORDERS,
     batch_token,
 )
+from shopstream.store.client import connect
+from shopstream.store.mongo import find_each, insert_once
 from shopstream.streaming import rollups
 from shopstream.streaming.dimensions import Dimensions
-from shopstream.streaming.mongo import find_each, insert_once
 from shopstream.streaming.order_history import HistoryWriter
 from shopstream.streaming.rollups import CustomerSets, Deltas
 from shopstream.streaming.transform import KafkaRecord, transform
@@ -110,7 +110,7 @@ class _Process:
     """Clients and caches of one worker process, reused by every task it runs."""
 
     def __init__(self, config: SinkConfig) -> None:
-        self.mongo: MongoClient[dict[str, Any]] = MongoClient(config.mongo_url, tz_aware=True)
+        self.mongo = connect(config.mongo_url, app="shopstream-stream")
         self.db = self.mongo[config.database]
         self.dimensions = Dimensions.from_url(
             config.postgres_url, config.dimension_max_age_s, config.dimension_cache_size

@@ -10,7 +10,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from pymongo import MongoClient
 from pymongo.database import Database
 
 from shopstream.config import Settings
@@ -18,6 +17,7 @@ from shopstream.dashboard.format import money, number
 from shopstream.dashboard.queries import RollupReader
 from shopstream.spikes.detector import run
 from shopstream.spikes.rule import Rule
+from shopstream.store.client import connect
 from tests.utils import drop_history, wait_until
 from tests.utils.browser import CHROMIUM, browser_page, metrics, screenshot_pages, wait_rendered
 from tests.utils.orders import random_orders, write_orders
@@ -37,7 +37,7 @@ pytestmark = [
 @pytest.fixture
 def served(stack: Settings) -> Iterator[Database[dict[str, Any]]]:
     """Known orders in the database the stack's dashboard serves."""
-    client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_url, tz_aware=True)
+    client = connect(stack.mongo_url)
     db = client[stack.mongo_database]
     orders = random_orders(stack.clock.now() - timedelta(minutes=1), 500, days=30, seed=9)
     write_orders(db, orders, UTC, stack.business_timezone, stack.postgres_url)

@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import streamlit as st
-from pymongo import MongoClient
 from pymongo.database import Database
 from streamlit.testing.v1 import AppTest
 
@@ -23,6 +22,7 @@ from shopstream.dashboard.windows import spans
 from shopstream.spikes.detector import run as detect
 from shopstream.spikes.intraday import refresh
 from shopstream.spikes.rule import Rule
+from shopstream.store.client import connect
 from shopstream.streaming.rollup_store import RollupWriter
 from shopstream.streaming.rollups import dead_letter_deltas
 from tests.utils import drop_history
@@ -87,7 +87,7 @@ def store(
         monkeypatch.setenv(name, value)
     st.cache_resource.clear()
     st.cache_data.clear()
-    client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_url, tz_aware=True)
+    client = connect(settings.mongo_url)
     yield client[settings.mongo_database]
     client.drop_database(settings.mongo_database)
     client.close()

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from shopstream.streaming.mongo import all_of
+from shopstream.store.mongo import all_of
 
 
 def test_results_come_back_in_the_order_of_the_calls() -> None:

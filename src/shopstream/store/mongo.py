@@ -1,4 +1,4 @@
-"""MongoDB writes shared by the sinks, within what FerretDB v1 does fast (docs/ferretdb.md)."""
+"""Writes and point reads FerretDB v1 does fast (docs/ferretdb.md), for every writer and reader."""
 
 from __future__ import annotations
 

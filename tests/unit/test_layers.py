@@ -1,0 +1,95 @@
+"""Which package may import what (issue 19): checked over the source's `import` statements.
+
+The document store is reached through `shopstream.store` only. Not all of the code is there
+yet: `STILL_IMPORTING_PYMONGO` lists the modules outside it that still import pymongo or bson.
+A new module on that list fails this test, and so does a listed one that no longer imports
+them (take it off: the list only shrinks).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCES = (ROOT / "src", ROOT / "bench")
+
+STILL_IMPORTING_PYMONGO = {
+    "src/shopstream/cli/common.py",
+    "src/shopstream/dashboard/customers.py",
+    "src/shopstream/dashboard/health.py",
+    "src/shopstream/dashboard/queries.py",
+    "src/shopstream/dashboard/resources.py",
+    "src/shopstream/dashboard/spikes.py",
+    "src/shopstream/dashboard/views/customer.py",
+    "src/shopstream/dashboard/views/health.py",
+    "src/shopstream/dashboard/views/overview.py",
+    "src/shopstream/dashboard/views/spikes.py",
+    "src/shopstream/spikes/complete.py",
+    "src/shopstream/spikes/demand.py",
+    "src/shopstream/spikes/detector.py",
+    "src/shopstream/spikes/intraday.py",
+    "src/shopstream/spikes/lease.py",
+    "src/shopstream/spikes/quality.py",
+    "src/shopstream/streaming/customer_store.py",
+    "src/shopstream/streaming/dlq.py",
+    "src/shopstream/streaming/job.py",
+    "src/shopstream/streaming/progress.py",
+    "src/shopstream/streaming/rollup_store.py",
+    "src/shopstream/streaming/sink.py",
+    "bench/shopstream_bench/ceiling.py",
+    "bench/shopstream_bench/dashboard.py",
+    "bench/shopstream_bench/history_options.py",
+    "bench/shopstream_bench/jobstate.py",
+    "bench/shopstream_bench/spikes.py",
+}
+
+# What the store layer may build on: the domain's names and the settings, nothing that uses it.
+STORE_MAY_IMPORT = {"shopstream.store", "shopstream.domain", "shopstream.config"}
+
+
+def imports(path: Path) -> set[str]:
+    """Every module `path` imports, at any depth of its code (function-level imports too)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def modules() -> dict[str, set[str]]:
+    return {
+        str(path.relative_to(ROOT)): imports(path)
+        for source in SOURCES
+        for path in sorted(source.rglob("*.py"))
+    }
+
+
+def test_only_the_store_layer_and_the_listed_modules_import_pymongo() -> None:
+    importing = {
+        name
+        for name, found in modules().items()
+        if any(m.split(".")[0] in {"pymongo", "bson", "gridfs"} for m in found)
+        and not name.startswith("src/shopstream/store/")
+    }
+    assert importing - STILL_IMPORTING_PYMONGO == set(), "go through shopstream.store instead"
+    assert STILL_IMPORTING_PYMONGO - importing == set(), "no longer imports pymongo: unlist it"
+
+
+def test_the_store_layer_builds_on_nothing_that_uses_it() -> None:
+    for name, found in modules().items():
+        if not name.startswith("src/shopstream/store/"):
+            continue
+        ours = {m for m in found if m.split(".")[0] == "shopstream"}
+        wrong = {m for m in ours if not any(m.startswith(ok) for ok in STORE_MAY_IMPORT)}
+        assert wrong == set(), f"{name} imports {sorted(wrong)}"
+
+
+def test_the_checker_sees_function_level_imports(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text(
+        "import os\n\ndef f():\n    from pymongo import errors\n    import bson.json_util\n"
+    )
+    assert imports(module) == {"os", "pymongo", "bson.json_util"}
