@@ -11,7 +11,7 @@ from typing import Any
 
 import confluent_kafka
 
-from shopstream.stack.install import KAFKA_VERSION
+from shopstream.tools.install import KAFKA_VERSION
 
 __all__ = ["code_version", "describe_machine"]
 

@@ -39,7 +39,6 @@ import httpx
 
 from shopstream.config import Settings
 from shopstream.domain.documents import STREAM_BATCHES
-from shopstream.stack.services import stream_ready_file
 from shopstream.store.client import connect
 from shopstream_bench.isolated import isolated_stack, service_pids
 from shopstream_bench.jobstate import Checkpoint, KafkaEnds
@@ -200,7 +199,7 @@ def _round(value: float | None, digits: int = 1) -> float | None:
 
 def _stream_pid(settings: Settings) -> int | None:
     with contextlib.suppress(OSError, ValueError, KeyError):
-        return int(json.loads(stream_ready_file(settings).read_text())["pid"])
+        return int(json.loads(settings.stream_ready_path.read_text())["pid"])
     return service_pids(settings).get("stream")
 
 

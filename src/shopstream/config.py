@@ -222,6 +222,12 @@ class Settings(BaseSettings):
     def cache_path(self) -> Path:
         return self.cache_dir.expanduser().resolve()
 
+    @property
+    def stream_ready_path(self) -> Path:
+        """Where the streaming job says it has started its queries (and which process it is):
+        written by the job, read by the stack's readiness probe and by tests of restarts."""
+        return self.data_path / "stream" / "ready.json"
+
     def is_managed(self, service: Service) -> bool:
         """True when shopstream starts `service` itself rather than using a given URL."""
         external = {

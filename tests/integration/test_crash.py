@@ -31,7 +31,6 @@ from pymongo.database import Database
 
 from shopstream.config import Settings
 from shopstream.stack import down, up
-from shopstream.stack.services import stream_ready_file
 from shopstream.store.client import connect
 from shopstream.streaming.committed import committed_files
 from shopstream.streaming.rollup_store import check
@@ -68,7 +67,7 @@ def descendants(pid: int) -> list[int]:
 
 def driver_pid(settings: Settings) -> int | None:
     try:
-        return int(json.loads(stream_ready_file(settings).read_text())["pid"])
+        return int(json.loads(settings.stream_ready_path.read_text())["pid"])
     except (OSError, ValueError, KeyError):
         return None
 

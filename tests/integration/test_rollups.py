@@ -16,7 +16,7 @@ from pymongo.database import Database
 
 from shopstream.config import Settings
 from shopstream.domain.documents import day_products_key, day_products_keys
-from shopstream.stack.services import pg_superuser_dsn
+from shopstream.stack.probes import pg_superuser_dsn
 from shopstream.streaming.order_history import (
     HistoryWriter,
     drop_store,

@@ -1,9 +1,16 @@
-"""Which package may import what (issue 19): checked over the source's `import` statements.
+"""Which package may import what (issue 19): checked over the source's `import` statements,
+function-level ones included (docs/architecture.md draws the layers).
 
-The document store is reached through `shopstream.store` only. Not all of the code is there
-yet: `STILL_IMPORTING_PYMONGO` lists the modules outside it that still import pymongo or bson.
-A new module on that list fails this test, and so does a listed one that no longer imports
-them (take it off: the list only shrinks).
+- `shopstream.tools` (downloads, builds, tool venvs) is the ground floor: it imports nothing of
+  shopstream.
+- `shopstream.stack` (starting and watching the services) is imported only by the two
+  applications that run on top of everything, the CLI and the dashboard (whose Health page shows
+  the stack's service table), and by itself.
+- No two packages import each other, directly or around a loop.
+- The document store is reached through `shopstream.store` only. Not all of the code is there
+  yet: `STILL_IMPORTING_PYMONGO` lists the modules outside it that still import pymongo or
+  bson. A new module on that list fails this test, and so does a listed one that no longer
+  imports them (take it off: the list only shrinks).
 """
 
 from __future__ import annotations
@@ -85,6 +92,56 @@ def test_the_store_layer_builds_on_nothing_that_uses_it() -> None:
         ours = {m for m in found if m.split(".")[0] == "shopstream"}
         wrong = {m for m in ours if not any(m.startswith(ok) for ok in STORE_MAY_IMPORT)}
         assert wrong == set(), f"{name} imports {sorted(wrong)}"
+
+
+def package_of(module: str) -> str | None:
+    """`shopstream.x` for any `shopstream.x...` module (None outside shopstream)."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == "shopstream" and len(parts) > 1 else None
+
+
+def package_edges() -> dict[str, set[str]]:
+    """Which shopstream package imports which other ones (src only)."""
+    edges: dict[str, set[str]] = {}
+    for name, found in modules().items():
+        if not name.startswith("src/shopstream/"):
+            continue
+        parts = Path(name).with_suffix("").parts[1:]
+        here = ".".join(parts[:2]) if len(parts) > 2 else ".".join(parts)
+        here = here.removesuffix(".__init__")
+        for module in found:
+            there = package_of(module)
+            if there is not None and there != here:
+                edges.setdefault(here, set()).add(there)
+    return edges
+
+
+def test_tools_are_the_ground_floor() -> None:
+    assert package_edges().get("shopstream.tools", set()) == set()
+
+
+def test_only_the_applications_and_the_stack_itself_import_the_stack() -> None:
+    importers = {p for p, to in package_edges().items() if "shopstream.stack" in to}
+    assert importers <= {"shopstream.cli", "shopstream.dashboard"}
+
+
+def test_no_two_packages_import_each_other_even_around_a_loop() -> None:
+    edges = package_edges()
+
+    def reaches(start: str, goal: str) -> list[str] | None:
+        stack, seen = [(start, [start])], {start}
+        while stack:
+            node, path = stack.pop()
+            for nxt in sorted(edges.get(node, ())):
+                if nxt == goal:
+                    return [*path, nxt]
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, [*path, nxt]))
+        return None
+
+    loops = [loop for p in edges if (loop := reaches(p, p))]
+    assert loops == [], " ; ".join(" -> ".join(loop) for loop in loops)
 
 
 def test_the_checker_sees_function_level_imports(tmp_path: Path) -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from shopstream.config import Settings
-from shopstream.stack import install
 from shopstream.stack.services import FERRETDB_GOGC, Service, mongo_service
 from shopstream.stack.supervisor import Supervisor
+from shopstream.tools import install
 
 
 def svc(**kw: object) -> Service:

@@ -10,8 +10,8 @@ from shopstream.config import Settings
 from shopstream.db import migrate
 from shopstream.messaging import ensure_topics
 from shopstream.stack import StackError, down, status, up
-from shopstream.stack import install as installer
 from shopstream.stack.manager import ServiceStatus
+from shopstream.tools import install as installer
 
 __all__ = ["register"]
 

@@ -29,9 +29,11 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from shopstream.config import Settings, get_settings
+from shopstream.config import Settings, get_settings, settings_env
 from shopstream.stack import probes
-from shopstream.stack.venvs import ensure_venv, venv_path
+from shopstream.stack.probes import pg_superuser_dsn
+from shopstream.tools.venvs import ensure_venv, venv_path
+from shopstream.warehouse import dbt
 
 __all__ = [
     "ADMIN_USER",
@@ -142,8 +144,6 @@ def airflow_env(settings: Settings) -> dict[str, str]:
 
 
 def _dbt_env(settings: Settings) -> dict[str, str]:
-    from shopstream.warehouse import dbt
-
     return {
         "SHOPSTREAM_DBT_BIN": str(dbt.dbt_bin(settings)),
         "SHOPSTREAM_DBT_PROJECT": str(dbt.PROJECT_DIR),
@@ -175,8 +175,6 @@ def _ensure_database(settings: Settings) -> None:
     """Database `airflow` on the stack's server: created by the managed cluster's superuser,
     or on an existing server by the configured role (which then needs CREATEDB)."""
     if settings.is_managed("postgres"):
-        from shopstream.stack.services import pg_superuser_dsn
-
         owner = urlsplit(settings.postgres_url).username or "shopstream"
         probes.bootstrap_postgres(pg_superuser_dsn(settings), owner, AIRFLOW_DATABASE)
         return
@@ -201,8 +199,6 @@ def owner_of(settings: Settings) -> str:
 
 
 def _full_env(settings: Settings) -> dict[str, str]:
-    from shopstream.config import settings_env
-
     env = {**os.environ, **settings_env(settings), **airflow_env(settings)}
     env["PATH"] = f"{airflow_bin(settings).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
@@ -242,8 +238,6 @@ def prepare_airflow(settings: Settings) -> None:
 
 def _prepare_dbt(settings: Settings) -> None:
     """What the warehouse DAG's dbt tasks need: dbt, its profile, the parsed project."""
-    from shopstream.warehouse import dbt
-
     dbt.ensure_dbt(settings.cache_path)
     dbt.write_profiles(settings)
     dbt.write_manifest(settings)

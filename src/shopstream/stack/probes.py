@@ -11,18 +11,28 @@ import httpx
 import psycopg
 from confluent_kafka.admin import AdminClient
 
+from shopstream.config import Settings
 from shopstream.messaging import kafka_roundtrip
 from shopstream.store.client import connect
 
 __all__ = [
+    "PG_SUPERUSER",
     "bootstrap_postgres",
     "http_ok",
     "kafka",
     "kafka_reachable",
     "mongo",
+    "pg_superuser_dsn",
     "postgres",
     "stream",
 ]
+
+PG_SUPERUSER = "postgres"  # the managed cluster's superuser (initdb -U)
+
+
+def pg_superuser_dsn(settings: Settings) -> str:
+    """The managed cluster's superuser (trust authentication on the stack's own host)."""
+    return f"postgresql://{PG_SUPERUSER}@{settings.host}:{settings.postgres_port}/postgres"
 
 
 def postgres(dsn: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -14,9 +15,11 @@ from importlib import resources
 from pathlib import Path
 
 from shopstream.config import Settings
-from shopstream.stack import install, probes
+from shopstream.stack import airflow, probes
+from shopstream.stack.probes import PG_SUPERUSER, pg_superuser_dsn
+from shopstream.tools import install
 
-__all__ = ["Service", "build_services", "external_services", "stream_ready_file"]
+__all__ = ["Service", "build_services", "external_services"]
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,6 @@ def _as_user(user: str | None, cmd: list[str]) -> list[str]:
 
 # ----------------------------------------------------------------------------- PostgreSQL
 
-PG_SUPERUSER = "postgres"
-
 
 def _pg_user() -> str | None:
     # PostgreSQL refuses to run as root; the distribution's `postgres` account runs it then.
@@ -109,11 +110,6 @@ def _prepare_postgres(settings: Settings, cluster: Path, bindir: Path) -> None:
     proc = subprocess.run(_as_user(user, initdb), capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"initdb failed for {cluster}:\n{proc.stdout}{proc.stderr}")
-
-
-def pg_superuser_dsn(settings: Settings) -> str:
-    """The managed cluster's superuser (trust authentication on the stack's own host)."""
-    return f"postgresql://{PG_SUPERUSER}@{settings.host}:{settings.postgres_port}/postgres"
 
 
 def postgres_service(settings: Settings) -> Service:
@@ -314,10 +310,6 @@ def api_service(settings: Settings) -> Service:
 # ----------------------------------------------------------------------------- streaming job
 
 
-def stream_ready_file(settings: Settings) -> Path:
-    return settings.data_path / "stream" / "ready.json"
-
-
 def stream_service(settings: Settings) -> Service:
     return Service(
         name="stream",
@@ -326,8 +318,8 @@ def stream_service(settings: Settings) -> Service:
         ports={},
         address=f"{settings.spark_master} -> {settings.lake}/orders, "
         f"{settings.mongo_database}.orders",
-        ready=lambda: probes.stream(stream_ready_file(settings)),
-        prepare=lambda: stream_ready_file(settings).unlink(missing_ok=True),
+        ready=lambda: probes.stream(settings.stream_ready_path),
+        prepare=lambda: settings.stream_ready_path.unlink(missing_ok=True),
         stopwaitsecs=60,
         stop_as_group=False,  # SIGTERM to the driver, which stops the queries (killasgroup stays)
         ready_timeout=180.0,  # first start may fetch the connector jars
@@ -338,12 +330,19 @@ def stream_service(settings: Settings) -> Service:
 # ----------------------------------------------------------------------------- dashboard
 
 
+def dashboard_app() -> Path:
+    """The dashboard's Streamlit script, found without importing the dashboard (which builds on
+    the stack, not the reverse)."""
+    spec = importlib.util.find_spec("shopstream.dashboard")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("the shopstream.dashboard package is missing from this install")
+    return Path(spec.origin).with_name("app.py")
+
+
 def dashboard_command(settings: Settings, executable: str = sys.executable) -> list[str]:
     """Streamlit serving the dashboard app, headless, on the dashboard port."""
-    from shopstream.dashboard import APP_PATH
-
     return [
-        executable, "-m", "streamlit", "run", str(APP_PATH),
+        executable, "-m", "streamlit", "run", str(dashboard_app()),
         "--server.port", str(settings.dashboard_port),
         "--server.address", settings.host,
         "--server.headless", "true",
@@ -371,7 +370,6 @@ def dashboard_service(settings: Settings) -> Service:
 
 def airflow_services(settings: Settings) -> list[Service]:
     """Airflow's API server (UI, REST and task execution API), scheduler and DAG processor."""
-    from shopstream.stack import airflow
 
     def launcher(*args: str) -> list[str]:
         return [sys.executable, "-m", "shopstream.stack.airflow", *args]

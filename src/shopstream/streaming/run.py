@@ -13,7 +13,6 @@ import signal
 import threading
 
 from shopstream.config import Settings
-from shopstream.stack.services import stream_ready_file
 from shopstream.streaming.job import progress_poller, start_job
 from shopstream.streaming.session import spark_session
 
@@ -32,7 +31,7 @@ def run_job(settings: Settings, once: bool = False) -> None:
     spark = spark_session(settings)
     poller = progress_poller(settings)
     queries = start_job(spark, settings, available_now=once)
-    ready = stream_ready_file(settings)
+    ready = settings.stream_ready_path
     ready.parent.mkdir(parents=True, exist_ok=True)
     ready.write_text(json.dumps({"pid": os.getpid(), "queries": [q.name for q in queries]}))
     log.info(

@@ -10,7 +10,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from shopstream.config import Settings
-from shopstream.stack.install import ensure_s3a_jars, ensure_spark_jars
+from shopstream.tools.install import ensure_s3a_jars, ensure_spark_jars
 
 __all__ = ["job_jars", "local_fs_conf", "s3a_conf", "spark_session", "submitted", "uses_s3a"]
 

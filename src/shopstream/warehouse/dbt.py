@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from shopstream.config import Settings
-from shopstream.stack.venvs import ensure_venv, venv_path
+from shopstream.tools.venvs import ensure_venv, venv_path
 from shopstream.warehouse.base import WarehouseError
 
 __all__ = [

@@ -12,9 +12,9 @@ import pyspark
 import pytest
 
 from shopstream.config import Settings, get_settings
-from shopstream.stack.install import AWS_SDK_VERSION, HADOOP_VERSION, _pom
 from shopstream.streaming.committed import filesystem_for
 from shopstream.streaming.session import local_fs_conf, s3a_conf, uses_s3a
+from shopstream.tools.install import AWS_SDK_VERSION, HADOOP_VERSION, _pom
 
 P = "spark.hadoop.fs.s3a."
 

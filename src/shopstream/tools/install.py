@@ -109,7 +109,7 @@ def ensure_s3a_jars(cache: Path, report: Callable[[str], None] | None = None) ->
 
 
 def _pom(name: str, **values: str) -> str:
-    text = resources.files("shopstream.stack").joinpath(name).read_text()
+    text = resources.files("shopstream.tools").joinpath(name).read_text()
     for key, value in values.items():
         text = text.replace(f"@{key}@", value)
     return text
@@ -174,7 +174,7 @@ def ensure_ferretdb(cache: Path, version: str = FERRETDB_VERSION) -> Path:
             path.chmod(path.stat().st_mode | 0o200)  # the module cache is read-only
         (src / "build" / "version" / "version.txt").write_text(version + "\n")
         (src / "build" / "version" / "package.txt").write_text(f"shopstream-{FERRETDB_BUILD}\n")
-        patch = resources.files("shopstream.stack").joinpath(f"ferretdb-{version}.patch")
+        patch = resources.files("shopstream.tools").joinpath(f"ferretdb-{version}.patch")
         _run(
             ["patch", "-p1", "--forward", "--no-backup-if-mismatch", "-i", str(patch)],
             "patching FerretDB",

@@ -26,7 +26,7 @@ def ensure_venv(venv: Path, requirements: list[str], constraints: Path, what: st
     done = venv / ".complete"
     if done.exists() and (venv / "bin" / "python").exists():
         return venv
-    from shopstream.stack.install import InstallError
+    from shopstream.tools.install import InstallError
 
     shutil.rmtree(venv, ignore_errors=True)
     venv.parent.mkdir(parents=True, exist_ok=True)
