@@ -31,11 +31,11 @@ from shopstream.dashboard.health import dead_letters, last_batches, query_lag
 from shopstream.dashboard.queries import RollupReader
 from shopstream.dashboard.windows import WINDOWS
 from shopstream.domain.documents import ORDERS
+from shopstream.domain.rollups import add_customers, customer_day, customer_sets, order_deltas
+from shopstream.store.customer_history import HistoryWriter
+from shopstream.store.customer_sets import CustomerSetWriter
 from shopstream.store.mongo import insert_once
-from shopstream.streaming.customer_store import CustomerSetWriter
-from shopstream.streaming.order_history import HistoryWriter
-from shopstream.streaming.rollup_store import RollupWriter, check_layout, drop_unused_indexes
-from shopstream.streaming.rollups import add_customers, customer_day, customer_sets, order_deltas
+from shopstream.store.rollup_store import RollupWriter, check_layout, drop_unused_indexes
 
 __all__ = ["StoreSpec", "build_store", "generate", "time_pages"]
 

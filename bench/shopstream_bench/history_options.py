@@ -10,7 +10,7 @@ is written by each option in turn, R times, into throwaway collections and schem
 - `mongo_append`: an append-only history document per (customer, batch), inserted: what the
   write would cost if the read side merged them (a head listing them would need an update
   again, so this is a lower bound of that option);
-- `pg_unnest`: the PostgreSQL table (`streaming.order_history`) written by one
+- `pg_unnest`: the PostgreSQL table (`store.customer_history`) written by one
   `INSERT ... SELECT FROM unnest(arrays) ON CONFLICT DO NOTHING` per batch;
 - `pg_copy`: the same table as the job writes it (`HistoryWriter`): a binary `COPY` into a
   temporary table, then `INSERT ... SELECT ... ON CONFLICT DO NOTHING`, in one transaction.
@@ -35,7 +35,7 @@ from pymongo.database import Database
 
 from shopstream.config import Settings
 from shopstream.store.client import connect
-from shopstream.streaming.order_history import (
+from shopstream.store.customer_history import (
     HistoryWriter,
     drop_store,
     ensure_table,

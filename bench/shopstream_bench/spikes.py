@@ -27,7 +27,7 @@ from shopstream.domain.documents import PRODUCT_SHARDS, ROLLUP_DAY_PRODUCT
 from shopstream.spikes.detector import run
 from shopstream.spikes.quality import band, evaluate, score, simulate, truth_of
 from shopstream.spikes.rule import Rule
-from shopstream.streaming.rollup_store import check_layout
+from shopstream.store.rollup_store import check_layout
 
 __all__ = ["VARIANTS", "quality", "scale"]
 

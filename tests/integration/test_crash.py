@@ -32,8 +32,8 @@ from pymongo.database import Database
 from shopstream.config import Settings
 from shopstream.stack import down, up
 from shopstream.store.client import connect
+from shopstream.store.rollup_store import check
 from shopstream.streaming.committed import committed_files
-from shopstream.streaming.rollup_store import check
 from tests.integration.conftest import API_KEY, CUSTOMERS, new_base_dir, provision, stack_settings
 
 pytestmark = pytest.mark.integration

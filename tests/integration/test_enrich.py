@@ -17,8 +17,8 @@ from pyspark.sql import SparkSession
 
 from shopstream.config import Settings
 from shopstream.store.client import connect
+from shopstream.store.rollup_store import check
 from shopstream.streaming.job import start_enrich_query
-from shopstream.streaming.rollup_store import check
 from tests.integration.conftest import job_settings
 
 pytestmark = pytest.mark.integration

@@ -16,14 +16,15 @@ from pymongo.database import Database
 
 from shopstream.config import Settings
 from shopstream.domain.documents import day_products_key, day_products_keys
+from shopstream.domain.rollups import order_deltas, recompute
 from shopstream.stack.probes import pg_superuser_dsn
-from shopstream.streaming.order_history import (
+from shopstream.store.customer_history import (
     HistoryWriter,
     drop_store,
     ensure_table,
     read_history,
 )
-from shopstream.streaming.rollup_store import (
+from shopstream.store.rollup_store import (
     RollupWriter,
     check,
     differences,
@@ -32,7 +33,6 @@ from shopstream.streaming.rollup_store import (
     rebuild_all,
     stored,
 )
-from shopstream.streaming.rollups import order_deltas, recompute
 from tests.utils import fresh_database
 from tests.utils.orders import order_doc, write_orders
 

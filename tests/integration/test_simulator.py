@@ -26,9 +26,9 @@ from shopstream.messaging.tail import tail
 from shopstream.simulator import seed
 from shopstream.simulator.runner import backfill_days
 from shopstream.store.client import connect
-from shopstream.streaming.customer_store import CustomerSetWriter
+from shopstream.store.customer_sets import CustomerSetWriter
+from shopstream.store.rollup_store import RollupWriter, check_layout
 from shopstream.streaming.job import sink_config
-from shopstream.streaming.rollup_store import RollupWriter, check_layout
 from shopstream.streaming.sink import write_partition
 from shopstream.streaming.transform import KafkaRecord
 from tests.integration.conftest import API_KEY, CUSTOMERS, PRODUCTS, parse_event

@@ -18,10 +18,10 @@ import pytest
 from pymongo.database import Database
 
 from shopstream.config import Settings
+from shopstream.domain.rollups import recompute
 from shopstream.store.client import connect
+from shopstream.store.customer_history import read_history
 from shopstream.streaming.job import sink_config
-from shopstream.streaming.order_history import read_history
-from shopstream.streaming.rollups import recompute
 from shopstream.streaming.sink import PartitionResult, SinkConfig, write_partition
 from shopstream.streaming.transform import KafkaRecord
 from tests.utils import drop_history

@@ -16,10 +16,10 @@ import pytest
 from shopstream.config import Settings
 from shopstream.dashboard.windows import cover, day_span, spans
 from shopstream.domain.clock import Clock, day_bounds
+from shopstream.domain.rollups import DAY, HOUR, order_deltas
 from shopstream.simulator.model import DemandModel, Spike
 from shopstream.simulator.runner import backfill_days
 from shopstream.stack.airflow import first_day
-from shopstream.streaming.rollups import DAY, HOUR, order_deltas
 from tests.utils.dates import HARD, Instant, brute_day_bounds, model_mean, poisson_close
 
 pytestmark = pytest.mark.parametrize("instant", HARD, ids=str)

@@ -12,7 +12,7 @@ import psycopg
 from pymongo.database import Database
 
 from shopstream.store.client import connect
-from shopstream.streaming.order_history import drop_store
+from shopstream.store.customer_history import drop_store
 
 __all__ = ["drop_history", "fresh_database", "wait_until"]
 

@@ -12,10 +12,10 @@ from typing import Any
 
 from pymongo.database import Database
 
-from shopstream.streaming.customer_store import CustomerSetWriter
-from shopstream.streaming.order_history import HistoryWriter
-from shopstream.streaming.rollup_store import RollupWriter, check_layout
-from shopstream.streaming.rollups import add_customers, customer_day, customer_sets, order_deltas
+from shopstream.domain.rollups import add_customers, customer_day, customer_sets, order_deltas
+from shopstream.store.customer_history import HistoryWriter
+from shopstream.store.customer_sets import CustomerSetWriter
+from shopstream.store.rollup_store import RollupWriter, check_layout
 
 __all__ = ["CATEGORIES", "Expected", "expected", "order_doc", "random_orders", "write_orders"]
 

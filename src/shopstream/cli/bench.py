@@ -217,7 +217,7 @@ def cmd_dashboard(
     import psycopg
 
     from shopstream.simulator import seed
-    from shopstream.streaming.order_history import drop_store
+    from shopstream.store.customer_history import drop_store
 
     settings = load_settings()
     dash, report, machine = _harness("dashboard"), _harness("report"), _harness("machine")

@@ -78,7 +78,7 @@ def cmd_rollups_check() -> None:
     from the orders and dead letters (reads them all). Stop the streaming job first: a live
     job writes between the reads, and the newest buckets then differ."""
     settings = load_settings()
-    from shopstream.streaming.rollup_store import check
+    from shopstream.store.rollup_store import check
 
     with _database(settings) as db:
         diffs = check(db, settings.business_timezone, settings.postgres_url)
@@ -94,7 +94,7 @@ def cmd_rollups_rebuild() -> None:
     """Recompute every rollup, customer set and history from the orders and dead letters.
     Stop the streaming job first."""
     settings = load_settings()
-    from shopstream.streaming.rollup_store import rebuild_all
+    from shopstream.store.rollup_store import rebuild_all
 
     with _database(settings) as db:
         written = rebuild_all(db, settings.business_timezone, settings.postgres_url)

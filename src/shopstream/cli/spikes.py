@@ -42,7 +42,7 @@ def cmd_run(
     from shopstream.spikes import rule_from
     from shopstream.spikes.complete import day_complete
     from shopstream.spikes.detector import run
-    from shopstream.spikes.lease import LeaseBusyError
+    from shopstream.store.leases import LeaseBusyError
 
     tz = settings.clock.zone
     if day and (first or last):

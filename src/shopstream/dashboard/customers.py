@@ -4,7 +4,7 @@ User input is only ever data: a bound SQL parameter with LIKE's wildcards escape
 integer id; MongoDB is asked only for `_id`s PostgreSQL returned.
 
 A customer's history is the streaming job's `<store>.customer_orders` table in PostgreSQL
-(`streaming.order_history`), indexed by customer and time: lifetime totals and any page of
+(`store.customer_history`), indexed by customer and time: lifetime totals and any page of
 orders are two index range scans however many orders the store holds, and the page's orders
 are then point lookups in MongoDB.
 """
@@ -19,8 +19,8 @@ import psycopg
 from pymongo.database import Database
 
 from shopstream.domain.documents import ORDERS
+from shopstream.store.customer_history import read_history
 from shopstream.store.mongo import find_each
-from shopstream.streaming.order_history import read_history
 
 __all__ = [
     "MAX_QUERY",

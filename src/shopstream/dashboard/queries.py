@@ -49,8 +49,8 @@ from shopstream.domain.documents import (
     customer_set_key,
     day_products_keys,
 )
+from shopstream.store.customer_sets import bitmap
 from shopstream.store.mongo import find_each
-from shopstream.streaming.customer_store import bitmap
 
 __all__ = [
     "OTHER",

@@ -60,7 +60,7 @@ ROLLUP_DAY_PRODUCT = "rollup_day_product"  # _id: day_products_key (a shard of a
 ROLLUP_TOTAL = "rollup_total"  # _id: TOTAL_KEY (all time; dead letters by reason), or "layout"
 CUSTOMER_DAYS = "rollup_customer_day"  # _id: customer_day_key (distinct customers per day)
 CUSTOMER_SETS = "rollup_customers"  # _id: customer_set_key (who ordered in a bucket: a bitmap)
-# Layout 3 kept customers' histories here; they are in PostgreSQL now (streaming.order_history).
+# Layout 3 kept customers' histories here; they are in PostgreSQL now (store.customer_history).
 OLD_CUSTOMER_ORDERS = "customer_orders"
 TOTAL_KEY = "all"
 STREAM_BATCHES = "stream_batches"  # _id: batch_key (the streaming job's ledger)

@@ -20,7 +20,7 @@ Documents (docs/spikes.md):
   loaded, as opposed to a day without sales), with the store's totals and hours of each;
   `"first_sales"`: each product's first day with sales (where its zero-filled history starts).
 
-A run rewrites whole documents (one writer at a time: `shopstream.spikes.lease`), so loading
+A run rewrites whole documents (one writer at a time: `shopstream.store.leases`), so loading
 a day again gives the same documents.
 """
 

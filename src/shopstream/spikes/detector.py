@@ -33,8 +33,8 @@ from shopstream.spikes.demand import (
     read_day,
     read_history,
 )
-from shopstream.spikes.lease import lease
 from shopstream.spikes.rule import Rule, Verdicts, evaluate, history_matrix, weekday_factors
+from shopstream.store.leases import lease
 from shopstream.store.mongo import find_each
 
 __all__ = ["DayResult", "Window", "detect", "ratio_value", "run", "window"]

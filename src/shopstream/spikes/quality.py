@@ -22,12 +22,12 @@ from pymongo.database import Database
 
 from shopstream.domain.clock import day_bounds
 from shopstream.domain.documents import DAILY_DEMAND
+from shopstream.domain.rollups import DAY_PRODUCT, HOUR, order_deltas
 from shopstream.simulator.model import DemandModel, Spike, plan_spikes
 from shopstream.spikes.demand import DayDemand, read_history
 from shopstream.spikes.detector import detect, run
 from shopstream.spikes.rule import Rule
-from shopstream.streaming.rollup_store import RollupWriter, check_layout
-from shopstream.streaming.rollups import DAY_PRODUCT, HOUR, order_deltas
+from shopstream.store.rollup_store import RollupWriter, check_layout
 
 __all__ = ["BANDS", "Score", "band", "evaluate", "score", "simulate"]
 

@@ -47,11 +47,11 @@ from shopstream.domain.documents import (
 )
 from shopstream.messaging.clients import producer_config
 from shopstream.store.client import connect
+from shopstream.store.customer_sets import CustomerSetWriter
 from shopstream.store.mongo import all_of
-from shopstream.streaming.customer_store import CustomerSetWriter
+from shopstream.store.rollup_store import RollupWriter, check_layout, drop_unused_indexes
 from shopstream.streaming.lake import WatermarkPublisher, start_lake_query
 from shopstream.streaming.progress import ProgressPoller, ProgressPublisher
-from shopstream.streaming.rollup_store import RollupWriter, check_layout, drop_unused_indexes
 from shopstream.streaming.sink import PartitionResult, SinkConfig
 from shopstream.streaming.source import read_orders
 

@@ -14,7 +14,7 @@ distinct-customer counts follow the same rule, naming the order that set them, a
 letters (counted by reason), naming their batch.
 
 The orders a partition owns also go into their customers' histories (a PostgreSQL table,
-`streaming.order_history`) and the distinct-customer sets (`streaming.customer_store`), both
+`store.customer_history`) and the distinct-customer sets (`store.customer_sets`), both
 idempotent: a replay writes them again, harmlessly.
 """
 
@@ -35,18 +35,18 @@ from confluent_kafka import KafkaError, Producer
 from pymongo.collection import Collection
 from pymongo.errors import ConnectionFailure
 
+from shopstream.domain import rollups
 from shopstream.domain.documents import (
     CUSTOMER_DAYS,
     DEAD_LETTERS,
     ORDERS,
     batch_token,
 )
+from shopstream.domain.rollups import CustomerSets, Deltas
 from shopstream.store.client import connect
+from shopstream.store.customer_history import HistoryWriter
 from shopstream.store.mongo import find_each, insert_once
-from shopstream.streaming import rollups
 from shopstream.streaming.dimensions import Dimensions
-from shopstream.streaming.order_history import HistoryWriter
-from shopstream.streaming.rollups import CustomerSets, Deltas
 from shopstream.streaming.transform import KafkaRecord, transform
 
 __all__ = ["PartitionResult", "SinkConfig", "same_record", "write_partition"]

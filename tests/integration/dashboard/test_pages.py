@@ -19,12 +19,12 @@ from shopstream.config import Settings, settings_env
 from shopstream.dashboard import APP_PATH
 from shopstream.dashboard.format import change, money, number
 from shopstream.dashboard.windows import spans
+from shopstream.domain.rollups import dead_letter_deltas
 from shopstream.spikes.detector import run as detect
 from shopstream.spikes.intraday import refresh
 from shopstream.spikes.rule import Rule
 from shopstream.store.client import connect
-from shopstream.streaming.rollup_store import RollupWriter
-from shopstream.streaming.rollups import dead_letter_deltas
+from shopstream.store.rollup_store import RollupWriter
 from tests.utils import drop_history
 from tests.utils.dates import HARD, Instant
 from tests.utils.orders import expected, order_doc, random_orders, write_orders

@@ -16,7 +16,7 @@ from shopstream.config import Settings
 from shopstream.dashboard.customers import history
 from shopstream.dashboard.queries import OTHER, RollupReader, Totals
 from shopstream.dashboard.windows import WINDOWS, spans, trend_buckets
-from shopstream.streaming.rollup_store import check
+from shopstream.store.rollup_store import check
 from tests.utils import fresh_database
 from tests.utils.orders import at_utc, expected, order_doc, random_orders, write_orders
 

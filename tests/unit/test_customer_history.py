@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from shopstream.streaming.order_history import HistoryRow, history_row
+from shopstream.store.customer_history import HistoryRow, history_row
 from tests.utils.orders import order_doc
 
 

@@ -6,7 +6,7 @@ any window are the cardinality of the union of its buckets' bitmaps: exact, and 
 idempotent, so replays, resends and late orders need no bookkeeping. Written by the driver
 (`CustomerSetWriter`), from the sets the tasks return.
 
-Customers' order histories are in PostgreSQL (`streaming.order_history`, decision 39).
+Customers' order histories are in PostgreSQL (`store.customer_history`, decision 39).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from pymongo.database import Database
 from pyroaring import BitMap64
 
 from shopstream.domain.documents import CUSTOMER_SETS, OLD_CUSTOMER_ORDERS, TOTAL_KEY
+from shopstream.domain.rollups import CustomerSets, customer_sets
 from shopstream.store.mongo import find_each
-from shopstream.streaming.rollups import CustomerSets, customer_sets
 
 __all__ = ["CustomerSetWriter", "bitmap", "rebuild", "set_document", "stored_differences"]
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shopstream.streaming.rollups import (
+from shopstream.domain.rollups import (
     customer_sets,
     dead_letter_deltas,
     merge,

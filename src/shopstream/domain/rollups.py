@@ -14,7 +14,7 @@ distinct `customers` for days):
 Distinct customers over any other window come from the `rollup_customers` sets
 (`customer_sets`), which are unions and so need no bookkeeping against replays.
 
-`streaming.rollup_store` decides which document holds each bucket and writes them exactly
+`store.rollup_store` decides which document holds each bucket and writes them exactly
 once per batch.
 """
 

@@ -49,8 +49,7 @@ from shopstream.domain.documents import (
     TOTAL_KEY,
     day_products_key,
 )
-from shopstream.store.mongo import find_each, insert_once, replace_all
-from shopstream.streaming.rollups import (
+from shopstream.domain.rollups import (
     COUNTS,
     DAY,
     DAY_CATEGORY,
@@ -68,6 +67,8 @@ from shopstream.streaming.rollups import (
     recompute,
     split_key,
 )
+from shopstream.store import customer_history, customer_sets
+from shopstream.store.mongo import find_each, insert_once, replace_all
 
 __all__ = [
     "COLLECTIONS",
@@ -330,28 +331,24 @@ _OLD_COLLECTIONS = ("rollup_minute_category",)  # of layout 1
 
 
 def rebuild_all(db: Database[dict[str, Any]], timezone: str, postgres_url: str) -> int:
-    """`rebuild`, the customer sets (`streaming.customer_store`) and the customers' histories
-    (`streaming.order_history`, in the PostgreSQL schema named after `db`); returns the
+    """`rebuild`, the customer sets (`store.customer_sets`) and the customers' histories
+    (`store.customer_history`, in the PostgreSQL schema named after `db`); returns the
     documents and rows written."""
-    from shopstream.streaming import customer_store, order_history
-
     tz = ZoneInfo(timezone)
     orders = list(db[ORDERS].find())
-    written = rebuild(db, tz, timezone, orders) + customer_store.rebuild(db, orders, tz)
+    written = rebuild(db, tz, timezone, orders) + customer_sets.rebuild(db, orders, tz)
     with psycopg.connect(postgres_url, autocommit=True) as conn:
-        return written + order_history.rebuild_history(conn, db.name, orders)
+        return written + customer_history.rebuild_history(conn, db.name, orders)
 
 
 def check(db: Database[dict[str, Any]], timezone: str, postgres_url: str) -> list[str]:
     """Everything that differs from a recomputation from the orders and dead letters."""
-    from shopstream.streaming import customer_store, order_history
-
     tz = ZoneInfo(timezone)
     orders = list(db[ORDERS].find())
     dead = list(db[DEAD_LETTERS].find({}, {"reason": 1}))
-    diffs = differences(db, orders, tz, dead) + customer_store.stored_differences(db, orders, tz)
+    diffs = differences(db, orders, tz, dead) + customer_sets.stored_differences(db, orders, tz)
     with psycopg.connect(postgres_url, autocommit=True) as conn:
-        return diffs + order_history.stored_history_differences(conn, db.name, orders)
+        return diffs + customer_history.stored_history_differences(conn, db.name, orders)
 
 
 def _write_layout(db: Database[dict[str, Any]], timezone: str) -> None:
