@@ -26,16 +26,16 @@ from zoneinfo import ZoneInfo
 import psycopg
 from pymongo.database import Database
 
-from shopstream.dashboard.customers import history, search
-from shopstream.dashboard.health import dead_letters, last_batches, query_lag
-from shopstream.dashboard.queries import RollupReader
-from shopstream.dashboard.windows import WINDOWS
 from shopstream.domain.documents import ORDERS
 from shopstream.domain.rollups import add_customers, customer_day, customer_sets, order_deltas
+from shopstream.domain.windows import WINDOWS
 from shopstream.store.customer_history import HistoryWriter
+from shopstream.store.customer_pages import history, search
 from shopstream.store.customer_sets import CustomerSetWriter
 from shopstream.store.mongo import insert_once
+from shopstream.store.rollup_reader import RollupReader
 from shopstream.store.rollup_store import RollupWriter, check_layout, drop_unused_indexes
+from shopstream.store.stream_status import dead_letters, last_batches, query_lag
 
 __all__ = ["StoreSpec", "build_store", "generate", "time_pages"]
 

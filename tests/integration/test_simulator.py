@@ -19,14 +19,14 @@ import pytest
 
 from shopstream.cli.sim import SimOptions, run_simulation
 from shopstream.config import Settings
-from shopstream.dashboard.queries import RollupReader
-from shopstream.dashboard.windows import spans
 from shopstream.domain.clock import Clock, day_bounds
+from shopstream.domain.windows import spans
 from shopstream.messaging.tail import tail
 from shopstream.simulator import seed
 from shopstream.simulator.runner import backfill_days
 from shopstream.store.client import connect
 from shopstream.store.customer_sets import CustomerSetWriter
+from shopstream.store.rollup_reader import RollupReader
 from shopstream.store.rollup_store import RollupWriter, check_layout
 from shopstream.streaming.job import sink_config
 from shopstream.streaming.sink import write_partition

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from shopstream.config import Settings
-from shopstream.dashboard.windows import cover, day_span, spans
 from shopstream.domain.clock import Clock, day_bounds
 from shopstream.domain.rollups import DAY, HOUR, order_deltas
+from shopstream.domain.windows import cover, day_span, spans
 from shopstream.simulator.model import DemandModel, Spike
 from shopstream.simulator.runner import backfill_days
 from shopstream.stack.airflow import first_day

@@ -23,15 +23,6 @@ SOURCES = (ROOT / "src", ROOT / "bench")
 
 STILL_IMPORTING_PYMONGO = {
     "src/shopstream/cli/common.py",
-    "src/shopstream/dashboard/customers.py",
-    "src/shopstream/dashboard/health.py",
-    "src/shopstream/dashboard/queries.py",
-    "src/shopstream/dashboard/resources.py",
-    "src/shopstream/dashboard/spikes.py",
-    "src/shopstream/dashboard/views/customer.py",
-    "src/shopstream/dashboard/views/health.py",
-    "src/shopstream/dashboard/views/overview.py",
-    "src/shopstream/dashboard/views/spikes.py",
     "src/shopstream/spikes/complete.py",
     "src/shopstream/spikes/demand.py",
     "src/shopstream/spikes/detector.py",

@@ -15,6 +15,7 @@ from rich.console import Console
 from shopstream.config import Settings, get_settings
 from shopstream.logs import configure_logging
 from shopstream.store.client import connect
+from shopstream.store.errors import StoreUnavailableError
 
 __all__ = ["console", "database", "fail", "load_settings", "parse_day"]
 
@@ -55,7 +56,7 @@ def database(settings: Settings) -> Iterator[Database[dict[str, Any]]]:
     client = connect(settings.mongo_url, app="shopstream-cli", timeout_s=5)
     try:
         yield client[settings.mongo_database]
-    except PyMongoError as exc:
+    except (PyMongoError, StoreUnavailableError) as exc:
         fail(f"MongoDB at {settings.mongo_url} failed: {exc}. Is the stack up (`shopstream up`)?")
     finally:
         client.close()

@@ -105,8 +105,8 @@ class _Sinks(threading.Thread):
             time.sleep(3)
 
     def _read(self, db: Any) -> list[tuple[str, str]]:
-        from shopstream.dashboard.health import dead_letters, last_batches
-        from shopstream.dashboard.queries import RollupReader
+        from shopstream.store.rollup_reader import RollupReader
+        from shopstream.store.stream_status import dead_letters, last_batches
 
         clock = self.settings.clock
         now = clock.now()
@@ -143,7 +143,7 @@ class _Sinks(threading.Thread):
 
 
 def _spike_line(db: Any, now: datetime, tz: ZoneInfo) -> str:
-    from shopstream.dashboard.spikes import detected_days, emerging
+    from shopstream.store.demand_spikes import detected_days, emerging
 
     days = detected_days(db)
     today = emerging(db, now.astimezone(tz).date().isoformat())

@@ -12,7 +12,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from shopstream.dashboard.queries import Trend
+from shopstream.store.rollup_reader import Trend
 
 __all__ = ["category_chart", "history_chart", "latency_chart", "orders_chart", "spike_chart"]
 

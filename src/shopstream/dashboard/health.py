@@ -1,69 +1,33 @@
 """The Pipeline health page: services, stream lag, the last batches, dead letters, the lake, the
 API's request rates. Each read is small: the supervisor's process list (or a probe of an
-external service), a few `stream_status` and `rollup_total` documents by `_id`, Kafka's end
-offsets, the lake's commit log and watermark file, and the API's `/metrics`.
+external service), Kafka's end offsets, the lake's commit log and watermark file, and the API's
+`/metrics`; the store's status documents are read by `store.stream_status`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
-from pymongo.database import Database
-
-from shopstream.domain.documents import (
-    ENRICH_STATUS,
-    ROLLUP_TOTAL,
-    STREAM_STATUS,
-    TOTAL_KEY,
-    query_status_key,
-)
 
 __all__ = [
     "QUERIES",
     "REPLAY_COMMAND",
     "ApiRates",
     "ApiSample",
-    "BatchSummary",
     "LakeState",
-    "QueryLag",
     "api_sample",
-    "dead_letters",
     "end_offsets",
     "lake_state",
-    "last_batches",
-    "query_lag",
 ]
 
 QUERIES = ("enrich", "lake")
 REPLAY_COMMAND = "shopstream dlq replay"
-
-
-@dataclass(frozen=True)
-class QueryLag:
-    name: str
-    batch_id: int | None
-    trigger_at: datetime | None
-    input_rows: int
-    duration_ms: int
-    lag: int | None  # records in Kafka not yet read by the query (None: unknown)
-    partitions: dict[str, int] = field(default_factory=dict)  # partition -> lag
-
-
-@dataclass(frozen=True)
-class BatchSummary:
-    finished_at: datetime | None
-    records: int
-    new_orders: int
-    dead_letters: int
-    duration_s: float | None
-    recent: list[dict[str, Any]]  # the last batches with records: at, records, e2e_p50_s, ...
 
 
 @dataclass(frozen=True)
@@ -86,47 +50,6 @@ def end_offsets(consumer: Consumer, topic: str, timeout_s: float = 5.0) -> dict[
         )
         out[str(partition)] = int(high)
     return out
-
-
-def query_lag(
-    db: Database[dict[str, Any]], name: str, topic: str, ends: Mapping[str, int] | None
-) -> QueryLag:
-    """How far a query is behind Kafka: end offsets minus the offsets its last trigger read
-    up to (from its checkpointed progress)."""
-    doc = db[STREAM_STATUS].find_one({"_id": query_status_key(name)}) or {}
-    read = doc.get("end_offsets", {}).get(topic, {})
-    partitions = (
-        {p: max(0, end - int(read.get(p, 0))) for p, end in ends.items()}
-        if ends is not None
-        else {}
-    )
-    return QueryLag(
-        name=name,
-        batch_id=doc.get("batch_id"),
-        trigger_at=doc.get("trigger_at"),
-        input_rows=int(doc.get("input_rows", 0)),
-        duration_ms=int(doc.get("duration_ms", 0)),
-        lag=sum(partitions.values()) if ends is not None else None,
-        partitions=partitions,
-    )
-
-
-def last_batches(db: Database[dict[str, Any]]) -> BatchSummary:
-    doc = db[STREAM_STATUS].find_one({"_id": ENRICH_STATUS}) or {}
-    return BatchSummary(
-        finished_at=doc.get("finished_at"),
-        records=int(doc.get("records", 0)),
-        new_orders=int(doc.get("new_orders", 0)),
-        dead_letters=int(doc.get("dead_letters", 0)),
-        duration_s=doc.get("duration_s"),
-        recent=list(doc.get("recent", [])),
-    )
-
-
-def dead_letters(db: Database[dict[str, Any]]) -> dict[str, int]:
-    """Dead letters received, by reason (from the all-time rollup)."""
-    doc = db[ROLLUP_TOTAL].find_one({"_id": TOTAL_KEY}, {"dead_letters": 1}) or {}
-    return {e["reason"]: int(e["dead_letters"]) for e in doc.get("dead_letters", [])}
 
 
 def lake_state(

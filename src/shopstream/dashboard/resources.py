@@ -8,19 +8,17 @@ Kafka consumer, the API rate sampler).
 from __future__ import annotations
 
 import threading
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import streamlit as st
 from confluent_kafka import Consumer
 from psycopg_pool import ConnectionPool
-from pymongo.database import Database
 
 from shopstream.config import Settings
 from shopstream.dashboard.health import ApiRates, end_offsets
-from shopstream.dashboard.queries import RollupReader
 from shopstream.domain.clock import Clock
-from shopstream.store.client import connect
+from shopstream.store.client import StoreDatabase, connect
+from shopstream.store.rollup_reader import RollupReader
 
 __all__ = [
     "api_rates",
@@ -49,7 +47,7 @@ def tz() -> ZoneInfo:
 
 
 @st.cache_resource(show_spinner=False)
-def database() -> Database[dict[str, Any]]:
+def database() -> StoreDatabase:
     s = settings()
     client = connect(s.mongo_url, app="shopstream-dashboard", timeout_s=3)
     return client[s.mongo_database]

@@ -12,10 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 from pymongo import MongoClient
+from pymongo.database import Database
 
-__all__ = ["Client", "connect"]
+__all__ = ["Client", "StoreDatabase", "connect"]
 
 Client = MongoClient[dict[str, Any]]
+# A store's database, handed to the store's functions by code outside this package that holds
+# it without using it (the dashboard's cached resources); issue 19's Protocols will replace it.
+StoreDatabase = Database[dict[str, Any]]
 
 
 def connect(url: str, app: str = "shopstream", timeout_s: float | None = None) -> Client:

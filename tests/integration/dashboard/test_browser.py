@@ -14,10 +14,10 @@ from pymongo.database import Database
 
 from shopstream.config import Settings
 from shopstream.dashboard.format import money, number
-from shopstream.dashboard.queries import RollupReader
 from shopstream.spikes.detector import run
 from shopstream.spikes.rule import Rule
 from shopstream.store.client import connect
+from shopstream.store.rollup_reader import RollupReader
 from tests.utils import drop_history, wait_until
 from tests.utils.browser import CHROMIUM, browser_page, metrics, screenshot_pages, wait_rendered
 from tests.utils.orders import random_orders, write_orders

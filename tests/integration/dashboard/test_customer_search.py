@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from shopstream.config import Settings
-from shopstream.dashboard.customers import MAX_QUERY, search
+from shopstream.store.customer_pages import MAX_QUERY, search
 
 pytestmark = pytest.mark.integration
 

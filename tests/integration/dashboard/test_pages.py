@@ -18,8 +18,8 @@ from streamlit.testing.v1 import AppTest
 from shopstream.config import Settings, settings_env
 from shopstream.dashboard import APP_PATH
 from shopstream.dashboard.format import change, money, number
-from shopstream.dashboard.windows import spans
 from shopstream.domain.rollups import dead_letter_deltas
+from shopstream.domain.windows import spans
 from shopstream.spikes.detector import run as detect
 from shopstream.spikes.intraday import refresh
 from shopstream.spikes.rule import Rule

@@ -13,9 +13,9 @@ import pytest
 from pymongo.database import Database
 
 from shopstream.config import Settings
-from shopstream.dashboard.customers import history
-from shopstream.dashboard.queries import OTHER, RollupReader, Totals
-from shopstream.dashboard.windows import WINDOWS, spans, trend_buckets
+from shopstream.domain.windows import WINDOWS, spans, trend_buckets
+from shopstream.store.customer_pages import history
+from shopstream.store.rollup_reader import OTHER, RollupReader, Totals
 from shopstream.store.rollup_store import check
 from tests.utils import fresh_database
 from tests.utils.orders import at_utc, expected, order_doc, random_orders, write_orders

@@ -9,7 +9,7 @@ import pytest
 
 from shopstream.dashboard.format import ago, change, local_time, money, number
 from shopstream.dashboard.health import ApiRates, api_sample, lake_state
-from shopstream.dashboard.queries import OTHER, top_categories
+from shopstream.store.rollup_reader import OTHER, top_categories
 from shopstream.streaming.progress import ProgressPoller, progress_document
 
 METRICS = """# TYPE shopstream_http_requests counter

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import psycopg
 import streamlit as st
-from pymongo.errors import PyMongoError
 
 from shopstream.dashboard import resources
-from shopstream.dashboard.customers import MAX_QUERY, CustomerMatch, history, search
 from shopstream.dashboard.format import local_time, money, number
+from shopstream.store.customer_pages import MAX_QUERY, CustomerMatch, history, search
+from shopstream.store.errors import StoreUnavailableError
 
 __all__ = ["render"]
 
@@ -49,8 +49,8 @@ def render() -> None:
     def orders() -> None:
         try:
             _orders(customer)
-        except PyMongoError as exc:
-            st.error(f"MongoDB is not answering ({type(exc).__name__}): is the stack up?")
+        except StoreUnavailableError as exc:
+            st.error(f"MongoDB is not answering ({exc.cause}): is the stack up?")
         except psycopg.Error as exc:
             st.error(f"PostgreSQL is not answering ({type(exc).__name__}): is the stack up?")
 

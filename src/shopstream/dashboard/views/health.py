@@ -8,19 +8,13 @@ from datetime import datetime
 import httpx
 import streamlit as st
 from confluent_kafka import KafkaException
-from pymongo.errors import PyMongoError
 
 from shopstream.dashboard import resources
 from shopstream.dashboard.charts import latency_chart
 from shopstream.dashboard.format import ago, local_time, number
-from shopstream.dashboard.health import (
-    QUERIES,
-    REPLAY_COMMAND,
-    dead_letters,
-    lake_state,
-    last_batches,
-    query_lag,
-)
+from shopstream.dashboard.health import QUERIES, REPLAY_COMMAND, lake_state
+from shopstream.store.errors import StoreUnavailableError
+from shopstream.store.stream_status import dead_letters, last_batches, query_lag
 
 __all__ = ["render"]
 
@@ -35,8 +29,8 @@ def render() -> None:
         try:
             _stream(now)
             _dead_letters()
-        except PyMongoError as exc:
-            st.error(f"MongoDB is not answering ({type(exc).__name__}): is the stack up?")
+        except StoreUnavailableError as exc:
+            st.error(f"MongoDB is not answering ({exc.cause}): is the stack up?")
         _lake()
         _api()
 

@@ -6,14 +6,14 @@ from datetime import datetime, tzinfo
 
 import streamlit as st
 from confluent_kafka import KafkaException
-from pymongo.errors import PyMongoError
 
 from shopstream.dashboard import resources
 from shopstream.dashboard.charts import category_chart, orders_chart
 from shopstream.dashboard.format import ago, change, local_time, money, number
-from shopstream.dashboard.health import query_lag
-from shopstream.dashboard.queries import Kpis, Totals
-from shopstream.dashboard.windows import WINDOWS
+from shopstream.domain.windows import WINDOWS
+from shopstream.store.errors import StoreUnavailableError
+from shopstream.store.rollup_reader import Kpis, Totals
+from shopstream.store.stream_status import query_lag
 
 __all__ = ["render"]
 
@@ -38,9 +38,9 @@ def render() -> None:
         now = resources.clock().now()
         try:
             _live(window, int(top_n), now)
-        except PyMongoError as exc:
+        except StoreUnavailableError as exc:
             st.error(
-                f"MongoDB at {settings.mongo_url} is not answering ({type(exc).__name__}). "
+                f"MongoDB at {settings.mongo_url} is not answering ({exc.cause}). "
                 "Is the stack up? `shopstream up` starts it; `shopstream status` shows it."
             )
 

@@ -4,12 +4,12 @@ with each product's daily history against its threshold."""
 from __future__ import annotations
 
 import streamlit as st
-from pymongo.errors import PyMongoError
 
 from shopstream.dashboard import resources
 from shopstream.dashboard.charts import spike_chart
 from shopstream.dashboard.format import local_time, number
-from shopstream.dashboard.spikes import detected_days, emerging, history_points, spikes_of
+from shopstream.store.demand_spikes import detected_days, emerging, history_points, spikes_of
+from shopstream.store.errors import StoreUnavailableError
 
 __all__ = ["render"]
 
@@ -30,8 +30,8 @@ def render() -> None:
         try:
             _today()
             _detected()
-        except PyMongoError as exc:
-            st.error(f"MongoDB is not answering ({type(exc).__name__}): is the stack up?")
+        except StoreUnavailableError as exc:
+            st.error(f"MongoDB is not answering ({exc.cause}): is the stack up?")
 
     live()
 

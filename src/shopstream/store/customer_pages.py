@@ -20,6 +20,7 @@ from pymongo.database import Database
 
 from shopstream.domain.documents import ORDERS
 from shopstream.store.customer_history import read_history
+from shopstream.store.errors import translated
 from shopstream.store.mongo import find_each
 
 __all__ = [
@@ -106,6 +107,7 @@ def search(conn: psycopg.Connection[Any], text: str, limit: int = 20) -> list[Cu
     return list(seen.values())
 
 
+@translated
 def history(
     conn: psycopg.Connection[Any],
     db: Database[dict[str, Any]],

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from shopstream.dashboard.windows import Span, cover, day_span, spans, trend_buckets
+from shopstream.domain.windows import Span, cover, day_span, spans, trend_buckets
 
 NOW = datetime(2026, 11, 28, 14, 5, 30, tzinfo=UTC)
 NEW_YORK, KOLKATA = ZoneInfo("America/New_York"), ZoneInfo("Asia/Kolkata")

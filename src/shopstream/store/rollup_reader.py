@@ -26,16 +26,6 @@ from typing import Any
 from pymongo.database import Database
 from pyroaring import BitMap64
 
-from shopstream.dashboard.windows import (
-    DAY,
-    HOUR,
-    MINUTE,
-    Bucket,
-    Span,
-    cover,
-    spans,
-    trend_buckets,
-)
 from shopstream.domain.documents import (
     CUSTOMER_SETS,
     ENRICH_STATUS,
@@ -49,7 +39,18 @@ from shopstream.domain.documents import (
     customer_set_key,
     day_products_keys,
 )
+from shopstream.domain.windows import (
+    DAY,
+    HOUR,
+    MINUTE,
+    Bucket,
+    Span,
+    cover,
+    spans,
+    trend_buckets,
+)
 from shopstream.store.customer_sets import bitmap
+from shopstream.store.errors import translated
 from shopstream.store.mongo import find_each
 
 __all__ = [
@@ -203,6 +204,7 @@ class RollupReader:
 
     # ------------------------------------------------------------------ the page's numbers
 
+    @translated
     def totals(self, span: Span, now: datetime) -> Totals:
         """Orders, units, sales and distinct customers of a minute-aligned span, exactly."""
         buckets = cover(span, self.tz)
@@ -214,6 +216,7 @@ class RollupReader:
             customers=self._customers(buckets, now),
         )
 
+    @translated
     def all_time(self) -> Totals:
         total = self.db[ROLLUP_TOTAL].find_one({"_id": TOTAL_KEY}) or {}
         everyone = self.db[CUSTOMER_SETS].find_one({"_id": TOTAL_KEY}, {"count": 1}) or {}
@@ -224,6 +227,7 @@ class RollupReader:
             customers=int(everyone.get("count", 0)),
         )
 
+    @translated
     def kpis(self, window: str, now: datetime) -> Kpis:
         current, previous = spans(window, now, self.tz)
         if current is None or previous is None:
@@ -232,11 +236,13 @@ class RollupReader:
             window, self.totals(current, now), self.totals(previous, now), current, previous
         )
 
+    @translated
     def first_day(self) -> date | None:
         """The oldest business day with orders (reads `rollup_day` ids: one per day)."""
         ids = [d["_id"] for d in self.db[ROLLUP_DAY].find({}, {"_id": 1})]
         return date.fromisoformat(min(ids)) if ids else None
 
+    @translated
     def trend(self, window: str, now: datetime, top_n: int = 5) -> Trend:
         first = self.first_day() if window == "all" else None
         buckets = trend_buckets(window, now, self.tz, first)
@@ -254,6 +260,7 @@ class RollupReader:
             categories=top_categories(by_category, top_n) if by_category else {},
         )
 
+    @translated
     def top_products(self, day: date, n: int = 10) -> list[ProductRow]:
         """A business day's best sellers by sales (its 64 product shards)."""
         shards = find_each(self.db[ROLLUP_DAY_PRODUCT], day_products_keys(day.isoformat()))
@@ -272,6 +279,7 @@ class RollupReader:
         ]
         return sorted(rows, key=lambda r: (-r.sales_cents, -r.units, r.product_id))[:n]
 
+    @translated
     def freshness(self) -> Freshness:
         doc = self.db[STREAM_STATUS].find_one({"_id": ENRICH_STATUS}) or {}
         return Freshness(

@@ -10,6 +10,7 @@ from typing import Any
 from pymongo.database import Database
 
 from shopstream.domain.documents import DEMAND_SPIKES, EMERGING_SPIKES, SPIKE_DAYS_KEY
+from shopstream.store.errors import translated
 
 __all__ = ["DaySpikes", "detected_days", "emerging", "history_points", "spikes_of"]
 
@@ -23,6 +24,7 @@ class DaySpikes:
     detected_at: Any
 
 
+@translated
 def detected_days(db: Database[dict[str, Any]]) -> dict[str, int]:
     """Every detected day (newest first) with its number of spikes."""
     doc = db[DEMAND_SPIKES].find_one({"_id": SPIKE_DAYS_KEY}) or {}
@@ -30,6 +32,7 @@ def detected_days(db: Database[dict[str, Any]]) -> dict[str, int]:
     return dict(sorted(days.items(), reverse=True))
 
 
+@translated
 def spikes_of(db: Database[dict[str, Any]], day: str) -> DaySpikes | None:
     doc = db[DEMAND_SPIKES].find_one({"_id": day})
     if doc is None:
@@ -43,6 +46,7 @@ def spikes_of(db: Database[dict[str, Any]], day: str) -> DaySpikes | None:
     )
 
 
+@translated
 def emerging(db: Database[dict[str, Any]], day: str) -> dict[str, Any] | None:
     return db[EMERGING_SPIKES].find_one({"_id": day})
 

@@ -1,0 +1,39 @@
+"""One error for "the store did not answer", whatever the driver raised.
+
+The views and the CLI catch `StoreUnavailableError` and say what to check; nothing outside
+`shopstream.store` needs to know pymongo's exception classes. `translated` marks a store
+function or method whose MongoDB errors become `StoreUnavailableError` (the driver's error stays
+attached as `__cause__`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+from pymongo.errors import PyMongoError
+
+__all__ = ["StoreUnavailableError", "translated"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class StoreUnavailableError(Exception):
+    """The document store failed to answer (down, unreachable, timed out, or refused)."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"the document store did not answer: {type(cause).__name__}: {cause}")
+        self.cause = type(cause).__name__  # e.g. ServerSelectionTimeoutError
+
+
+def translated(fn: Callable[P, R]) -> Callable[P, R]:
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except PyMongoError as exc:
+            raise StoreUnavailableError(exc) from exc
+
+    return wrapper
