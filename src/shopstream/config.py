@@ -1,4 +1,8 @@
-"""One typed settings object for every component; environment variables are read here only.
+"""One typed settings object for every component: `SHOPSTREAM_*` settings are parsed here.
+
+Two places still read the environment themselves (issue 19 moves them here): the Airflow DAGs
+read the few values `stack.airflow` sets for them, and `shopstream demo` sets
+`SHOPSTREAM_SPIKE_START_DATE` for what it starts.
 
 Every external service is either *managed* (shopstream starts it locally, on the port given
 here) or *external* (a URL is given and nothing is started for it).

@@ -1,4 +1,4 @@
-"""`shopstream api | tail | schema`."""
+"""`shopstream api | schema`."""
 
 from __future__ import annotations
 

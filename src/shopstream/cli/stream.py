@@ -1,4 +1,4 @@
-"""`shopstream stream` and `shopstream lake files`."""
+"""`shopstream stream` and `shopstream lake files | watermark`."""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
-"""The live dashboard (Streamlit): Overview, Customer and Pipeline health pages.
+"""The dashboard (Streamlit): Overview, Customer, Demand spikes, History, Pipeline health.
 
-`app.py` is the Streamlit script; the pages render what `queries`, `customers` and `health`
-read, by point lookups, from the streaming job's documents and PostgreSQL.
+`app.py` is the Streamlit script; `views/` holds the pages. They render what the store layer
+reads (`shopstream.store`: point lookups on the streaming job's documents, PostgreSQL for the
+customers), the warehouse's marts (History, `warehouse.serving`) and `health` (Kafka, the
+lake, the API's metrics).
 """
 
 from pathlib import Path

@@ -1,4 +1,5 @@
-"""The pure core: order models and validation rules. Imports nothing heavy."""
+"""The pure core: order models and validation rules, the clock, the documents' names and keys,
+the rollup arithmetic and the dashboard's windows. Imports nothing heavy and does no I/O."""
 
 from shopstream.domain.models import (
     SCHEMA_VERSION,

@@ -1,7 +1,9 @@
 """The MongoDB collections shopstream writes: their names and `_id` formats, in one place.
 
 Every reader and writer (the streaming job, `shopstream dlq`, `shopstream rollups`, the demo
-panel, the dashboard, the benchmarks) takes names and keys from here. Keys are strings:
+panel, the dashboard, the benchmarks) takes names and keys from here, except the
+`rollup_total` layout key (`store.rollup_store`) and the lease `_id`s (`store.leases`). Keys
+are strings:
 FerretDB v1 answers an exact string `_id` lookup from its index and scans for anything else
 (docs/ferretdb.md), so every read path is designed as point lookups on these keys. The
 documents' shapes and invariants are in docs/streaming.md.
@@ -69,7 +71,7 @@ ENRICH_STATUS = "enrich"
 # Demand spikes (shopstream.spikes; docs/spikes.md)
 DAILY_DEMAND = "daily_demand"  # _id: the business day: every product's units, orders, revenue
 DEMAND_HISTORY = "demand_history"  # _id: history_shard_key, history_calendar_key, or
-#   FIRST_SALES_KEY: the detector's index of daily units by product, a year at a time
+#   FIRST_SALES_KEY: the detector's index of daily units by product, a quarter at a time
 DEMAND_SPIKES = "demand_spikes"  # _id: the business day (its spikes), or SPIKE_DAYS_KEY
 EMERGING_SPIKES = "emerging_spikes"  # _id: the business day (today's provisional spikes)
 LEASES = "leases"  # _id: what a lease guards ("demand_history": one spike run at a time)

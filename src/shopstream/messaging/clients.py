@@ -1,4 +1,5 @@
-"""Kafka client configurations, defined once for every producer shopstream runs."""
+"""Kafka client configurations: the producer of the API, the streaming job and the DLQ replay
+(the readiness probe in `messaging.topics` builds its own)."""
 
 from __future__ import annotations
 

@@ -1,1 +1,2 @@
-"""The streaming layer: Spark reads the `orders` topic and lands it in the lake."""
+"""The streaming layer: Spark reads the `orders` topic, lands it in the lake and enriches it into
+the document store."""

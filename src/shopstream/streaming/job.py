@@ -1,16 +1,18 @@
 """The streaming job: two queries on one SparkSession, each with its own checkpoint.
 
 - `lake`: every record, raw, into the lake (file sink, exactly once).
-- `enrich`: `foreachBatch` running **one Spark job per micro-batch**: each Kafka partition's
-  records go to `streaming.sink.write_partition` on an executor, which parses, enriches from its
-  process's dimension cache and writes orders, markers, customer histories and dead letters;
+- `enrich`: `foreachBatch` running **one Spark job per micro-batch**: each task's records (one
+  or more whole Kafka partitions) go to `streaming.sink.write_partition` on an executor, which
+  parses, enriches from its process's dimension cache and writes orders, markers, customer
+  histories and dead letters;
   the driver then adds the partitions' rollup deltas to the rollup documents and their
   customers to the distinct-customer bitmaps, records the batch in the ledger and publishes
   its status (`stream_status`) for the dashboard.
 
-Where the work runs, and why it scales: the writes run in the tasks, one per Kafka partition
-(Spark's Kafka source maps one topic partition to one task, and records are keyed by customer,
-so a customer's orders and `day|customer` marker have a single writer). More partitions and
+Where the work runs, and why it scales: the writes run in the tasks, each holding whole Kafka
+partitions (Spark's Kafka source maps one topic partition to one task, coalesced to fewer for a
+small batch, and records are keyed by customer, so a customer's orders and `day|customer`
+marker have a single writer). More partitions and
 executors mean more writers. The driver's share per batch is O(rollup documents touched), not
 O(orders).
 

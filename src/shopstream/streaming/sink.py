@@ -1,7 +1,8 @@
 """One partition of a micro-batch: transform, then write orders, markers and dead letters.
 
-Runs where Spark runs the partition (an executor's Python worker), once per Kafka partition
-per batch, with clients and caches kept per process (Python workers are reused across tasks).
+Runs where Spark runs the task (an executor's Python worker), once per task per batch (a task
+holds one or more whole Kafka partitions), with clients and caches kept per process (Python
+workers are reused across tasks).
 Spark-free: it takes plain records and returns what it did, so tests drive it directly.
 
 Exactly once (docs/streaming.md): an order document is inserted by its first record and never
@@ -14,8 +15,9 @@ distinct-customer counts follow the same rule, naming the order that set them, a
 letters (counted by reason), naming their batch.
 
 The orders a partition owns also go into their customers' histories (a PostgreSQL table,
-`store.customer_history`) and the distinct-customer sets (`store.customer_sets`), both
-idempotent: a replay writes them again, harmlessly.
+`store.customer_history`), idempotent: a replay writes them again, harmlessly. Their customers
+are returned to the driver, whose `CustomerSetWriter` adds them to the distinct-customer sets
+(`store.customer_sets`).
 """
 
 from __future__ import annotations

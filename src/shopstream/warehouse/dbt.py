@@ -3,7 +3,8 @@
 dbt-core 1.11 with the DuckDB and Snowflake adapters, installed by `shopstream install` into
 `<cache>/dbt/<version>-<digest>` from `dbt-constraints.txt` (dbt pins protobuf, click and
 others of its own; the project never imports it). The profile is generated from the settings
-into `<data>/warehouse/dbt/profiles.yml`; the Snowflake password stays an `env_var`.
+into `work_dir` (`<data>/warehouse/shopstream.dbt/` beside the DuckDB file, or
+`<data>/warehouse/dbt-snowflake/`); the Snowflake password stays an `env_var`.
 """
 
 from __future__ import annotations
