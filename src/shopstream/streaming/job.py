@@ -12,9 +12,8 @@
 Where the work runs, and why it scales: the writes run in the tasks, each holding whole Kafka
 partitions (Spark's Kafka source maps one topic partition to one task, coalesced to fewer for a
 small batch, and records are keyed by customer, so a customer's orders and `day|customer`
-marker have a single writer). More partitions and
-executors mean more writers. The driver's share per batch is O(rollup documents touched), not
-O(orders).
+marker have a single writer). More partitions and executors mean more writers. The driver's
+share per batch is O(rollup documents touched), not O(orders).
 
 Spark re-runs a failed batch with the same offsets; the ledger (`stream_batches`) tells the
 re-run it is one, and the sinks then leave exactly what one clean run would have: once.
