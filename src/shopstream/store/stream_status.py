@@ -1,27 +1,41 @@
-"""What the streaming job reports about itself in the store, read for the Pipeline health page
-and the demo: each query's last progress, the last batches, dead letters by reason. A few
-`stream_status` and `rollup_total` documents by `_id`.
+"""What the streaming job reports about itself in the store: the batch ledger
+(`stream_batches`, written by `BatchLedger`), the enrichment's status (`EnrichStatus`) and each
+query's progress (`stream_status`); read for the Pipeline health page and the demo (each
+query's last progress, the last batches, dead letters by reason) by a few `_id` lookups.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
+from pymongo import ReturnDocument
 from pymongo.database import Database
 
 from shopstream.domain.documents import (
     ENRICH_STATUS,
     ROLLUP_TOTAL,
+    STREAM_BATCHES,
     STREAM_STATUS,
     TOTAL_KEY,
+    batch_key,
+    batch_range,
     query_status_key,
 )
 from shopstream.store.errors import translated
 
-__all__ = ["BatchSummary", "QueryLag", "dead_letters", "last_batches", "query_lag"]
+__all__ = [
+    "BatchLedger",
+    "BatchOutcome",
+    "BatchSummary",
+    "EnrichStatus",
+    "QueryLag",
+    "dead_letters",
+    "last_batches",
+    "query_lag",
+]
 
 
 @dataclass(frozen=True)
@@ -87,3 +101,94 @@ def dead_letters(db: Database[dict[str, Any]]) -> dict[str, int]:
     """Dead letters received, by reason (from the all-time rollup)."""
     doc = db[ROLLUP_TOTAL].find_one({"_id": TOTAL_KEY}, {"dead_letters": 1}) or {}
     return {e["reason"]: int(e["dead_letters"]) for e in doc.get("dead_letters", [])}
+
+
+class BatchOutcome(Protocol):
+    """What a finished batch reports (the job's merged partition results)."""
+
+    records: int
+    new: int
+    dead: int
+    newest: datetime | None
+    latencies: list[float]
+
+
+class BatchLedger:
+    """One document per micro-batch in `stream_batches`: batch health, timings and attempts.
+
+    A batch that finds its own document was started before and did not finish: Spark replays
+    it with the same offsets (`attempts` counts them). Keys come from
+    `domain.documents.batch_key`; the query id comes from the checkpoint, so a fresh checkpoint
+    starts a new series instead of mistaking its batch 0 for a replay.
+    """
+
+    def __init__(self, db: Database[dict[str, Any]], keep: int = 2_000) -> None:
+        self.coll = db[STREAM_BATCHES]
+        self.keep = keep
+
+    def begin(self, query_id: str, batch_id: int) -> bool:
+        """Records the start of a batch (one round trip); True if this is a replay."""
+        now = datetime.now(UTC)
+        before = self.coll.find_one_and_update(
+            {"_id": batch_key(query_id, batch_id)},
+            {
+                "$set": {"query_id": query_id, "batch_id": batch_id, "started_at": now},
+                "$inc": {"attempts": 1},
+            },
+            upsert=True,
+            return_document=ReturnDocument.BEFORE,
+        )
+        if batch_id % 100 == 0 and batch_id >= self.keep:
+            old = batch_range(query_id) | {"$lt": batch_key(query_id, batch_id - self.keep)}
+            self.coll.delete_many({"_id": old})
+        return before is not None
+
+    def finish(self, query_id: str, batch_id: int, **fields: Any) -> None:
+        self.coll.update_one(
+            {"_id": batch_key(query_id, batch_id)},
+            {"$set": {**fields, "finished_at": datetime.now(UTC)}},
+        )
+
+
+class EnrichStatus:
+    """The `stream_status` document of the enrichment: its last batch with records and the
+    newest order time written so far (what the dashboard's freshness shows)."""
+
+    def __init__(self, db: Database[dict[str, Any]], keep: int = 120) -> None:
+        self.coll = db[STREAM_STATUS]
+        self.keep = keep
+        doc = self.coll.find_one({"_id": ENRICH_STATUS}) or {}
+        self.newest: datetime | None = doc.get("newest_order_at")
+        self.recent: list[dict[str, Any]] = list(doc.get("recent", []))
+
+    def record(self, query_id: str, batch_id: int, batch: BatchOutcome, took: float) -> None:
+        if not batch.records:
+            return  # an empty trigger changes nothing worth a write
+        if batch.newest and (self.newest is None or batch.newest > self.newest):
+            self.newest = batch.newest
+        now = datetime.now(UTC)
+        lat = batch.latencies
+        summary = {
+            "at": now,
+            "records": batch.records,
+            "duration_s": round(took, 4),
+            "e2e_p50_s": lat[len(lat) // 2] if lat else None,
+            "e2e_p95_s": lat[int(len(lat) * 0.95)] if lat else None,
+        }
+        self.recent = [*self.recent[-(self.keep - 1) :], summary]
+        self.coll.replace_one(
+            {"_id": ENRICH_STATUS},
+            {
+                "_id": ENRICH_STATUS,
+                "query_id": query_id,
+                "batch_id": batch_id,
+                "finished_at": now,
+                "records": batch.records,
+                "new_orders": batch.new,
+                "dead_letters": batch.dead,
+                "duration_s": round(took, 4),
+                "newest_order_at": self.newest,
+                "recent": self.recent,  # the last `keep` batches with records
+            },
+            upsert=True,
+        )

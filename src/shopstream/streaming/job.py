@@ -29,21 +29,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import pyarrow as pa
-from pymongo import ReturnDocument
-from pymongo.database import Database
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from shopstream.config import Settings
 from shopstream.domain.documents import (
-    ENRICH_STATUS,
-    STREAM_BATCHES,
-    STREAM_STATUS,
-    batch_key,
-    batch_range,
     batch_token,
 )
 from shopstream.messaging.clients import producer_config
@@ -51,13 +43,13 @@ from shopstream.store.client import connect
 from shopstream.store.customer_sets import CustomerSetWriter
 from shopstream.store.mongo import all_of
 from shopstream.store.rollup_store import RollupWriter, check_layout, drop_unused_indexes
+from shopstream.store.stream_status import BatchLedger, EnrichStatus
 from shopstream.streaming.lake import WatermarkPublisher, start_lake_query
 from shopstream.streaming.progress import ProgressPoller, ProgressPublisher
 from shopstream.streaming.sink import PartitionResult, SinkConfig
 from shopstream.streaming.source import read_orders
 
 __all__ = [
-    "BatchLedger",
     "BatchLog",
     "EnrichBatch",
     "partition_writer",
@@ -70,87 +62,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _COLUMNS = ("key", "value", "topic", "partition", "offset", "timestamp")
-
-
-class BatchLedger:
-    """One document per micro-batch in `stream_batches`: batch health, timings and attempts.
-
-    A batch that finds its own document was started before and did not finish: Spark replays
-    it with the same offsets (`attempts` counts them). Keys come from
-    `domain.documents.batch_key`; the query id comes from the checkpoint, so a fresh checkpoint
-    starts a new series instead of mistaking its batch 0 for a replay.
-    """
-
-    def __init__(self, db: Database[dict[str, Any]], keep: int = 2_000) -> None:
-        self.coll = db[STREAM_BATCHES]
-        self.keep = keep
-
-    def begin(self, query_id: str, batch_id: int) -> bool:
-        """Records the start of a batch (one round trip); True if this is a replay."""
-        now = datetime.now(UTC)
-        before = self.coll.find_one_and_update(
-            {"_id": batch_key(query_id, batch_id)},
-            {
-                "$set": {"query_id": query_id, "batch_id": batch_id, "started_at": now},
-                "$inc": {"attempts": 1},
-            },
-            upsert=True,
-            return_document=ReturnDocument.BEFORE,
-        )
-        if batch_id % 100 == 0 and batch_id >= self.keep:
-            old = batch_range(query_id) | {"$lt": batch_key(query_id, batch_id - self.keep)}
-            self.coll.delete_many({"_id": old})
-        return before is not None
-
-    def finish(self, query_id: str, batch_id: int, **fields: Any) -> None:
-        self.coll.update_one(
-            {"_id": batch_key(query_id, batch_id)},
-            {"$set": {**fields, "finished_at": datetime.now(UTC)}},
-        )
-
-
-class EnrichStatus:
-    """The `stream_status` document of the enrichment: its last batch with records and the
-    newest order time written so far (what the dashboard's freshness shows)."""
-
-    def __init__(self, db: Database[dict[str, Any]], keep: int = 120) -> None:
-        self.coll = db[STREAM_STATUS]
-        self.keep = keep
-        doc = self.coll.find_one({"_id": ENRICH_STATUS}) or {}
-        self.newest: datetime | None = doc.get("newest_order_at")
-        self.recent: list[dict[str, Any]] = list(doc.get("recent", []))
-
-    def record(self, query_id: str, batch_id: int, written: PartitionResult, took: float) -> None:
-        if not written.records:
-            return  # an empty trigger changes nothing worth a write
-        if written.newest and (self.newest is None or written.newest > self.newest):
-            self.newest = written.newest
-        now = datetime.now(UTC)
-        lat = written.latencies
-        summary = {
-            "at": now,
-            "records": written.records,
-            "duration_s": round(took, 4),
-            "e2e_p50_s": lat[len(lat) // 2] if lat else None,
-            "e2e_p95_s": lat[int(len(lat) * 0.95)] if lat else None,
-        }
-        self.recent = [*self.recent[-(self.keep - 1) :], summary]
-        self.coll.replace_one(
-            {"_id": ENRICH_STATUS},
-            {
-                "_id": ENRICH_STATUS,
-                "query_id": query_id,
-                "batch_id": batch_id,
-                "finished_at": now,
-                "records": written.records,
-                "new_orders": written.new,
-                "dead_letters": written.dead,
-                "duration_s": round(took, 4),
-                "newest_order_at": self.newest,
-                "recent": self.recent,  # the last `keep` batches with records
-            },
-            upsert=True,
-        )
 
 
 def sink_config(settings: Settings) -> SinkConfig:
