@@ -1,11 +1,23 @@
-"""What the streaming job reports about itself in the store: the batch ledger
-(`stream_batches`, written by `BatchLedger`), the enrichment's status (`EnrichStatus`) and each
-query's progress (`stream_status`); read for the Pipeline health page and the demo (each
-query's last progress, the last batches, dead letters by reason) by a few `_id` lookups.
+"""What the streaming job reports about itself in the store; read for the Pipeline health page
+and the demo (each query's last progress, the last batches, dead letters by reason) by a few
+`_id` lookups.
+
+- `stream_batches`: one document per micro-batch (`BatchLedger`): timings and attempts.
+- `stream_status` `"query:<name>"` (`ProgressPublisher`, one per query, from its progress): the
+  last trigger's batch id, time, input rows and duration, and the Kafka offsets it read up to
+  (`end_offsets`, by topic and partition). The lag of a query is Kafka's end offsets minus
+  these.
+- `stream_status` `"enrich"` (`EnrichStatus`, written by the enrichment's `foreachBatch`): the
+  last micro-batch that wrote orders (when, records, new orders, dead letters, duration) and
+  the newest order time seen.
+
+Writing the status documents never fails a query (the next batch writes again).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -13,6 +25,7 @@ from typing import Any, Protocol
 
 from pymongo import ReturnDocument
 from pymongo.database import Database
+from pymongo.errors import PyMongoError
 
 from shopstream.domain.documents import (
     ENRICH_STATUS,
@@ -24,6 +37,7 @@ from shopstream.domain.documents import (
     batch_range,
     query_status_key,
 )
+from shopstream.store.client import connect
 from shopstream.store.errors import translated
 
 __all__ = [
@@ -31,11 +45,17 @@ __all__ = [
     "BatchOutcome",
     "BatchSummary",
     "EnrichStatus",
+    "ProgressPublisher",
     "QueryLag",
     "dead_letters",
     "last_batches",
+    "progress_document",
     "query_lag",
 ]
+
+log = logging.getLogger(__name__)
+
+Progress = Mapping[str, Any]  # a query's progress, as `StreamingQuery.lastProgress` gives it
 
 
 @dataclass(frozen=True)
@@ -192,3 +212,41 @@ class EnrichStatus:
             },
             upsert=True,
         )
+
+
+def progress_document(progress: Progress) -> dict[str, Any]:
+    """What a query's progress says, as the `stream_status` document of the query."""
+    end: dict[str, dict[str, int]] = {}
+    for source in progress.get("sources") or []:
+        raw = source.get("endOffset")
+        offsets = json.loads(raw) if isinstance(raw, str) and raw else raw
+        for topic, partitions in (offsets if isinstance(offsets, dict) else {}).items():
+            end.setdefault(topic, {}).update({str(p): int(o) for p, o in partitions.items()})
+    return {
+        "_id": query_status_key(progress["name"]),
+        "name": progress["name"],
+        "query_id": str(progress["id"]),
+        "batch_id": progress["batchId"],
+        "trigger_at": datetime.fromisoformat(progress["timestamp"].replace("Z", "+00:00")),
+        "input_rows": progress.get("numInputRows"),
+        "input_rows_per_s": round(float(progress.get("inputRowsPerSecond") or 0.0), 1),
+        "processed_rows_per_s": round(float(progress.get("processedRowsPerSecond") or 0.0), 1),
+        "duration_ms": int((progress.get("durationMs") or {}).get("triggerExecution", 0)),
+        "end_offsets": end,
+        "published_at": datetime.now(UTC),
+    }
+
+
+class ProgressPublisher:
+    """Writes each query's latest progress to `stream_status` (driver side)."""
+
+    def __init__(self, mongo_url: str, database: str) -> None:
+        self.client = connect(mongo_url, app="shopstream-stream")
+        self.coll = self.client[database][STREAM_STATUS]
+
+    def __call__(self, progress: Progress) -> None:
+        try:
+            doc = progress_document(progress)
+            self.coll.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+        except (PyMongoError, ValueError, TypeError, KeyError):  # never fail a query for it
+            log.warning("could not publish the progress of a query", exc_info=True)

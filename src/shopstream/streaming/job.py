@@ -43,9 +43,9 @@ from shopstream.store.client import connect
 from shopstream.store.customer_sets import CustomerSetWriter
 from shopstream.store.mongo import all_of
 from shopstream.store.rollup_store import RollupWriter, check_layout, drop_unused_indexes
-from shopstream.store.stream_status import BatchLedger, EnrichStatus
+from shopstream.store.stream_status import BatchLedger, EnrichStatus, ProgressPublisher
 from shopstream.streaming.lake import WatermarkPublisher, start_lake_query
-from shopstream.streaming.progress import ProgressPoller, ProgressPublisher
+from shopstream.streaming.progress import ProgressPoller
 from shopstream.streaming.sink import PartitionResult, SinkConfig
 from shopstream.streaming.source import read_orders
 

@@ -10,7 +10,8 @@ import pytest
 from shopstream.dashboard.format import ago, change, local_time, money, number
 from shopstream.dashboard.health import ApiRates, api_sample, lake_state
 from shopstream.store.rollup_reader import OTHER, top_categories
-from shopstream.streaming.progress import ProgressPoller, progress_document
+from shopstream.store.stream_status import progress_document
+from shopstream.streaming.progress import ProgressPoller
 
 METRICS = """# TYPE shopstream_http_requests counter
 shopstream_http_requests_total{handler="/order",method="POST",status="202"} 10.0
