@@ -16,7 +16,8 @@ from shopstream.cli.main import app
 from shopstream.config import Settings, settings_env
 from shopstream.messaging.tail import tail
 from shopstream.store.client import connect
-from shopstream.streaming.dlq import dead_letters, replay, summary
+from shopstream.store.dead_letters import newest, summary
+from shopstream.streaming.dlq import replay
 from shopstream.streaming.job import start_enrich_query
 from tests.integration.conftest import job_settings
 from tests.integration.test_enrich import wait_for
@@ -47,8 +48,8 @@ def test_an_unknown_product_is_dead_lettered_then_replayed_once_it_exists(
     db = client[settings.mongo_database]
     query = start_enrich_query(spark, settings)
     try:
-        wait_for(lambda: any(order_id in d["payload"] for d in dead_letters(db, limit=1000)))
-        (letter,) = [d for d in dead_letters(db, limit=1000) if order_id in d["payload"]]
+        wait_for(lambda: any(order_id in d["payload"] for d in newest(db, limit=1000)))
+        (letter,) = [d for d in newest(db, limit=1000) if order_id in d["payload"]]
         assert (letter["reason"], letter["detail"]) == ("unknown_product", f"products {product_id}")
         assert json.loads(letter["payload"]) == event  # the raw payload, untouched
 

@@ -22,11 +22,11 @@ def cmd_dlq_list(
 ) -> None:
     """Show dead letters by reason, newest first."""
     settings = load_settings()
-    from shopstream.streaming.dlq import dead_letters, summary
+    from shopstream.store.dead_letters import newest, summary
 
     with _database(settings) as db:
         counts = summary(db)
-        docs = dead_letters(db, reason, include_replayed, limit)
+        docs = newest(db, reason, include_replayed, limit)
     if not counts:
         console.print("no dead letters")
         return

@@ -1,4 +1,4 @@
-"""Dead letters: list them, and replay the ones whose cause has been fixed.
+"""Dead letters: replay the ones whose cause has been fixed (`store.dead_letters` lists them).
 
 The streaming job writes every record it cannot process to `dead_letters` (keyed by its Kafka
 coordinates) and to the `orders.dlq` topic. Replaying re-produces the raw payload, unchanged,
@@ -11,7 +11,6 @@ the raw payload stays in the lake and the dead letter for that.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,43 +18,17 @@ from typing import Any
 import psycopg
 from confluent_kafka import KafkaError, Message, Producer
 from pydantic import ValidationError
-from pymongo.database import Database
 
 from shopstream.config import Settings
-from shopstream.domain.documents import DEAD_LETTERS
 from shopstream.domain.models import OrderEvent
 from shopstream.messaging.clients import producer_config
+from shopstream.store.client import StoreDatabase
+from shopstream.store.dead_letters import mark_replayed, unreplayed
 from shopstream.streaming.reasons import UNKNOWN_CUSTOMER, UNKNOWN_PRODUCT
 
-__all__ = ["ReplayReport", "dead_letters", "replay", "summary"]
+__all__ = ["ReplayReport", "replay"]
 
 REPLAYABLE = (UNKNOWN_CUSTOMER, UNKNOWN_PRODUCT)
-
-
-def _filter(reason: str | None, include_replayed: bool) -> dict[str, Any]:
-    query: dict[str, Any] = {} if include_replayed else {"replayed_at": {"$exists": False}}
-    if reason:
-        query["reason"] = reason
-    return query
-
-
-def dead_letters(
-    db: Database[dict[str, Any]],
-    reason: str | None = None,
-    include_replayed: bool = False,
-    limit: int = 50,
-) -> list[dict[str, Any]]:
-    """The newest dead letters first."""
-    cursor = db[DEAD_LETTERS].find(_filter(reason, include_replayed)).sort("failed_at", -1)
-    return list(cursor.limit(limit))
-
-
-def summary(db: Database[dict[str, Any]]) -> Counter[tuple[str, bool]]:
-    """How many dead letters per (reason, replayed)."""
-    counts: Counter[tuple[str, bool]] = Counter()
-    for doc in db[DEAD_LETTERS].find({}, {"reason": 1, "replayed_at": 1}):
-        counts[(doc["reason"], "replayed_at" in doc)] += 1
-    return counts
 
 
 @dataclass
@@ -73,7 +46,7 @@ def _missing(conn: psycopg.Connection[Any], table: str, ids: set[int]) -> set[in
 
 
 def replay(
-    db: Database[dict[str, Any]],
+    db: StoreDatabase,
     settings: Settings,
     reason: str | None = None,
     dry_run: bool = False,
@@ -83,7 +56,7 @@ def replay(
     topic = settings.orders_topic
     report = ReplayReport()
     candidates: list[tuple[dict[str, Any], OrderEvent]] = []
-    for doc in db[DEAD_LETTERS].find(_filter(reason, include_replayed=False)):
+    for doc in unreplayed(db, reason):
         if doc["reason"] not in REPLAYABLE:
             report.not_replayable += 1
             continue
@@ -118,15 +91,8 @@ def replay(
                 return
             # Marked only once Kafka holds the record: a crash before this replays it again,
             # which is harmless (the order's first record wins).
-            db[DEAD_LETTERS].update_one(
-                {"_id": doc["_id"]},
-                {
-                    "$set": {
-                        "replayed_at": datetime.now(UTC),
-                        "replayed_to": f"{msg.topic()}:{msg.partition()}:{msg.offset()}",
-                    }
-                },
-            )
+            at = f"{msg.topic()}:{msg.partition()}:{msg.offset()}"
+            mark_replayed(db, doc["_id"], datetime.now(UTC), at)
             report.replayed.append(doc["_id"])
 
         producer.produce(topic, doc["payload"].encode(), event.kafka_key(), on_delivery=delivered)
