@@ -28,7 +28,6 @@ STILL_IMPORTING_PYMONGO = {
     "src/shopstream/spikes/detector.py",
     "src/shopstream/spikes/intraday.py",
     "src/shopstream/spikes/quality.py",
-    "src/shopstream/streaming/sink.py",
     "bench/shopstream_bench/ceiling.py",
     "bench/shopstream_bench/dashboard.py",
     "bench/shopstream_bench/history_options.py",

@@ -12,9 +12,13 @@ import functools
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-from pymongo.errors import PyMongoError
+from pymongo.errors import ConnectionFailure, PyMongoError
 
-__all__ = ["StoreUnavailableError", "translated"]
+__all__ = ["TRANSIENT_ERRORS", "StoreUnavailableError", "translated"]
+
+# A lost connection (a restarted server, a network blip): worth retrying, unlike an error the
+# server returned (bad data or a bug), which would fail the same way again.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (ConnectionFailure,)
 
 P = ParamSpec("P")
 R = TypeVar("R")

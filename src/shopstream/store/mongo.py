@@ -12,7 +12,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
-__all__ = ["DUPLICATE_KEY", "all_of", "find_each", "insert_once", "replace_all"]
+__all__ = ["DUPLICATE_KEY", "all_of", "find_each", "insert_once", "insert_owned", "replace_all"]
 
 T = TypeVar("T")
 CONCURRENT_COMMANDS = 2  # what `replace_all` splits a large write into
@@ -44,6 +44,26 @@ def insert_once(
             inserted += [d for i, d in enumerate(chunk) if i not in taken]
             existing += [d for i, d in enumerate(chunk) if i in taken]
     return inserted, existing
+
+
+def insert_owned(
+    coll: Collection[dict[str, Any]],
+    docs: list[dict[str, Any]],
+    bulk_size: int,
+    recheck: bool,
+    mine: Callable[[dict[str, Any], dict[str, Any]], bool],
+) -> list[dict[str, Any]]:
+    """Insert-first ownership: inserts the documents whose `_id` is new and returns the ones
+    this writer owns. Those it inserted; and, when `recheck` (an earlier attempt of the same
+    writer may have inserted some: a replayed batch, a retried task), the documents already
+    there that `mine(stored, doc)` says that attempt wrote, as stored. Without `recheck` a
+    duplicate is someone else's and costs no read."""
+    inserted, existing = insert_once(coll, docs, bulk_size)
+    if recheck and existing:
+        stored = find_each(coll, [d["_id"] for d in existing])
+        inserted += [was for doc, was in zip(existing, stored, strict=True)
+                     if was is not None and mine(was, doc)]  # fmt: skip
+    return inserted
 
 
 def find_each(

@@ -34,8 +34,6 @@ from zoneinfo import ZoneInfo
 import orjson
 import psycopg
 from confluent_kafka import KafkaError, Producer
-from pymongo.collection import Collection
-from pymongo.errors import ConnectionFailure
 
 from shopstream.domain import rollups
 from shopstream.domain.documents import (
@@ -47,7 +45,8 @@ from shopstream.domain.documents import (
 from shopstream.domain.rollups import CustomerSets, Deltas
 from shopstream.store.client import connect
 from shopstream.store.customer_history import HistoryWriter
-from shopstream.store.mongo import find_each, insert_once
+from shopstream.store.errors import TRANSIENT_ERRORS
+from shopstream.store.mongo import find_each, insert_once, insert_owned
 from shopstream.streaming.dimensions import Dimensions
 from shopstream.streaming.transform import KafkaRecord, transform
 
@@ -156,7 +155,7 @@ def _process(config: SinkConfig) -> _Process:
 
 # Lost connections (a restarted server, a network blip) are retried; anything else is a bug
 # or bad data and fails the task loudly (Spark then fails the batch, which is replayed).
-_TRANSIENT = (ConnectionFailure, psycopg.OperationalError)
+_TRANSIENT: tuple[type[Exception], ...] = (*TRANSIENT_ERRORS, psycopg.OperationalError)
 _BACKOFF_S = (1.0, 3.0, 9.0)
 
 
@@ -197,7 +196,7 @@ def _write(
     )  # fmt: skip
     clock.lap("transform")
     token = batch_token(query_id, batch_id)
-    owned = _owned_orders(proc.db[ORDERS], out.orders, config.bulk_size, recheck)
+    owned = _owned_orders(proc, out.orders, recheck)
     result.new = len(owned)
     result.deltas = rollups.order_deltas(owned, proc.tz)
     result.customers = rollups.customer_sets(owned, proc.tz)
@@ -209,7 +208,7 @@ def _write(
     proc.history.write(owned)
     clock.lap("history")
     if out.dead:
-        mine = _owned_dead(proc.db[DEAD_LETTERS], out.dead, config.bulk_size, recheck)
+        mine = _owned_dead(proc, out.dead, recheck)
         rollups.dead_letter_deltas(mine, result.deltas)
         _publish(proc.dlq_producer(), config, out.dead)
     clock.lap("dead_letters")
@@ -218,20 +217,16 @@ def _write(
 
 
 def _owned_orders(
-    coll: Collection[dict[str, Any]],
-    docs: list[dict[str, Any]],
-    bulk_size: int,
-    recheck: bool,
+    proc: _Process, docs: list[dict[str, Any]], recheck: bool
 ) -> list[dict[str, Any]]:
-    inserted, existing = insert_once(coll, docs, bulk_size)
-    if recheck and existing:  # only after a crash or a task retry
-        stored = find_each(coll, [d["_id"] for d in existing])
-        for doc, was in zip(existing, stored, strict=True):
-            if was is not None and same_record(was.get("ingest"), doc["ingest"]):
-                inserted.append(was)
+    def mine(stored: dict[str, Any], doc: dict[str, Any]) -> bool:
+        return same_record(stored.get("ingest"), doc["ingest"])
+
+    owned = insert_owned(proc.db[ORDERS], docs, proc.config.bulk_size, recheck, mine)
+    if recheck:  # only after a crash or a task retry
         # In record order, however the attempts interleaved: markers go to the first order.
-        inserted.sort(key=lambda d: (d["ingest"]["partition"], d["ingest"]["offset"]))
-    return inserted
+        owned.sort(key=lambda d: (d["ingest"]["partition"], d["ingest"]["offset"]))
+    return owned
 
 
 _LATENCY_SAMPLE = 200
@@ -249,18 +244,15 @@ def _latencies(orders: list[dict[str, Any]], written_at: datetime) -> list[float
     return out
 
 
-def _owned_dead(
-    coll: Collection[dict[str, Any]], docs: list[dict[str, Any]], bulk_size: int, recheck: bool
-) -> list[dict[str, Any]]:
+def _owned_dead(proc: _Process, docs: list[dict[str, Any]], recheck: bool) -> list[dict[str, Any]]:
     """The dead letters this batch inserted (`replayed_at` of existing ones stays as it is). A
     record sits in one batch of a query, so an existing dead letter naming this batch was
     inserted by an earlier attempt of it."""
-    inserted, existing = insert_once(coll, docs, bulk_size)
-    if recheck and existing:
-        stored = find_each(coll, [d["_id"] for d in existing])
-        inserted += [d for d, was in zip(existing, stored, strict=True)
-                     if was is not None and was.get("batch") == d["batch"]]  # fmt: skip
-    return inserted
+
+    def mine(stored: dict[str, Any], doc: dict[str, Any]) -> bool:
+        return bool(stored.get("batch") == doc["batch"])
+
+    return insert_owned(proc.db[DEAD_LETTERS], docs, proc.config.bulk_size, recheck, mine)
 
 
 def same_record(stored: dict[str, Any] | None, mine: dict[str, Any]) -> bool:
