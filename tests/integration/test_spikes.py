@@ -23,10 +23,10 @@ from shopstream.domain.documents import (
     history_period,
     history_shard_key,
 )
-from shopstream.spikes.demand import decode_units, period_start
 from shopstream.spikes.detector import run
 from shopstream.spikes.intraday import refresh
 from shopstream.spikes.rule import Rule
+from shopstream.store.demand_history import decode_units, period_start
 from tests.utils import fresh_database
 from tests.utils.orders import order_doc, write_orders
 from tests.utils.spikes import DAYS, FIRST, SPIKE_DAY, SPIKER, STEADY, at_local

@@ -24,7 +24,6 @@ SOURCES = (ROOT / "src", ROOT / "bench")
 STILL_IMPORTING_PYMONGO = {
     "src/shopstream/cli/common.py",
     "src/shopstream/spikes/complete.py",
-    "src/shopstream/spikes/demand.py",
     "src/shopstream/spikes/detector.py",
     "src/shopstream/spikes/intraday.py",
     "src/shopstream/spikes/quality.py",

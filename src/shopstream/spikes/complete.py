@@ -19,7 +19,7 @@ from pymongo.database import Database
 
 from shopstream.config import Settings
 from shopstream.domain.documents import STREAM_STATUS, query_status_key
-from shopstream.spikes.demand import day_bounds
+from shopstream.store.demand_history import day_bounds
 from shopstream.streaming.committed import watermark_passed
 
 __all__ = ["Completeness", "day_complete"]

@@ -1,6 +1,6 @@
 """`shopstream spikes run`: a day's (or a range's) demand, then its spikes.
 
-For each day D: its demand is read from the rollups and stored (`spikes.demand`); the history
+For each day D: its demand is read from the rollups and stored (`store.demand_history`); the history
 of the `lookback_days` before D is loaded too where it is missing (a first run needs no
 separate backfill); the rule (`spikes.rule`) runs over every product at once; and D's spikes
 replace what `demand_spikes` held for D (a rerun gives the same result, a day without spikes
@@ -25,7 +25,8 @@ from shopstream.domain.documents import (
     SPIKE_DAYS_KEY,
     history_calendar_key,
 )
-from shopstream.spikes.demand import (
+from shopstream.spikes.rule import Rule, Verdicts, evaluate, history_matrix, weekday_factors
+from shopstream.store.demand_history import (
     DayDemand,
     History,
     load_days,
@@ -33,7 +34,6 @@ from shopstream.spikes.demand import (
     read_day,
     read_history,
 )
-from shopstream.spikes.rule import Rule, Verdicts, evaluate, history_matrix, weekday_factors
 from shopstream.store.leases import lease
 from shopstream.store.mongo import find_each
 

@@ -21,9 +21,9 @@ import numpy as np
 from pymongo.database import Database
 
 from shopstream.domain.documents import EMERGING_SPIKES
-from shopstream.spikes.demand import History, day_bounds, read_day, read_history
 from shopstream.spikes.detector import Window, ratio_value, window
 from shopstream.spikes.rule import Rule, evaluate
+from shopstream.store.demand_history import History, day_bounds, read_day, read_history
 
 __all__ = ["elapsed_share", "refresh", "store_level"]
 

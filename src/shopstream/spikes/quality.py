@@ -24,9 +24,9 @@ from shopstream.domain.clock import day_bounds
 from shopstream.domain.documents import DAILY_DEMAND
 from shopstream.domain.rollups import DAY_PRODUCT, HOUR, order_deltas
 from shopstream.simulator.model import DemandModel, Spike, plan_spikes
-from shopstream.spikes.demand import DayDemand, read_history
 from shopstream.spikes.detector import detect, run
 from shopstream.spikes.rule import Rule
+from shopstream.store.demand_history import DayDemand, read_history
 from shopstream.store.rollup_store import RollupWriter, check_layout
 
 __all__ = ["BANDS", "Score", "band", "evaluate", "score", "simulate"]

@@ -8,9 +8,9 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
-from shopstream.spikes.demand import History
 from shopstream.spikes.detector import window
 from shopstream.spikes.rule import Rule, evaluate, history_matrix, percentiles, weekday_factors
+from shopstream.store.demand_history import History
 
 PLAIN = Rule(
     lookback_days=30, min_history_days=5, min_units=5, min_orders=0, margin=1.0, weekday=False
