@@ -23,10 +23,6 @@ SOURCES = (ROOT / "src", ROOT / "bench")
 
 STILL_IMPORTING_PYMONGO = {
     "src/shopstream/cli/common.py",
-    "src/shopstream/spikes/complete.py",
-    "src/shopstream/spikes/detector.py",
-    "src/shopstream/spikes/intraday.py",
-    "src/shopstream/spikes/quality.py",
     "bench/shopstream_bench/ceiling.py",
     "bench/shopstream_bench/dashboard.py",
     "bench/shopstream_bench/history_options.py",

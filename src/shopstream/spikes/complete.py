@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta, tzinfo
 from typing import Any
 
-from pymongo.database import Database
-
 from shopstream.config import Settings
-from shopstream.domain.documents import STREAM_STATUS, query_status_key
+from shopstream.store.client import StoreDatabase
 from shopstream.store.demand_history import day_bounds
+from shopstream.store.stream_status import query_status
 from shopstream.streaming.committed import watermark_passed
 
 __all__ = ["Completeness", "day_complete"]
@@ -42,7 +41,7 @@ def _behind(enrich: dict[str, Any], lake: dict[str, Any]) -> list[str]:
 
 
 def day_complete(
-    settings: Settings, db: Database[dict[str, Any]], day: date, tz: tzinfo, grace: timedelta
+    settings: Settings, db: StoreDatabase, day: date, tz: tzinfo, grace: timedelta
 ) -> Completeness:
     _, end = day_bounds(day, tz)
     passed, reason = watermark_passed(
@@ -50,9 +49,7 @@ def day_complete(
     )
     if not passed:
         return Completeness(False, reason)
-    status = db[STREAM_STATUS]
-    lake = status.find_one({"_id": query_status_key("lake")})
-    enrich = status.find_one({"_id": query_status_key("enrich")})
+    lake, enrich = query_status(db, "lake"), query_status(db, "enrich")
     if not lake or not enrich:
         return Completeness(False, "the streaming queries have not published their progress yet")
     behind = _behind(enrich, lake)

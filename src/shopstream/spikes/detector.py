@@ -16,26 +16,20 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 import numpy as np
-from pymongo.database import Database
 
-from shopstream.domain.documents import (
-    DAILY_DEMAND,
-    DEMAND_HISTORY,
-    DEMAND_SPIKES,
-    SPIKE_DAYS_KEY,
-    history_calendar_key,
-)
 from shopstream.spikes.rule import Rule, Verdicts, evaluate, history_matrix, weekday_factors
+from shopstream.store.client import StoreDatabase
 from shopstream.store.demand_history import (
     DayDemand,
     History,
     load_days,
-    periods_between,
+    loaded_days,
     read_day,
     read_history,
+    stored_day,
 )
+from shopstream.store.demand_spikes import write_day
 from shopstream.store.leases import lease
-from shopstream.store.mongo import find_each
 
 __all__ = ["DayResult", "Window", "detect", "ratio_value", "run", "window"]
 
@@ -143,20 +137,12 @@ def detect(
     return spikes, verdicts
 
 
-def _calendar_days(db: Database[dict[str, Any]], start: date, end: date) -> set[date]:
-    keys = [history_calendar_key(p) for p in periods_between(start, end)]
-    found: set[date] = set()
-    for doc in find_each(db[DEMAND_HISTORY], keys):
-        found.update(date.fromisoformat(d) for d in (doc or {}).get("days", {}))
-    return found
-
-
 def _days(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
 def run(
-    db: Database[dict[str, Any]],
+    db: StoreDatabase,
     first: date,
     last: date,
     tz: tzinfo,
@@ -171,7 +157,7 @@ def run(
     results: list[DayResult] = []
     with lease(db) as held:
         start = first - timedelta(days=rule.lookback_days)
-        have = _calendar_days(db, start, first - timedelta(days=1))
+        have = loaded_days(db, start, first - timedelta(days=1))
         missing = [d for d in _days(start, first - timedelta(days=1)) if d not in have]
         todo = missing + _days(first, last)
         demands: dict[date, DayDemand] = {}  # the last chunk's (a long range is re-read)
@@ -185,7 +171,7 @@ def run(
             )
         history = read_history(db, start, last)
         for day in _days(first, last):
-            demand = demands.get(day) or _stored_demand(db, day)
+            demand = demands.get(day) or stored_day(db, day)
             spikes, verdicts = detect(history, demand, rule)
             _store_spikes(db, day, spikes, rule, verdicts, timezone)
             eligible = int(np.sum(verdicts.history_days >= rule.min_history_days))
@@ -197,13 +183,8 @@ def run(
     return results
 
 
-def _stored_demand(db: Database[dict[str, Any]], day: date) -> DayDemand:
-    doc = db[DAILY_DEMAND].find_one({"_id": day.isoformat()}) or {}
-    return DayDemand(day, list(doc.get("products", [])), list(doc.get("hours") or [0] * 24))
-
-
 def _store_spikes(
-    db: Database[dict[str, Any]],
+    db: StoreDatabase,
     day: date,
     spikes: list[dict[str, Any]],
     rule: Rule,
@@ -221,9 +202,4 @@ def _store_spikes(
         "products_evaluated": int(np.sum(verdicts.history_days >= rule.min_history_days)),
         "detected_at": datetime.now(UTC),
     }
-    coll = db[DEMAND_SPIKES]
-    coll.replace_one({"_id": iso}, doc, upsert=True)
-    index = coll.find_one({"_id": SPIKE_DAYS_KEY}) or {"_id": SPIKE_DAYS_KEY, "days": {}}
-    index["days"][iso] = len(spikes)
-    index["days"] = dict(sorted(index["days"].items()))
-    coll.replace_one({"_id": SPIKE_DAYS_KEY}, index, upsert=True)
+    write_day(db, iso, doc)

@@ -18,12 +18,12 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 import numpy as np
-from pymongo.database import Database
 
-from shopstream.domain.documents import EMERGING_SPIKES
 from shopstream.spikes.detector import Window, ratio_value, window
 from shopstream.spikes.rule import Rule, evaluate
+from shopstream.store.client import StoreDatabase
 from shopstream.store.demand_history import History, day_bounds, read_day, read_history
+from shopstream.store.demand_spikes import emerging, write_emerging
 
 __all__ = ["elapsed_share", "refresh", "store_level"]
 
@@ -58,7 +58,7 @@ def store_level(so_far: float, store_by_now: np.ndarray, w: Window, rule: Rule) 
 
 
 def refresh(
-    db: Database[dict[str, Any]], at: datetime, tz: tzinfo, timezone: str, rule: Rule
+    db: StoreDatabase, at: datetime, tz: tzinfo, timezone: str, rule: Rule
 ) -> dict[str, Any]:
     """Recomputes the emerging spikes of `at`'s business day as of `at`; returns the stored
     document."""
@@ -79,7 +79,7 @@ def refresh(
         history_weekdays=w.weekdays, weekday=w.weekday, factors=w.factors, orders=orders,
     )  # fmt: skip
     iso = day.isoformat()
-    previous = db[EMERGING_SPIKES].find_one({"_id": iso}) or {}
+    previous = emerging(db, iso) or {}
     before = {s["product_id"]: s for s in previous.get("spikes", [])}
     spikes: dict[int, dict[str, Any]] = {}
     for i in range(len(history.product_ids)):
@@ -115,7 +115,7 @@ def refresh(
         "rule": rule.as_document(),
         "refreshed_at": datetime.now(UTC),
     }
-    db[EMERGING_SPIKES].replace_one({"_id": iso}, doc, upsert=True)
+    write_emerging(db, iso, doc)
     return doc
 
 

@@ -18,15 +18,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from pymongo.database import Database
 
 from shopstream.domain.clock import day_bounds
-from shopstream.domain.documents import DAILY_DEMAND
 from shopstream.domain.rollups import DAY_PRODUCT, HOUR, order_deltas
 from shopstream.simulator.model import DemandModel, Spike, plan_spikes
 from shopstream.spikes.detector import detect, run
 from shopstream.spikes.rule import Rule
-from shopstream.store.demand_history import DayDemand, read_history
+from shopstream.store.client import StoreDatabase
+from shopstream.store.demand_history import read_history, stored_day
 from shopstream.store.rollup_store import RollupWriter, check_layout
 
 __all__ = ["BANDS", "Score", "band", "evaluate", "score", "simulate"]
@@ -120,7 +119,7 @@ def _enriched(order: dict[str, Any], prices: dict[int, int]) -> dict[str, Any]:
 
 
 def simulate(
-    db: Database[dict[str, Any]],
+    db: StoreDatabase,
     timezone: str,
     *,
     products: int,
@@ -161,7 +160,7 @@ def truth_of(spikes: Iterable[Spike]) -> dict[date, set[int]]:
 
 
 def evaluate(
-    db: Database[dict[str, Any]],
+    db: StoreDatabase,
     timezone: str,
     first: date,
     last: date,
@@ -179,8 +178,7 @@ def evaluate(
     found: dict[str, dict[date, set[int]]] = {name: {} for name in rules}
     day = first
     while day <= last:
-        doc = db[DAILY_DEMAND].find_one({"_id": day.isoformat()}) or {}
-        demand = DayDemand(day, products=list(doc.get("products", [])))
+        demand = stored_day(db, day)
         for name, rule in rules.items():
             spikes, _ = detect(history, demand, rule)
             found[name][day] = {s["product_id"] for s in spikes}

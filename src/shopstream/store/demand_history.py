@@ -60,10 +60,12 @@ __all__ = [
     "decode_units",
     "encode_units",
     "load_days",
+    "loaded_days",
     "period_start",
     "periods_between",
     "read_day",
     "read_history",
+    "stored_day",
 ]
 
 _PERIOD_DAYS = 92  # the longest quarter
@@ -326,3 +328,18 @@ def read_history(db: Database[dict[str, Any]], start: date, end: date) -> Histor
     units = np.stack([rows[p] for p in ids]) if len(ids) else np.zeros((0, n), dtype=np.int64)
     firsts = {int(k): date.fromisoformat(v) for k, v in first_doc.get("products", {}).items()}
     return History(start, ids, units, loaded, store_units, store_hours, firsts)
+
+
+def loaded_days(db: Database[dict[str, Any]], start: date, end: date) -> set[date]:
+    """The days in [start, end] the history holds (loaded, with or without sales)."""
+    keys = [history_calendar_key(p) for p in periods_between(start, end)]
+    found: set[date] = set()
+    for doc in find_each(db[DEMAND_HISTORY], keys):
+        found.update(date.fromisoformat(d) for d in (doc or {}).get("days", {}))
+    return {d for d in found if start <= d <= end}
+
+
+def stored_day(db: Database[dict[str, Any]], day: date) -> DayDemand:
+    """A day's demand as `load_days` stored it (`daily_demand`; empty if never loaded)."""
+    doc = db[DAILY_DEMAND].find_one({"_id": day.isoformat()}) or {}
+    return DayDemand(day, list(doc.get("products", [])), list(doc.get("hours") or [0] * 24))

@@ -12,7 +12,15 @@ from pymongo.database import Database
 from shopstream.domain.documents import DEMAND_SPIKES, EMERGING_SPIKES, SPIKE_DAYS_KEY
 from shopstream.store.errors import translated
 
-__all__ = ["DaySpikes", "detected_days", "emerging", "history_points", "spikes_of"]
+__all__ = [
+    "DaySpikes",
+    "detected_days",
+    "emerging",
+    "history_points",
+    "spikes_of",
+    "write_day",
+    "write_emerging",
+]
 
 
 @dataclass(frozen=True)
@@ -62,3 +70,19 @@ def history_points(spike: dict[str, Any]) -> list[dict[str, Any]]:
     ]
     points.append({"day": date.fromisoformat(spike["day"]), "units": spike["units"], "kind": "day"})
     return points
+
+
+def write_day(db: Database[dict[str, Any]], day: str, doc: dict[str, Any]) -> None:
+    """Stores a day's spikes (`doc`, whose `count` is how many) and updates the index of
+    detected days (one writer at a time: the detector holds `store.leases`)."""
+    coll = db[DEMAND_SPIKES]
+    coll.replace_one({"_id": day}, {**doc, "_id": day}, upsert=True)
+    index = coll.find_one({"_id": SPIKE_DAYS_KEY}) or {"_id": SPIKE_DAYS_KEY, "days": {}}
+    index["days"][day] = doc["count"]
+    index["days"] = dict(sorted(index["days"].items()))
+    coll.replace_one({"_id": SPIKE_DAYS_KEY}, index, upsert=True)
+
+
+def write_emerging(db: Database[dict[str, Any]], day: str, doc: dict[str, Any]) -> None:
+    """Stores today's provisional spikes (replacing the previous check's)."""
+    db[EMERGING_SPIKES].replace_one({"_id": day}, {**doc, "_id": day}, upsert=True)

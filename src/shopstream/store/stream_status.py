@@ -51,6 +51,7 @@ __all__ = [
     "last_batches",
     "progress_document",
     "query_lag",
+    "query_status",
 ]
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,11 @@ class BatchSummary:
     dead_letters: int
     duration_s: float | None
     recent: list[dict[str, Any]]  # the last batches with records: at, records, e2e_p50_s, ...
+
+
+def query_status(db: Database[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    """The `stream_status` document of query `name` (None until it published progress)."""
+    return db[STREAM_STATUS].find_one({"_id": query_status_key(name)})
 
 
 @translated
