@@ -22,7 +22,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SOURCES = (ROOT / "src", ROOT / "bench")
 
 STILL_IMPORTING_PYMONGO = {
-    "src/shopstream/cli/common.py",
     "bench/shopstream_bench/ceiling.py",
     "bench/shopstream_bench/dashboard.py",
     "bench/shopstream_bench/history_options.py",

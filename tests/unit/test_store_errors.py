@@ -11,7 +11,7 @@ from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
 from shopstream.store.client import connect
 from shopstream.store.demand_spikes import detected_days
-from shopstream.store.errors import StoreUnavailableError, translated
+from shopstream.store.errors import StoreUnavailableError, translated, translating
 from shopstream.store.rollup_reader import RollupReader
 from shopstream.store.stream_status import last_batches
 
@@ -60,3 +60,11 @@ def test_the_pages_reads_say_store_unavailable_when_nothing_listens() -> None:
             assert caught.value.cause == ServerSelectionTimeoutError.__name__
     finally:
         client.close()
+
+
+def test_a_block_translates_too_and_lets_other_errors_through() -> None:
+    with pytest.raises(StoreUnavailableError) as caught, translating():
+        raise ServerSelectionTimeoutError("no servers")
+    assert caught.value.cause == "ServerSelectionTimeoutError"
+    with pytest.raises(ValueError, match="a bug"), translating():
+        raise ValueError("a bug, not an outage")

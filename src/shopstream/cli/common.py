@@ -5,17 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import typer
-from pymongo.database import Database
-from pymongo.errors import PyMongoError
 from rich.console import Console
 
 from shopstream.config import Settings, get_settings
 from shopstream.logs import configure_logging
-from shopstream.store.client import connect
-from shopstream.store.errors import StoreUnavailableError
+from shopstream.store.client import StoreDatabase, connect
+from shopstream.store.errors import StoreUnavailableError, translating
 
 __all__ = ["console", "database", "fail", "load_settings", "parse_day"]
 
@@ -51,12 +49,13 @@ def parse_day(text: str | None, what: str) -> date | None:
 
 
 @contextmanager
-def database(settings: Settings) -> Iterator[Database[dict[str, Any]]]:
+def database(settings: Settings) -> Iterator[StoreDatabase]:
     """The stack's MongoDB database; a MongoDB error ends the command with what to check."""
     client = connect(settings.mongo_url, app="shopstream-cli", timeout_s=5)
     try:
-        yield client[settings.mongo_database]
-    except (PyMongoError, StoreUnavailableError) as exc:
+        with translating():
+            yield client[settings.mongo_database]
+    except StoreUnavailableError as exc:
         fail(f"MongoDB at {settings.mongo_url} failed: {exc}. Is the stack up (`shopstream up`)?")
     finally:
         client.close()

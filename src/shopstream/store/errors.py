@@ -3,18 +3,19 @@
 The views and the CLI catch `StoreUnavailableError` and say what to check; nothing outside
 `shopstream.store` needs to know pymongo's exception classes. `translated` marks a store
 function or method whose MongoDB errors become `StoreUnavailableError` (the driver's error stays
-attached as `__cause__`).
+attached as `__cause__`); `translating` does the same for a block (the CLI's commands).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
 from pymongo.errors import ConnectionFailure, PyMongoError
 
-__all__ = ["TRANSIENT_ERRORS", "StoreUnavailableError", "translated"]
+__all__ = ["TRANSIENT_ERRORS", "StoreUnavailableError", "translated", "translating"]
 
 # A lost connection (a restarted server, a network blip): worth retrying, unlike an error the
 # server returned (bad data or a bug), which would fail the same way again.
@@ -41,3 +42,12 @@ def translated(fn: Callable[P, R]) -> Callable[P, R]:
             raise StoreUnavailableError(exc) from exc
 
     return wrapper
+
+
+@contextmanager
+def translating() -> Iterator[None]:
+    """`translated` for a block: a MongoDB error inside it becomes `StoreUnavailableError`."""
+    try:
+        yield
+    except PyMongoError as exc:
+        raise StoreUnavailableError(exc) from exc
