@@ -237,10 +237,10 @@ def _prepare_mongo(settings: Settings, mongo_dir: Path, uses_ferretdb: bool) -> 
     mongo_dir.mkdir(parents=True, exist_ok=True)
 
 
-# Go's collector at 400 instead of 100: FerretDB's heap is small (~30 MB live) and churned by
-# every document it converts; a bare insert loop measured 18 % less FerretDB CPU and 10-17 %
-# more inserts per second, its peak RSS 83 -> 150 MB (decision 41). A GOGC in the
-# environment of `shopstream up` wins.
+# Go's collector at 400 instead of 100: FerretDB's heap is small and churned by every document
+# it converts; a bare insert loop measured 18 % less FerretDB CPU and 10-17 % more inserts per
+# second, its peak RSS 83 -> 150 MB (decision 41; 77 MB after 33 minutes of `make demo`). A
+# GOGC in the environment of `shopstream up` wins.
 FERRETDB_GOGC = "400"
 
 
