@@ -128,3 +128,12 @@ def test_the_checker_sees_function_level_imports(tmp_path: Path) -> None:
         "import os\n\ndef f():\n    from pymongo import errors\n    import bson.json_util\n"
     )
     assert imports(module) == {"os", "pymongo", "bson.json_util"}
+
+
+def test_module_names_are_unique_but_the_two_applications_entry_points() -> None:
+    """A name says what a module is without its folder (`serving.py` twice told nothing)."""
+    seen: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "src").rglob("*.py")):
+        seen.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
+    twice = {n: p for n, p in seen.items() if len(p) > 1 and n not in {"__init__.py", "app.py"}}
+    assert twice == {}

@@ -10,9 +10,9 @@ import pytest
 from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
 from shopstream.store.client import connect
-from shopstream.store.demand_spikes import detected_days
 from shopstream.store.errors import StoreUnavailableError, translated, translating
 from shopstream.store.rollup_reader import RollupReader
+from shopstream.store.spike_store import detected_days
 from shopstream.store.stream_status import last_batches
 
 

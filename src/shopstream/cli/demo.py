@@ -143,7 +143,7 @@ class _Sinks(threading.Thread):
 
 
 def _spike_line(db: Any, now: datetime, tz: ZoneInfo) -> str:
-    from shopstream.store.demand_spikes import detected_days, emerging
+    from shopstream.store.spike_store import detected_days, emerging
 
     days = detected_days(db)
     today = emerging(db, now.astimezone(tz).date().isoformat())

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from shopstream.cli import bench, demo, ingest, serving, sim, spikes, stack, stream, warehouse
+from shopstream.cli import (
+    bench,
+    demo,
+    ingest,
+    sim,
+    spike_commands,
+    stack,
+    store_commands,
+    stream,
+    warehouse,
+)
 
 __all__ = ["app"]
 
@@ -19,7 +29,7 @@ ingest.register(app)
 sim.register(app)
 demo.register(app)
 stream.register(app)
-serving.register(app)
-spikes.register(app)
+store_commands.register(app)
+spike_commands.register(app)
 warehouse.register(app)
 bench.register(app)

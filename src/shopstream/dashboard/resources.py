@@ -15,7 +15,7 @@ from confluent_kafka import Consumer
 from psycopg_pool import ConnectionPool
 
 from shopstream.config import Settings
-from shopstream.dashboard.health import ApiRates, end_offsets
+from shopstream.dashboard.health_checks import ApiRates, end_offsets
 from shopstream.domain.clock import Clock
 from shopstream.store.client import StoreDatabase, connect
 from shopstream.store.rollup_reader import RollupReader

@@ -18,10 +18,10 @@ from psycopg_pool import AsyncConnectionPool
 
 from shopstream.config import Settings, get_settings
 from shopstream.db import migrate
-from shopstream.ingestion.catalog import KnownIds
 from shopstream.ingestion.contract import with_request_bodies
 from shopstream.ingestion.guards import ApiKeys, RateLimiter
 from shopstream.ingestion.intake import OrderIntake
+from shopstream.ingestion.known_ids import KnownIds
 from shopstream.ingestion.metrics import HttpMetricsMiddleware, IngestMetrics
 from shopstream.ingestion.producer import OrderProducer
 from shopstream.ingestion.routes import router

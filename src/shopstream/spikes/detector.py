@@ -28,8 +28,8 @@ from shopstream.store.demand_history import (
     read_history,
     stored_day,
 )
-from shopstream.store.demand_spikes import write_day
 from shopstream.store.leases import lease
+from shopstream.store.spike_store import write_day
 
 __all__ = ["DayResult", "Window", "detect", "ratio_value", "run", "window"]
 

@@ -23,7 +23,7 @@ from shopstream.spikes.detector import Window, ratio_value, window
 from shopstream.spikes.rule import Rule, evaluate
 from shopstream.store.client import StoreDatabase
 from shopstream.store.demand_history import History, day_bounds, read_day, read_history
-from shopstream.store.demand_spikes import emerging, write_emerging
+from shopstream.store.spike_store import emerging, write_emerging
 
 __all__ = ["elapsed_share", "refresh", "store_level"]
 

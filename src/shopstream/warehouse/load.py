@@ -23,7 +23,7 @@ from shopstream.config import Settings
 from shopstream.streaming.committed import watermark_passed
 from shopstream.warehouse.base import LoadRecord, Warehouse, WarehouseError
 from shopstream.warehouse.dbt import run_dbt
-from shopstream.warehouse.dimensions import read_dimensions
+from shopstream.warehouse.dimension_snapshot import read_dimensions
 from shopstream.warehouse.lakeday import lake_orders, read_lake_day
 
 __all__ = [

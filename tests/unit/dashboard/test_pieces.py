@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from shopstream.dashboard.format import ago, change, local_time, money, number
-from shopstream.dashboard.health import ApiRates, api_sample, lake_state
+from shopstream.dashboard.health_checks import ApiRates, api_sample, lake_state
 from shopstream.store.rollup_reader import OTHER, top_categories
 from shopstream.store.stream_status import progress_document
 from shopstream.streaming.progress import ProgressPoller

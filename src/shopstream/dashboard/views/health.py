@@ -12,7 +12,7 @@ from confluent_kafka import KafkaException
 from shopstream.dashboard import resources
 from shopstream.dashboard.charts import latency_chart
 from shopstream.dashboard.format import ago, local_time, number
-from shopstream.dashboard.health import QUERIES, REPLAY_COMMAND, lake_state
+from shopstream.dashboard.health_checks import QUERIES, REPLAY_COMMAND, lake_state
 from shopstream.store.errors import StoreUnavailableError
 from shopstream.store.stream_status import dead_letters, last_batches, query_lag
 

@@ -8,8 +8,8 @@ import streamlit as st
 from shopstream.dashboard import resources
 from shopstream.dashboard.charts import spike_chart
 from shopstream.dashboard.format import local_time, number
-from shopstream.store.demand_spikes import detected_days, emerging, history_points, spikes_of
 from shopstream.store.errors import StoreUnavailableError
+from shopstream.store.spike_store import detected_days, emerging, history_points, spikes_of
 
 __all__ = ["render"]
 
