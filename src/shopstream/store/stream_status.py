@@ -45,6 +45,7 @@ __all__ = [
     "BatchOutcome",
     "BatchSummary",
     "EnrichStatus",
+    "Progress",
     "ProgressPublisher",
     "QueryLag",
     "dead_letters",

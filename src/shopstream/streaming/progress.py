@@ -6,17 +6,17 @@ watermark (`streaming.lake.WatermarkPublisher`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from py4j.protocol import Py4JError
 from pyspark.sql.streaming import StreamingQuery
 
+from shopstream.store.stream_status import Progress
+
 __all__ = ["Progress", "ProgressPoller"]
 
 log = logging.getLogger(__name__)
-
-Progress = Mapping[str, Any]  # a query's progress, as `StreamingQuery.lastProgress` gives it
 
 
 class ProgressPoller:
