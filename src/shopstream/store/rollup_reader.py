@@ -28,13 +28,11 @@ from pyroaring import BitMap64
 
 from shopstream.domain.documents import (
     CUSTOMER_SETS,
-    ENRICH_STATUS,
     ROLLUP_DAY,
     ROLLUP_DAY_PRODUCT,
     ROLLUP_HOUR,
     ROLLUP_MINUTE,
     ROLLUP_TOTAL,
-    STREAM_STATUS,
     TOTAL_KEY,
     customer_set_key,
     day_products_keys,
@@ -52,6 +50,7 @@ from shopstream.domain.windows import (
 from shopstream.store.customer_sets import bitmap
 from shopstream.store.errors import translated
 from shopstream.store.mongo import find_each
+from shopstream.store.stream_status import enrich_status
 
 __all__ = [
     "OTHER",
@@ -281,7 +280,7 @@ class RollupReader:
 
     @translated
     def freshness(self) -> Freshness:
-        doc = self.db[STREAM_STATUS].find_one({"_id": ENRICH_STATUS}) or {}
+        doc = enrich_status(self.db)
         return Freshness(
             newest_order_at=doc.get("newest_order_at"),
             last_batch_at=doc.get("finished_at"),

@@ -49,6 +49,7 @@ __all__ = [
     "ProgressPublisher",
     "QueryLag",
     "dead_letters",
+    "enrich_status",
     "last_batches",
     "progress_document",
     "query_lag",
@@ -111,8 +112,14 @@ def query_lag(
 
 
 @translated
+def enrich_status(db: Database[dict[str, Any]]) -> dict[str, Any]:
+    """The enrichment's status document (`EnrichStatus`; empty before its first batch)."""
+    return db[STREAM_STATUS].find_one({"_id": ENRICH_STATUS}) or {}
+
+
+@translated
 def last_batches(db: Database[dict[str, Any]]) -> BatchSummary:
-    doc = db[STREAM_STATUS].find_one({"_id": ENRICH_STATUS}) or {}
+    doc = enrich_status(db)
     return BatchSummary(
         finished_at=doc.get("finished_at"),
         records=int(doc.get("records", 0)),

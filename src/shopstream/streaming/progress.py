@@ -5,7 +5,6 @@ watermark (`streaming.lake.WatermarkPublisher`).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -15,8 +14,6 @@ from pyspark.sql.streaming import StreamingQuery
 from shopstream.store.stream_status import Progress
 
 __all__ = ["Progress", "ProgressPoller"]
-
-log = logging.getLogger(__name__)
 
 
 class ProgressPoller:
