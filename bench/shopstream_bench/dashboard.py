@@ -1,9 +1,9 @@
 """The dashboard benchmark: a store of millions of orders, and how long each page's reads take.
 
-1. `build_store`: N orders over D days, written through the streaming job's own writers
-   (`RollupWriter`, `CustomerSetWriter`, `HistoryWriter`, and the orders themselves with
-   `insert_once`), in time order, in chunks like the job's catch-up batches. No API, no Kafka:
-   minutes instead of hours.
+1. `build_store`: N orders over D days, written through the streaming job's own code (the
+   sink's `write_enriched`: orders, `day|customer` markers, histories; then the driver's
+   `BatchWrites`: rollups and customer sets), in time order, in chunks like the job's catch-up
+   batches. No API, no Kafka: minutes instead of hours.
 2. `time_pages`: every page's refresh at every window, as the dashboard runs them (the
    Overview's KPIs + trend + top products + freshness; the Customer page's search + history;
    Pipeline health's documents), with the reader's cache and a simulated 5 s refresh clock
@@ -24,18 +24,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
-from pymongo.database import Database
 
-from shopstream.domain.documents import ORDERS
-from shopstream.domain.rollups import add_customers, customer_day, customer_sets, order_deltas
+from shopstream.config import Settings
+from shopstream.domain.documents import batch_token
 from shopstream.domain.windows import WINDOWS
-from shopstream.store.customer_history import HistoryWriter
 from shopstream.store.customer_pages import history, search
-from shopstream.store.customer_sets import CustomerSetWriter
-from shopstream.store.mongo import insert_once
-from shopstream.store.rollup_reader import RollupReader
-from shopstream.store.rollup_store import RollupWriter, check_layout, drop_unused_indexes
-from shopstream.store.stream_status import dead_letters, last_batches, query_lag
+from shopstream.store.ferretdb import open_store
+from shopstream.store.protocols import Store
+from shopstream.streaming import sink
 
 __all__ = ["StoreSpec", "build_store", "generate", "time_pages"]
 
@@ -113,45 +109,45 @@ def _order(
 
 
 def build_store(
-    db: Database[dict[str, Any]],
-    postgres_url: str,
+    settings: Settings,
     spec: StoreSpec,
-    timezone: str,
     end: datetime,
     report: Callable[[str], None],
 ) -> dict[str, Any]:
-    """Writes the store; returns what it wrote and how long each writer took."""
-    tz = ZoneInfo(timezone)
-    check_layout(db, timezone)
-    drop_unused_indexes(db)
-    rollups, sets = RollupWriter(db, cache_size=5_000), CustomerSetWriter(db)
-    histories = HistoryWriter(postgres_url, db.name)
-    seconds = {"generate": 0.0, "orders": 0.0, "rollups": 0.0, "sets": 0.0, "history": 0.0}
+    """Writes the store of `settings` (its database, business timezone and PostgreSQL) through
+    the job's own writers; returns what it wrote and how long each part took."""
+    store = open_store(settings, app="shopstream-bench")
+    config = sink.sink_config(settings)
+    store.rollups.ensure_layout(settings.clock.zone)
+    store.rollups.drop_unused_indexes()
+    driver = sink.BatchWrites(store, cache_size=5_000)
+    seconds = {"generate": 0.0, "orders": 0.0, "markers": 0.0, "history": 0.0, "driver": 0.0}
     written = 0
-    started = time.monotonic()
-    clock = time.monotonic()
-    for number, chunk in enumerate(generate(spec, end)):
-        now = time.monotonic()
-        seconds["generate"] += now - clock
-        insert_once(db[ORDERS], chunk, 1000)
-        seconds["orders"] += (clock := time.monotonic()) - now
-        deltas = order_deltas(chunk, tz)
-        add_customers(deltas, {customer_day(o, tz) for o in chunk})  # markers' count
-        rollups.apply(f"bench:{number}", deltas)
-        seconds["rollups"] += (now := time.monotonic()) - clock
-        sets.apply(customer_sets(chunk, tz))
-        seconds["sets"] += (clock := time.monotonic()) - now
-        histories.write(chunk)
-        seconds["history"] += (now := time.monotonic()) - clock
-        clock = now
-        written += len(chunk)
-        rate = written / (now - started)
-        left = (spec.orders - written) / rate if rate else math.inf
-        report(f"{written:,} / {spec.orders:,} orders, {rate:,.0f}/s, ~{left / 60:.0f} min left")
-    histories.close()
+    started = clock = time.monotonic()
+    try:
+        for number, chunk in enumerate(generate(spec, end)):
+            now = time.monotonic()
+            seconds["generate"] += now - clock
+            result = sink.write_enriched(chunk, config, "bench", number)
+            for phase in ("orders", "markers", "history"):
+                seconds[phase] += result.seconds.get(phase, 0.0)
+            clock = time.monotonic()
+            driver.apply(batch_token("bench", number), result)
+            seconds["driver"] += (now := time.monotonic()) - clock
+            clock = now
+            written += len(chunk)
+            rate = written / (now - started)
+            left = (spec.orders - written) / rate if rate else math.inf
+            report(
+                f"{written:,} / {spec.orders:,} orders, {rate:,.0f}/s, ~{left / 60:.0f} min left"
+            )
+    finally:
+        driver.close()
+        sink.close(config)
+        store.close()
     return {
         "spec": asdict(spec),
-        "timezone": timezone,
+        "timezone": settings.business_timezone,
         "end": end.isoformat(),
         "seconds": {k: round(v, 1) for k, v in seconds.items()},
         "total_s": round(time.monotonic() - started, 1),
@@ -177,9 +173,9 @@ def _summary(samples: list[float]) -> dict[str, float]:
 
 
 def time_pages(
-    db: Database[dict[str, Any]],
+    store: Store,
     conn: psycopg.Connection[Any],
-    timezone: str,
+    zone: ZoneInfo,
     now: datetime,
     refreshes: int,
     refresh_s: float = 5.0,
@@ -187,11 +183,10 @@ def time_pages(
     customers: int = 200_000,
 ) -> dict[str, Any]:
     """Each page's reads per refresh, at every window, as the dashboard does them."""
-    tz = ZoneInfo(timezone)
     out: dict[str, Any] = {"overview": {}, "refresh_s": refresh_s, "cache_s": cache_s}
     for window in WINDOWS:
         clock = _Clock()
-        reader = RollupReader(db, tz, closed_ttl_s=cache_s, clock=clock)
+        reader = store.rollups.reader(zone, closed_ttl_s=cache_s, clock=clock)
         at = now
         times = []
         for _ in range(refreshes + 1):
@@ -213,16 +208,16 @@ def time_pages(
         searches.append(time.perf_counter() - began)
         customer = int(customers * rng.random() ** 1.6) + 1  # the busier customers
         began = time.perf_counter()
-        history(conn, db, customer, page=1 + rng.randrange(3))
+        history(conn, store, customer, page=1 + rng.randrange(3))
         pages.append(time.perf_counter() - began)
     out["customer"] = {"search": _summary(searches), "history": _summary(pages)}
     health = []
     for _ in range(refreshes):
         began = time.perf_counter()
-        query_lag(db, "enrich", "orders", {"0": 0})
-        query_lag(db, "lake", "orders", {"0": 0})
-        last_batches(db)
-        dead_letters(db)
+        store.status.query_lag("enrich", "orders", {"0": 0})
+        store.status.query_lag("lake", "orders", {"0": 0})
+        store.status.last_batches()
+        store.status.dead_letter_counts()
         health.append(time.perf_counter() - began)
     out["health_documents"] = _summary(health)
     out["measured_at"] = datetime.now(UTC).isoformat()

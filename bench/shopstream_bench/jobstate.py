@@ -5,8 +5,8 @@
   `commits/N` when it is done. Their modification times date those two moments. Spark keeps only
   the last 100 batches (`spark.sql.streaming.minBatchesToRetain`), so a reader polls.
 - Kafka: the end offsets of the orders topic, i.e. what has been produced.
-- MongoDB: the job's ledger (`stream_batches`, one document per micro-batch) and, per order
-  document, the batch that inserted it (`ingest.query_id`, `ingest.batch_id`).
+- The store: the job's ledger (`store.status.finished_batches`, one record per micro-batch)
+  and, per order, the batch that inserted it (`store.orders.inserting_batches`).
 """
 
 from __future__ import annotations
@@ -16,21 +16,18 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlparse
 
 from confluent_kafka import Consumer, TopicPartition
-from pymongo.database import Database
 
 from shopstream.config import Settings
-from shopstream.domain.documents import ORDERS, STREAM_BATCHES, batch_range
+from shopstream.store.protocols import Store
 
 __all__ = [
     "Checkpoint",
     "CheckpointBatch",
     "KafkaEnds",
     "LedgerBatch",
-    "order_batches",
     "read_ledger",
 ]
 
@@ -151,31 +148,23 @@ def _ts(value: datetime) -> float:
     return value.timestamp()
 
 
-def read_ledger(db: Database[dict[str, Any]], query_id: str) -> dict[int, LedgerBatch]:
+def read_ledger(store: Store, query_id: str) -> dict[int, LedgerBatch]:
     """The finished batches of one query, by batch id."""
     found = {}
-    for doc in db[STREAM_BATCHES].find({"_id": batch_range(query_id)}):
-        if "finished_at" not in doc:
-            continue
-        finished = _ts(doc["finished_at"])
-        found[doc["batch_id"]] = LedgerBatch(
-            query_id=doc["query_id"],
-            batch_id=doc["batch_id"],
-            records=int(doc.get("records", 0)),
-            new_orders=doc.get("new_orders", 0),
-            buckets=doc.get("rollup_documents", doc.get("buckets", 0)),
-            attempts=doc.get("attempts", 1),
-            called_at=finished - doc["duration_s"],
-            started_at=_ts(doc["started_at"]),
-            orders_written_at=_ts(doc["orders_written_at"]),
+    for b in store.status.finished_batches(query_id):
+        finished = _ts(b.finished_at)
+        found[b.batch_id] = LedgerBatch(
+            query_id=b.query_id,
+            batch_id=b.batch_id,
+            records=b.records,
+            new_orders=b.outcome.get("new_orders", 0),
+            buckets=b.outcome.get("rollup_documents", b.outcome.get("buckets", 0)),
+            attempts=b.attempts,
+            called_at=finished - b.duration_s,
+            started_at=_ts(b.started_at),
+            orders_written_at=_ts(b.outcome["orders_written_at"]),
             finished_at=finished,
-            duration_s=doc["duration_s"],
-            sink_s=doc.get("sink_s", {}),
+            duration_s=b.duration_s,
+            sink_s=b.outcome.get("sink_s", {}),
         )
     return found
-
-
-def order_batches(db: Database[dict[str, Any]]) -> dict[str, tuple[str, int]]:
-    """order id -> (query id, batch id) of every order document (a full scan)."""
-    cursor = db[ORDERS].find({}, {"ingest": 1}, batch_size=5_000)
-    return {d["_id"]: (d["ingest"]["query_id"], d["ingest"]["batch_id"]) for d in cursor}

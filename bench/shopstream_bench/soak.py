@@ -38,8 +38,8 @@ from typing import Any
 import httpx
 
 from shopstream.config import Settings
-from shopstream.domain.documents import STREAM_BATCHES
-from shopstream.store.client import connect
+from shopstream.store.ferretdb import open_store
+from shopstream.store.protocols import Store
 from shopstream_bench.isolated import isolated_stack, service_pids
 from shopstream_bench.jobstate import Checkpoint, KafkaEnds
 from shopstream_bench.machine import describe_machine
@@ -157,14 +157,8 @@ class Prober(threading.Thread):
                     self.errors += 1
 
 
-def _ledger_window(db: Any, since: datetime) -> list[dict[str, Any]]:
-    # A scan of the ledger (at most a few thousand small documents), once per interval.
-    query = {"started_at": {"$gte": since}, "duration_s": {"$exists": True}}
-    return list(db[STREAM_BATCHES].find(query, {"duration_s": 1, "records": 1}))
-
-
 def _sample(
-    settings: Settings, db: Any, probe: VisibilityProbe, began: float, since: float
+    settings: Settings, store: Store, probe: VisibilityProbe, began: float, since: float
 ) -> Sample:
     now = time.time()
     pid = _stream_pid(settings)
@@ -172,8 +166,9 @@ def _sample(
     pythons = [pid] if pid else []
     if jvm is not None:
         pythons += [c for c in _children(jvm) if _comm(c).startswith("python")]
-    batches = _ledger_window(db, datetime.fromtimestamp(since, UTC))
-    durations = [b["duration_s"] for b in batches]
+    # A scan of the ledger (at most a few thousand small documents), once per interval.
+    batches = store.status.finished_batches(since=datetime.fromtimestamp(since, UTC))
+    durations = [b.duration_s for b in batches]
     e2e = [p.found - p.acked for p in probe.between(since, now)]
     return Sample(
         at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -186,7 +181,7 @@ def _sample(
         batches=len(batches),
         batch_p50_s=_round(statistics.median(durations) if durations else None, 3),
         batch_p99_s=_round(percentile(durations, 99) if durations else None, 3),
-        records=sum(int(b.get("records", 0)) for b in batches),
+        records=sum(b.records for b in batches),
         e2e_p50_s=_round(percentile(e2e, 50) if e2e else None, 3),
         e2e_p99_s=_round(percentile(e2e, 99) if e2e else None, 3),
         e2e_n=len(e2e),
@@ -274,8 +269,7 @@ def _run(settings: Settings, opts: SoakOptions, report: Any) -> dict[str, Any]:
             f"backfill: {backfill['orders']:,} orders sent in {backfill['send_s']} s, "
             f"committed by the job {backfill['catch_up_s']} s after the last 202"
         )
-    client = connect(settings.mongo_url)
-    db = client[settings.mongo_database]
+    store = open_store(settings, app="shopstream-bench")
     probe = VisibilityProbe(settings, per_s=1.0, give_up_s=300)
     prober = Prober(settings, api_key, probe)
     probe.start()
@@ -286,7 +280,7 @@ def _run(settings: Settings, opts: SoakOptions, report: Any) -> dict[str, Any]:
     try:
         while time.time() - began < opts.duration_s:
             time.sleep(max(0.0, last + opts.interval_s - time.time()))
-            sample = _sample(settings, db, probe, began, last)
+            sample = _sample(settings, store, probe, began, last)
             last = time.time() - 0.001
             samples.append(sample)
             report(
@@ -299,7 +293,7 @@ def _run(settings: Settings, opts: SoakOptions, report: Any) -> dict[str, Any]:
         prober.halt.set()
         prober.join(5)
         probe.stop()
-        client.close()
+        store.close()
     if load is not None:
         load.join(timeout=60)
     return {

@@ -5,29 +5,28 @@ Quality (`quality`): the simulator's demand model over N days (written through t
 writer: `shopstream.spikes.quality.simulate`), every day detected by each rule variant, scored
 against the injected spikes (precision, recall, false alarms per day, by volume band).
 
-Scale (`scale`): `rollup_day_product` documents for D days x P products (Poisson demand), a
-backfill loads them into the history, then one day's run is timed (the CLI's `run`: read the
-day's rollups, store its demand and history, read the lookback, apply the rule, store the
-spikes) for 10,000 and, as the same-run baseline, 1,000 products.
+Scale (`scale`): the per-day product rollups for D days x P products (Poisson demand, through
+the job's rollup writer), a backfill loads them into the history, then one day's run is timed
+(the CLI's `run`: read the day's rollups, store its demand and history, read the lookback,
+apply the rule, store the spikes) for 10,000 and, as the same-run baseline, 1,000 products.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from pymongo import ReplaceOne
-from pymongo.database import Database
 
-from shopstream.domain.documents import PRODUCT_SHARDS, ROLLUP_DAY_PRODUCT
+from shopstream.domain.rollups import DAY_PRODUCT, Delta, Deltas
 from shopstream.spikes.detector import run
 from shopstream.spikes.quality import band, evaluate, score, simulate, truth_of
 from shopstream.spikes.rule import Rule
-from shopstream.store.rollup_store import check_layout
+from shopstream.store.protocols import Store
 
 __all__ = ["VARIANTS", "quality", "scale"]
 
@@ -47,8 +46,8 @@ VARIANTS = {
 
 
 def quality(
-    db: Database[dict[str, Any]],
-    timezone: str,
+    store: Store,
+    zone: ZoneInfo,
     *,
     products: int,
     orders_per_day: float,
@@ -60,7 +59,7 @@ def quality(
     first = date(2026, 1, 5)  # a Monday; the dates do not matter
     started = time.monotonic()
     model = simulate(
-        db, timezone, products=products, orders_per_day=orders_per_day, first=first,
+        store, zone, products=products, orders_per_day=orders_per_day, first=first,
         days=days, spikes=spikes, seed=seed, report=report,
     )  # fmt: skip
     simulated_s = time.monotonic() - started
@@ -68,7 +67,7 @@ def quality(
     expected = {int(p): model.expected_units(int(p), first) for p in model.products}
     judged = (first + timedelta(days=14), first + timedelta(days=days - 1))
     started = time.monotonic()
-    found = evaluate(db, timezone, judged[0], judged[1], VARIANTS, report=report)
+    found = evaluate(store, zone, judged[0], judged[1], VARIANTS, report=report)
     detected_s = time.monotonic() - started
     bands: dict[str, int] = {}
     for s in model.spikes:
@@ -96,50 +95,37 @@ def quality(
 
 
 def _write_rollups(
-    db: Database[dict[str, Any]], products: int, first: date, days: int, seed: int, report: Report
+    store: Store, products: int, first: date, days: int, seed: int, report: Report
 ) -> None:
     rng = np.random.default_rng(seed)
     rates = rng.gamma(0.6, 12.0, products)  # a long tail of slow sellers, a few fast ones
-    coll = db[ROLLUP_DAY_PRODUCT]
+    writer = store.rollups.writer(cache_size=0)
     for i in range(days):
         day = (first + timedelta(days=i)).isoformat()
         units = rng.poisson(rates)
-        shards: dict[int, list[dict[str, Any]]] = {}
+        deltas: Deltas = {}
         for pid in np.flatnonzero(units) + 1:
             u = int(units[pid - 1])
-            shards.setdefault(int(pid) % PRODUCT_SHARDS, []).append(
-                {"product_id": int(pid), "name": f"Product {pid}", "category": "Bench",
-                 "orders": u, "units": u, "sales_cents": u * 999, "sales": u * 9.99}
-            )  # fmt: skip
-        coll.bulk_write(
-            [
-                ReplaceOne(
-                    {"_id": f"{day}|{s:02d}"},
-                    {"_id": f"{day}|{s:02d}", "day": day, "shard": s, "products": entries},
-                    upsert=True,
-                )
-                for s, entries in shards.items()
-            ],
-            ordered=False,
-        )
+            labels = {"day": day, "product_id": int(pid), "name": f"Product {pid}",
+                      "category": "Bench"}  # fmt: skip
+            counts = Counter(orders=u, units=u, sales_cents=u * 999)
+            deltas[(DAY_PRODUCT, f"{day}|{pid}")] = Delta(labels, counts)
+        writer.apply(f"bench:{day}", deltas)
         if i % 30 == 0:
             report(f"rollups: {day} ({i + 1}/{days} days, {products:,} products)")
 
 
-def scale(
-    db: Database[dict[str, Any]], products: int, days: int, timezone: str, report: Report
-) -> dict[str, Any]:
+def scale(store: Store, products: int, days: int, zone: ZoneInfo, report: Report) -> dict[str, Any]:
     """One day's run after `days` days of history of `products` products."""
-    tz = ZoneInfo(timezone)
-    check_layout(db, timezone)
+    store.rollups.ensure_layout(zone)
     first = date(2025, 6, 1)
     last = first + timedelta(days=days)
     started = time.monotonic()
-    _write_rollups(db, products, first, days + 1, seed=products, report=report)
+    _write_rollups(store, products, first, days + 1, seed=products, report=report)
     written_s = time.monotonic() - started
     backfill = Rule(lookback_days=1, min_history_days=1)  # loads each day once
     started = time.monotonic()
-    run(db, first + timedelta(days=1), last - timedelta(days=1), tz, timezone, backfill,
+    run(store, first + timedelta(days=1), last - timedelta(days=1), zone, backfill,
         report=lambda _: None, chunk_days=61)  # fmt: skip
     loaded_s = time.monotonic() - started
     runs = {}
@@ -148,7 +134,7 @@ def scale(
         times = []
         for _ in range(3):
             started = time.monotonic()
-            results = run(db, last, last, tz, timezone, rule, report=lambda _: None)
+            results = run(store, last, last, zone, rule, report=lambda _: None)
             times.append(time.monotonic() - started)
         runs[f"lookback {lookback}"] = {
             "seconds": [round(t, 2) for t in times],

@@ -20,11 +20,11 @@ from typing import Any
 import shopstream
 from shopstream.config import Settings
 from shopstream.stack.sandbox import sandbox_dir
-from shopstream.store.client import connect
+from shopstream.store.ferretdb import open_store
 from shopstream_bench.batches import batch_rows, cost_model
 from shopstream_bench.ceiling import store_ceiling
 from shopstream_bench.isolated import isolated_stack
-from shopstream_bench.jobstate import order_batches, read_ledger
+from shopstream_bench.jobstate import read_ledger
 from shopstream_bench.machine import code_version, describe_machine
 from shopstream_bench.sparklog import read_event_log, submit_args
 from shopstream_bench.stream_doc import job_log, step_document, summary
@@ -47,18 +47,17 @@ def _collect(session: LoadSession, report: Report) -> dict[str, Any]:
     """After the load: the ledger, and the batch of every order (a scan)."""
     settings = session.settings
     query_id = session.watch.enrich.query_id() or ""
-    client = connect(settings.mongo_url)
+    store = open_store(settings, app="shopstream-bench")
     try:
-        db = client[settings.mongo_database]
-        ledger = read_ledger(db, query_id)
+        ledger = read_ledger(store, query_id)
         began, scanned_at = time.monotonic(), time.time()
-        placed = order_batches(db)
+        placed = store.orders.inserting_batches()
         scan_s = time.monotonic() - began
+        report(f"read {len(placed):,} order documents in {scan_s:.1f}s and {len(ledger):,} batches")
+        report("measuring the store's own insert ceiling with the run's order documents")
+        ceiling = store_ceiling(settings, store, sorted(placed))
     finally:
-        client.close()
-    report(f"read {len(placed):,} order documents in {scan_s:.1f}s and {len(ledger):,} batches")
-    report("measuring the store's own insert ceiling with the run's order documents")
-    ceiling = store_ceiling(settings.mongo_url, settings.mongo_database)
+        store.close()
     return {
         "query_id": query_id,
         "ledger": ledger,

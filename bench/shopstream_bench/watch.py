@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shopstream.config import Settings
-from shopstream.domain.documents import ORDERS
-from shopstream.store.client import connect
+from shopstream.store.ferretdb import open_store
 from shopstream_bench.jobstate import Checkpoint, CheckpointBatch, KafkaEnds
 
 __all__ = ["CpuTree", "LagSample", "Probe", "VisibilityProbe", "Watch", "cores_between"]
@@ -159,8 +158,7 @@ class VisibilityProbe(threading.Thread):
         give_up_s: float = 120.0,
     ) -> None:
         super().__init__(name="bench-probe", daemon=True)
-        self.client = connect(settings.mongo_url, app="shopstream-bench")
-        self.coll = self.client[settings.mongo_database][ORDERS]
+        self.store = open_store(settings, app="shopstream-bench")
         self.every, self.interval = 1 / per_s if per_s > 0 else float("inf"), interval
         self.max_pending, self.give_up_s = max_pending, give_up_s
         self.results: list[Probe] = []
@@ -188,7 +186,7 @@ class VisibilityProbe(threading.Thread):
 
     def _check(self, order_id: str, acked: float) -> None:
         began = time.time()
-        if self.coll.find_one({"_id": order_id}, {"_id": 1}) is not None:
+        if self.store.orders.orders([order_id])[0] is not None:
             _, last_miss = self._pending.pop(order_id)
             self.results.append(Probe(order_id, acked, last_miss, time.time()))
         elif began - acked > self.give_up_s:
@@ -200,7 +198,7 @@ class VisibilityProbe(threading.Thread):
     def stop(self) -> None:
         self._halt.set()
         self.join(timeout=10)
-        self.client.close()
+        self.store.close()
 
     def between(self, begin: float, end: float) -> list[Probe]:
         return [p for p in list(self.results) if begin <= p.acked <= end]

@@ -19,7 +19,6 @@ import pytest
 from pyspark.sql import SparkSession
 
 from shopstream.config import Settings, settings_env
-from shopstream.domain.documents import DAILY_DEMAND, DEMAND_SPIKES
 from shopstream.stack import status, up
 from shopstream.stack.airflow import (
     ADMIN_USER,
@@ -28,10 +27,10 @@ from shopstream.stack.airflow import (
     airflow_url,
     ensure_airflow,
 )
-from shopstream.store.client import connect
+from shopstream.store.ferretdb import open_store
 from shopstream.warehouse.serving import History
 from tests.integration.conftest import API_KEY
-from tests.utils import fresh_database
+from tests.utils import fresh_store
 from tests.utils.airflow import DAG_TEST, dbt_env, migrate, offline_env, run_python
 from tests.utils.orders import write_orders
 from tests.utils.spikes import SPIKE_DAY, SPIKER, dataset, mark_complete, write_watermark
@@ -138,8 +137,8 @@ def test_dag_integrity(airflow_python: Path, tmp_path: Path, warehouse_env: dict
 def test_dag_test_detects_one_day_against_the_real_stores(
     stack: Settings, airflow_python: Path, tmp_path: Path
 ) -> None:
-    with fresh_database(stack.mongo_url, "airflow_dagtest") as db:
-        write_orders(db, dataset(NEW_YORK), NEW_YORK, "America/New_York")
+    with fresh_store(stack, "airflow_dagtest") as db:
+        write_orders(db, dataset(NEW_YORK), NEW_YORK, stack)
         lake = tmp_path / "lake"
         end = datetime.combine(SPIKE_DAY + timedelta(days=1), datetime.min.time(), NEW_YORK)
         mark_complete(db, lake, end + timedelta(hours=2))
@@ -161,10 +160,10 @@ def test_dag_test_detects_one_day_against_the_real_stores(
         out = run_python(airflow_python, code, env)
         assert out["state"] == "success", out
         assert out["interval"][0].startswith(SPIKE_DAY.isoformat())
-        spikes = db[DEMAND_SPIKES].find_one({"_id": SPIKE_DAY.isoformat()})
+        spikes = db.spikes.spikes_of(SPIKE_DAY.isoformat())
         assert spikes is not None
-        assert [s["product_id"] for s in spikes["spikes"]] == [SPIKER]
-        assert db[DAILY_DEMAND].find_one({"_id": SPIKE_DAY.isoformat()}) is not None
+        assert [s["product_id"] for s in spikes.spikes] == [SPIKER]
+        assert db.demand.stored_day(SPIKE_DAY).products
 
 
 @pytest.fixture(scope="module")
@@ -224,21 +223,20 @@ def test_the_stacks_airflow_runs_a_triggered_day(airflow_stack: Settings) -> Non
         "running"
     }
     utc = ZoneInfo("UTC")  # the session stack's business timezone
-    client = connect(settings.mongo_url)
-    db = client[settings.mongo_database]
+    db = open_store(settings, app="shopstream-test")
     try:
-        write_orders(db, dataset(NEW_YORK), utc, "UTC")
+        write_orders(db, dataset(NEW_YORK), utc, settings)
         end = datetime.combine(SPIKE_DAY + timedelta(days=1), datetime.min.time(), UTC)
         # every day up to now complete: the DAG's own run for yesterday does not wait
         mark_complete(db, Path(settings.lake.removeprefix("file://")), settings.clock.now())
         run = _trigger(settings, "demand_spike_detection", end)
         assert run["data_interval_start"].startswith(SPIKE_DAY.isoformat())
         assert run["state"] == "success"
-        spikes = db[DEMAND_SPIKES].find_one({"_id": SPIKE_DAY.isoformat()})
+        spikes = db.spikes.spikes_of(SPIKE_DAY.isoformat())
         assert spikes is not None
-        assert SPIKER in [s["product_id"] for s in spikes["spikes"]]
+        assert SPIKER in [s["product_id"] for s in spikes.spikes]
     finally:
-        client.close()
+        db.close()
 
 
 WAREHOUSE_DAY = "2025-07-01"  # a day no other test writes

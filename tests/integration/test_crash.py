@@ -22,17 +22,17 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pyarrow.parquet as pq
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from pymongo.database import Database
 
 from shopstream.config import Settings
 from shopstream.stack import down, up
-from shopstream.store.client import connect
-from shopstream.store.rollup_store import check
+from shopstream.store.ferretdb import open_store
+from shopstream.store.protocols import Store
 from shopstream.streaming.committed import committed_files
 from tests.integration.conftest import API_KEY, CUSTOMERS, new_base_dir, provision, stack_settings
 
@@ -79,9 +79,9 @@ def kill_driver(pid: int) -> None:
             os.kill(victim, signal.SIGKILL)
 
 
-def open_batch(db: Database[dict[str, Any]]) -> bool:
+def open_batch(store: Store) -> bool:
     """Whether the enrich query is in the middle of a micro-batch."""
-    return db.stream_batches.find_one({"finished_at": {"$exists": False}}) is not None
+    return bool(store.status.open_batches())
 
 
 class Sender(threading.Thread):
@@ -164,8 +164,7 @@ def test_the_job_survives_sigkill_mid_batch_without_losing_or_doubling(stack: Se
         stream_trigger_s=0.5,
         mongo_database=f"it_crash_{uuid.uuid4().hex[:8]}",
     )
-    client = connect(stack.mongo_url)
-    db = client[settings.mongo_database]
+    store = open_store(settings, app="shopstream-test")
     sender = Sender(settings.api_url)
     rng = random.Random(11)
     try:
@@ -177,10 +176,10 @@ def test_the_job_survives_sigkill_mid_batch_without_losing_or_doubling(stack: Se
             pid = driver_pid(settings)
             assert pid is not None
             # Let it work a while (its first batch after a restart is often a replay).
-            wait_until(lambda: db.stream_batches.count_documents({}) > 0, "a first batch")
+            wait_until(lambda: bool(store.status.finished_batches()), "a first batch")
             time.sleep(rng.uniform(2, 6))
             if n == 0:  # at least once, provably mid-batch
-                wait_until(lambda: open_batch(db), "an open batch", timeout=60)
+                wait_until(lambda: open_batch(store), "an open batch", timeout=60)
             kill_driver(pid)
             killed.append(pid)
         wait_until(lambda: driver_pid(settings) not in (None, *killed), "the last restart")
@@ -193,12 +192,11 @@ def test_the_job_survives_sigkill_mid_batch_without_losing_or_doubling(stack: Se
         accepted = sender.accepted
 
         def caught_up() -> bool:
-            ids = {d["_id"] for d in db.orders.find({}, {"_id": 1})}
-            return ids == accepted and not open_batch(db)
+            return set(store.orders.inserting_batches()) == accepted and not open_batch(store)
 
         wait_until(caught_up, "MongoDB to hold exactly the accepted orders", timeout=300)
-        assert db.orders.count_documents({}) == len(accepted)
-        replays = db.stream_batches.count_documents({"attempts": {"$gte": 2}})
+        assert len(store.orders.inserting_batches()) == len(accepted)  # ids are unique keys
+        replays = sum(1 for b in store.status.finished_batches() if b.attempts >= 2)
         assert replays >= 1, "no micro-batch was replayed: the kills missed every batch"
 
         # The lake: every record of the topic exactly once.
@@ -209,10 +207,11 @@ def test_the_job_survives_sigkill_mid_batch_without_losing_or_doubling(stack: Se
         assert len(coords) == len(set(coords)) == records
         assert {r["order_id"] for r in rows} == accepted
 
-        assert check(db, "UTC", settings.postgres_url) == []  # rollups, sets and histories
+        # rollups, sets and histories
+        assert store.rollups.check(ZoneInfo("UTC"), settings.postgres_url) == []
     finally:
         sender.stop.set()
         down(settings)
-        client.drop_database(settings.mongo_database)
-        client.close()
+        store.drop()
+        store.close()
         shutil.rmtree(base, ignore_errors=True)

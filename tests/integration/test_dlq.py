@@ -15,8 +15,7 @@ from typer.testing import CliRunner
 from shopstream.cli.main import app
 from shopstream.config import Settings, settings_env
 from shopstream.messaging.tail import tail
-from shopstream.store.client import connect
-from shopstream.store.dead_letters import newest, summary
+from shopstream.store.ferretdb import open_store
 from shopstream.streaming.dlq import replay
 from shopstream.streaming.job import start_enrich_query
 from tests.integration.conftest import job_settings
@@ -44,28 +43,27 @@ def test_an_unknown_product_is_dead_lettered_then_replayed_once_it_exists(
     producer.produce(stack.orders_topic, json.dumps(event).encode(), b"7")
     assert producer.flush(10) == 0
 
-    client = connect(stack.mongo_url)
-    db = client[settings.mongo_database]
+    db = open_store(settings, app="shopstream-test")
     query = start_enrich_query(spark, settings)
     try:
-        wait_for(lambda: any(order_id in d["payload"] for d in newest(db, limit=1000)))
-        (letter,) = [d for d in newest(db, limit=1000) if order_id in d["payload"]]
-        assert (letter["reason"], letter["detail"]) == ("unknown_product", f"products {product_id}")
-        assert json.loads(letter["payload"]) == event  # the raw payload, untouched
+        wait_for(lambda: any(order_id in d.payload for d in db.dead_letters.newest(limit=1000)))
+        (letter,) = [d for d in db.dead_letters.newest(limit=1000) if order_id in d.payload]
+        assert (letter.reason, letter.detail) == ("unknown_product", f"products {product_id}")
+        assert json.loads(letter.payload) == event  # the raw payload, untouched
 
         # ... also published to the DLQ topic, keyed by the source coordinates.
         published = [
             json.loads(r.value or b"")
             for r in tail(stack.kafka_servers, stack.dlq_topic, True, idle_timeout=2.0)
-            if r.key == letter["_id"].encode()
+            if r.key == letter.key.encode()
         ]
         assert published
         assert published[0]["reason"] == "unknown_product"
 
         # Not fixed yet: nothing is replayed.
         report = replay(db, stack)
-        assert letter["_id"] not in report.replayed
-        assert "still unknown" in report.still_failing[letter["_id"]]
+        assert letter.key not in report.replayed
+        assert "still unknown" in report.still_failing[letter.key]
 
         with psycopg.connect(stack.postgres_url, autocommit=True) as conn:
             conn.execute(
@@ -80,23 +78,25 @@ def test_an_unknown_product_is_dead_lettered_then_replayed_once_it_exists(
         assert result.exit_code == 0, result.output
         assert "replayed" in result.output
 
-        wait_for(lambda: db.orders.find_one({"_id": order_id}) is not None)
-        order = db.orders.find_one({"_id": order_id})
+        wait_for(lambda: db.orders.orders([order_id])[0] is not None)
+        [order] = db.orders.orders([order_id])
         assert order is not None
         assert order["items"][0]["name"] == "Late Lamp"
         assert order["order_total"] == 25.0
-        marked = db.dead_letters.find_one({"_id": letter["_id"]})
-        assert marked is not None
-        assert marked["replayed_at"] <= stack.clock.now()  # a real-clock stamp (docs/time.md)
-        assert marked["replayed_to"].startswith(stack.orders_topic + ":")
+        (marked,) = [
+            d for d in db.dead_letters.newest(include_replayed=True) if d.key == letter.key
+        ]
+        assert marked.replayed_at is not None
+        assert marked.replayed_at <= stack.clock.now()  # a real-clock stamp (docs/time.md)
+        assert (marked.replayed_to or "").startswith(stack.orders_topic + ":")
 
         listing = CliRunner().invoke(app, ["dlq", "list", "--all"], env={"COLUMNS": "200"})
         assert listing.exit_code == 0, listing.output
         assert "unknown_product (replayed)" in listing.output
-        assert summary(db)[("unknown_product", True)] >= 1
+        assert db.dead_letters.summary()[("unknown_product", True)] >= 1
         again = replay(db, stack)
-        assert letter["_id"] not in again.replayed  # replayed once
+        assert letter.key not in again.replayed  # replayed once
     finally:
         query.stop()
-        client.drop_database(settings.mongo_database)
-        client.close()
+        db.drop()
+        db.close()

@@ -6,8 +6,11 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
@@ -16,8 +19,8 @@ from confluent_kafka import Producer
 from pyspark.sql import SparkSession
 
 from shopstream.config import Settings
-from shopstream.store.client import connect
-from shopstream.store.rollup_store import check
+from shopstream.domain.windows import Span
+from shopstream.store.ferretdb import open_store
 from shopstream.streaming.job import start_enrich_query
 from tests.integration.conftest import job_settings
 
@@ -70,13 +73,16 @@ def test_every_order_becomes_one_enriched_document_or_one_dead_letter(
     assert producer.flush(10) == 0
 
     query = start_enrich_query(spark, settings)
-    client = connect(stack.mongo_url)
-    db = client[settings.mongo_database]
+    store = open_store(settings, app="shopstream-test")
+
+    def stored(order_id: str) -> dict[str, Any] | None:
+        return store.orders.orders([order_id])[0]
+
     try:
         ids = [o["order_id"] for o in orders]
-        wait_for(lambda: db.orders.count_documents({"_id": {"$in": ids}}) == len(ids))
+        wait_for(lambda: None not in store.orders.orders(ids))
         for order in orders:
-            doc = db.orders.find_one({"_id": order["order_id"]})
+            doc = stored(order["order_id"])
             assert doc is not None
             expected = sum(prices[i["product_id"]] * i["quantity"] for i in order["items"])
             assert Decimal(str(doc["order_total"])) == expected
@@ -89,8 +95,8 @@ def test_every_order_becomes_one_enriched_document_or_one_dead_letter(
                 for i in doc["items"]
             )
             assert doc["day"] == "2026-11-25"
-        wait_for(lambda: db.dead_letters.count_documents({}) >= 2)
-        reasons = {d["payload"]: d["reason"] for d in db.dead_letters.find()}
+        wait_for(lambda: len(store.dead_letters.newest(include_replayed=True)) >= 2)
+        reasons = {d.payload: d.reason for d in store.dead_letters.newest(include_replayed=True)}
         assert reasons["{oops"] == "malformed_json"
         assert reasons[bad["unknown"].decode()] == "unknown_customer"
 
@@ -107,17 +113,17 @@ def test_every_order_becomes_one_enriched_document_or_one_dead_letter(
             "items": [{"product_id": 2, "quantity": 1}],
         }
         assert api.post("/order", json=late).status_code == 202
-        wait_for(lambda: db.orders.find_one({"_id": late["order_id"]}) is not None)
-        assert db.orders.find_one({"_id": late["order_id"]})["customer"]["name"] == "Grace Hopper"  # type: ignore[index]
-        assert db.orders.count_documents({"_id": {"$in": ids}}) == len(ids)  # still one each
+        wait_for(lambda: stored(late["order_id"]) is not None)
+        assert stored(late["order_id"])["customer"]["name"] == "Grace Hopper"  # type: ignore[index]
+        assert None not in store.orders.orders(ids)  # (an `_id` is one document)
 
         # A resend of an order (here even with other quantities) is a duplicate: the first
         # record stays the order, and the rollups count it once.
         resend = {**orders[0], "items": [{"product_id": 1, "quantity": 9}]}
         marker = {"order_id": str(uuid.uuid4()), "customer_id": 1, "items": resend["items"]}
         assert api.post("/orders", json={"orders": [resend, marker]}).status_code == 202
-        wait_for(lambda: db.orders.find_one({"_id": marker["order_id"]}) is not None)
-        first = db.orders.find_one({"_id": orders[0]["order_id"]})
+        wait_for(lambda: stored(marker["order_id"]) is not None)
+        first = stored(orders[0]["order_id"])
         assert first is not None
         assert [i["quantity"] for i in first["items"]] == [
             i["quantity"] for i in orders[0]["items"]
@@ -125,14 +131,15 @@ def test_every_order_becomes_one_enriched_document_or_one_dead_letter(
         diffs: list[str] = []
 
         def exact() -> bool:
-            diffs[:] = check(db, "UTC", stack.postgres_url)
+            diffs[:] = store.rollups.check(ZoneInfo("UTC"), stack.postgres_url)
             return not diffs
 
         wait_for(exact, why=lambda: "; ".join(diffs[:10]))
-        day = db.rollup_day.find_one({"_id": "2026-11-25"})
-        assert day is not None
-        assert (day["orders"], day["customers"]) == (30, 30)
+        start = datetime(2026, 11, 25, tzinfo=UTC)
+        reader = store.rollups.reader(ZoneInfo("UTC"), closed_ttl_s=0)
+        day = reader.totals(Span(start, start + timedelta(days=1)), start + timedelta(days=2))
+        assert (day.orders, day.customers) == (30, 30)
     finally:
         query.stop()
-        client.drop_database(settings.mongo_database)
-        client.close()
+        store.drop()
+        store.close()

@@ -24,7 +24,7 @@ from pydantic import SecretStr
 
 from shopstream.config import Settings, settings_env
 from shopstream.stack.sandbox import HOST, free_ports
-from shopstream.store.client import connect
+from shopstream.store.ferretdb import open_store
 from shopstream.streaming.committed import committed_files, filesystem_for, s3_filesystem
 
 pytestmark = pytest.mark.integration
@@ -70,8 +70,9 @@ def s3_settings(stack: Settings, s3_endpoint: str, tmp_path: Path) -> Iterator[S
     )
     admin.create_dir(f"lake-{tag}")
     yield settings
-    with connect(settings.mongo_url) as client:
-        client.drop_database(settings.mongo_database)
+    store = open_store(settings, app="shopstream-test")
+    store.drop()
+    store.close()
 
 
 def stream_once(settings: Settings) -> None:

@@ -20,16 +20,13 @@ import pytest
 from shopstream.cli.sim import SimOptions, run_simulation
 from shopstream.config import Settings
 from shopstream.domain.clock import Clock, day_bounds
-from shopstream.domain.windows import spans
+from shopstream.domain.documents import batch_token
+from shopstream.domain.windows import Span, spans
 from shopstream.messaging.tail import tail
 from shopstream.simulator import seed
 from shopstream.simulator.runner import backfill_days
-from shopstream.store.client import connect
-from shopstream.store.customer_sets import CustomerSetWriter
-from shopstream.store.rollup_reader import RollupReader
-from shopstream.store.rollup_store import RollupWriter, check_layout
-from shopstream.streaming.job import sink_config
-from shopstream.streaming.sink import write_partition
+from shopstream.store.ferretdb import open_store
+from shopstream.streaming.sink import BatchWrites, sink_config, write_partition
 from shopstream.streaming.transform import KafkaRecord
 from tests.integration.conftest import API_KEY, CUSTOMERS, PRODUCTS, parse_event
 from tests.utils.dates import Instant, by_name, model_mean, poisson_close, settings_at
@@ -170,10 +167,9 @@ def test_a_live_run_from_23_59_30_counts_each_order_on_its_business_day_downstre
 
     # Downstream: the stream's own partition writer and rollup writers (no Spark: the pinned
     # clock is not Spark's), then the dashboard's reader at the end of the run.
-    client = connect(settings.mongo_url)
+    store = open_store(settings, app="shopstream-test")
     try:
-        db = client[settings.mongo_database]
-        check_layout(db, settings.business_timezone)
+        store.rollups.ensure_layout(clock.zone)
         kafka = [
             KafkaRecord(r.key, r.value, settings.orders_topic, r.partition, r.offset,
                         datetime.fromtimestamp(r.timestamp_ms / 1000, UTC))
@@ -181,13 +177,14 @@ def test_a_live_run_from_23_59_30_counts_each_order_on_its_business_day_downstre
         ]  # fmt: skip
         written = write_partition(kafka, sink_config(settings), "q-live", 0, False)
         assert written.new == len(events)
-        RollupWriter(db).apply("q-live:0", written.deltas)
-        CustomerSetWriter(db).apply(written.customers)
-        for day, count in per_day.items():
-            stored = db.rollup_day.find_one({"_id": day})
-            assert stored is not None
-            assert stored["orders"] == count
+        driver = BatchWrites(store)
+        driver.apply(batch_token("q-live", 0), written)
+        driver.close()
         now = clock.now()
+        reader = store.rollups.reader(clock.zone, closed_ttl_s=0)
+        for day, count in per_day.items():
+            bounds = clock.day_bounds(date.fromisoformat(day))
+            assert reader.totals(Span(*bounds), now).orders == count
         current, _ = spans("today", now, clock.zone)
         assert current is not None
         in_window = [
@@ -195,9 +192,9 @@ def test_a_live_run_from_23_59_30_counts_each_order_on_its_business_day_downstre
             for e in events
             if current.start <= datetime.fromisoformat(e["created_at"]) < current.end
         ]
-        kpis = RollupReader(db, clock.zone, closed_ttl_s=0).kpis("today", now)
+        kpis = reader.kpis("today", now)
         assert kpis.current.orders == len(in_window)
         assert kpis.current.customers == len({e["customer_id"] for e in in_window})
     finally:
-        client.drop_database(settings.mongo_database)
-        client.close()
+        store.drop()
+        store.close()

@@ -15,16 +15,14 @@ from typing import Any
 
 import psycopg
 import pytest
-from pymongo.database import Database
 
 from shopstream.config import Settings
 from shopstream.domain.rollups import recompute
-from shopstream.store.client import connect
 from shopstream.store.customer_history import read_history
-from shopstream.streaming.job import sink_config
-from shopstream.streaming.sink import PartitionResult, SinkConfig, write_partition
+from shopstream.store.protocols import Store
+from shopstream.streaming.sink import PartitionResult, SinkConfig, sink_config, write_partition
 from shopstream.streaming.transform import KafkaRecord
-from tests.utils import drop_history
+from tests.utils import fresh_store, store_settings
 
 pytestmark = pytest.mark.integration
 
@@ -32,13 +30,14 @@ TS = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def setup(stack: Settings) -> Iterator[tuple[SinkConfig, Database[dict[str, Any]]]]:
-    settings = stack.model_copy(update={"mongo_database": f"it_sink_{uuid.uuid4().hex[:8]}"})
-    client = connect(stack.mongo_url)
-    yield sink_config(settings), client[settings.mongo_database]
-    client.drop_database(settings.mongo_database)
-    client.close()
-    drop_history(stack.postgres_url, settings.mongo_database)
+def setup(stack: Settings) -> Iterator[tuple[SinkConfig, Store]]:
+    with fresh_store(stack, "it_sink") as store:
+        yield sink_config(store_settings(stack, store)), store
+
+
+def stored_orders(store: Store) -> list[dict[str, Any]]:
+    found = store.orders.orders(sorted(store.orders.inserting_batches()))
+    return [o for o in found if o is not None]
 
 
 def value(order_id: str, customer: int, product: int, quantity: int = 1) -> bytes:
@@ -64,7 +63,7 @@ def customers_of_day(result: PartitionResult) -> int:
 
 
 def test_a_replayed_batch_counts_exactly_what_its_crashed_attempt_wrote(
-    setup: tuple[SinkConfig, Database[dict[str, Any]]],
+    setup: tuple[SinkConfig, Store],
 ) -> None:
     config, db = setup
     ids = [str(uuid.uuid4()) for _ in range(6)]
@@ -85,11 +84,11 @@ def test_a_replayed_batch_counts_exactly_what_its_crashed_attempt_wrote(
     # The same records in a later batch (a resend, a re-read) are someone else's: nothing new.
     later = write_partition(recs, config, "q1", 6, recheck=True)
     assert (later.new, later.deltas) == (0, {})
-    assert db.orders.count_documents({}) == 6
+    assert len(stored_orders(db)) == 6
 
 
 def test_a_resend_in_another_partition_of_the_same_batch_counts_once(
-    setup: tuple[SinkConfig, Database[dict[str, Any]]],
+    setup: tuple[SinkConfig, Store],
 ) -> None:
     config, db = setup
     order_id = str(uuid.uuid4())
@@ -107,13 +106,13 @@ def test_a_resend_in_another_partition_of_the_same_batch_counts_once(
         write_partition(a, config, "q2", 0, True),
     ]
     assert sum(r.new for r in replayed) == 1
-    stored = db.orders.find_one({"_id": order_id})
+    [stored] = db.orders.orders([order_id])
     assert stored is not None
     assert (stored["customer"]["id"], stored["ingest"]["partition"]) == (5, 0)  # first write won
 
 
 def test_orders_markers_and_dead_letters_are_written_and_published(
-    setup: tuple[SinkConfig, Database[dict[str, Any]]], stack: Settings
+    setup: tuple[SinkConfig, Store], stack: Settings
 ) -> None:
     config, db = setup
     with psycopg.connect(stack.postgres_url) as conn:
@@ -122,15 +121,16 @@ def test_orders_markers_and_dead_letters_are_written_and_published(
     recs = partition(2, [value(good, 7, 3, quantity=4), value(unknown, 10**9, 3), b"{bad"])
     result = write_partition(recs, config, "q3", 0, False)
     assert (result.records, result.orders, result.new, result.dead) == (3, 1, 1, 2)
-    doc = db.orders.find_one({"_id": good})
+    [doc] = db.orders.orders([good])
     assert doc is not None
     assert doc["order_total"] == float(price * 4)
-    assert {d["reason"] for d in db.dead_letters.find()} == {"unknown_customer", "malformed_json"}
-    marker = db.rollup_customer_day.find_one({"_id": "2026-11-28|7"})
-    assert marker is not None
-    assert marker["owner"] == f"q3:0|{good}"
+    dead = db.dead_letters.newest(include_replayed=True)
+    assert {d.reason for d in dead} == {"unknown_customer", "malformed_json"}
+    # The customer's day marker names the order that set it (a later claim changes nothing).
+    claimed = db.orders.claim_markers({"2026-11-28|7": "someone else"}, recheck=True)
+    assert claimed == {"2026-11-28|7": f"q3:0|{good}"}
     # What the partition reports for the rollups is what a recomputation from the store says.
-    want = recompute(db.orders.find(), UTC, db.dead_letters.find())
+    want = recompute(stored_orders(db), UTC, [{"reason": d.reason} for d in dead])
     assert {k: dict(d.counts) for k, d in result.deltas.items()} == {
         k: dict(d.counts) for k, d in want.items()
     }

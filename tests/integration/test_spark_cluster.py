@@ -17,7 +17,7 @@ import pytest
 
 from shopstream.config import Settings, settings_env
 from shopstream.stack.sandbox import free_ports
-from shopstream.store.client import connect
+from shopstream.store.ferretdb import open_store
 from shopstream.streaming import submit
 from shopstream.streaming.committed import committed_files
 
@@ -143,15 +143,14 @@ def test_spark_submit_to_a_standalone_cluster_lands_and_enriches(
     assert run.returncode == 0, run.stderr[-4000:]
     assert any(p.name.startswith("app-") for p in worker_dir.iterdir()), "nothing ran on it"
 
-    client = connect(stack.mongo_url)
+    store = open_store(settings, app="shopstream-test")
     try:
-        db = client[settings.mongo_database]
-        docs = {d["_id"]: d for d in db.orders.find({"customer.id": 11})}
-        assert set(ids) <= set(docs)
-        assert all(docs[i]["units"] == 2 for i in ids)
+        docs = store.orders.orders(ids)
+        assert [(d or {}).get("customer", {}).get("id") for d in docs] == [11] * len(ids)
+        assert all(d is not None and d["units"] == 2 for d in docs)
     finally:
-        client.drop_database(settings.mongo_database)
-        client.close()
+        store.drop()
+        store.close()
     landed = {
         row["order_id"]
         for uri in committed_files(f"{settings.lake}/orders")

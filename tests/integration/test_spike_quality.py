@@ -5,13 +5,14 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from shopstream.config import Settings
 from shopstream.spikes.quality import band, evaluate, score, simulate, truth_of
 from shopstream.spikes.rule import Rule
-from tests.utils import fresh_database
+from tests.utils import fresh_store
 
 pytestmark = pytest.mark.integration
 
@@ -19,15 +20,16 @@ FIRST, DAYS = date(2026, 3, 2), 60
 
 
 def test_the_default_rule_finds_the_injected_spikes_and_little_else(stack: Settings) -> None:
-    with fresh_database(stack.mongo_url, "spike_quality") as db:
+    utc = ZoneInfo("UTC")
+    with fresh_store(stack, "spike_quality") as store:
         model = simulate(
-            db, "UTC", products=500, orders_per_day=3_000, first=FIRST, days=DAYS,
+            store, utc, products=500, orders_per_day=3_000, first=FIRST, days=DAYS,
             spikes=DAYS - 14, seed=42,
         )  # fmt: skip
         judged = (FIRST + timedelta(days=14), FIRST + timedelta(days=DAYS - 1))
         # the literal rule (units above their own P95, nothing else) is what the guards are for
         literal = Rule(min_orders=0, margin=1.0, weekday=False)
-        found = evaluate(db, "UTC", *judged, {"default": Rule(), "literal": literal})
+        found = evaluate(store, utc, *judged, {"default": Rule(), "literal": literal})
     truth = truth_of(model.spikes)
     assert sum(len(t) for t in truth.values()) == DAYS - 14
     expected = {int(p): model.expected_units(int(p), FIRST) for p in model.products}

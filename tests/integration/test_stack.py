@@ -20,6 +20,7 @@ from shopstream.config import Settings, settings_env
 from shopstream.stack import StackError, down, status, up
 from shopstream.stack.supervisor import Supervisor
 from shopstream.store.client import connect
+from shopstream.store.ferretdb import open_store
 from shopstream.streaming.committed import read_watermark
 from tests.integration.conftest import API_KEY, new_base_dir, provision, stack_settings
 
@@ -154,7 +155,7 @@ def test_streaming_job_runs_under_up_and_enriches_orders(stack: Settings) -> Non
         stream_trigger_s=0.5,
         mongo_database=f"it_up_{uuid.uuid4().hex[:8]}",
     )
-    client = connect(stack.mongo_url)
+    store = open_store(settings, app="shopstream-test")
     try:
         up(settings, provision=provision)
         assert states(settings)["stream"] == "running"
@@ -162,19 +163,17 @@ def test_streaming_job_runs_under_up_and_enriches_orders(stack: Settings) -> Non
         body = {"order_id": oid, "customer_id": 9, "items": [{"product_id": 6, "quantity": 2}]}
         resp = httpx.post(f"{settings.api_url}/order", json=body, headers={"X-API-Key": API_KEY})
         assert resp.status_code == 202
-        orders = client[settings.mongo_database].orders
         deadline = time.monotonic() + 120
-        while orders.find_one({"_id": oid}) is None:
+        while (order := store.orders.orders([oid])[0]) is None:
             assert time.monotonic() < deadline, "the supervised job did not enrich the order"
             time.sleep(1)
-        assert orders.find_one({"_id": oid})["units"] == 2  # type: ignore[index]
+        assert order["units"] == 2
         # The run loop publishes both queries' progress (the dashboard's lag) and the lake's
         # watermark (the batch branch's sensor): the order's offset is in the enrich status.
-        status = client[settings.mongo_database].stream_status
-        while not ((doc := status.find_one({"_id": "query:enrich"})) and doc["end_offsets"]):
+        while not ((done := store.status.query_progress("enrich")) and done.end_offsets):
             assert time.monotonic() < deadline, "no progress published for the enrichment"
             time.sleep(1)
-        assert set(doc["end_offsets"]) == {settings.orders_topic}
+        assert set(done.end_offsets) == {settings.orders_topic}
         # A batch reports the watermark its predecessors set: a second order brings it.
         body = {**body, "order_id": str(uuid.uuid4())}
         resp = httpx.post(f"{settings.api_url}/order", json=body, headers={"X-API-Key": API_KEY})
@@ -189,6 +188,6 @@ def test_streaming_job_runs_under_up_and_enriches_orders(stack: Settings) -> Non
         assert "terminated with error" not in log
     finally:
         down(settings)
-        client.drop_database(settings.mongo_database)
-        client.close()
+        store.drop()
+        store.close()
         shutil.rmtree(base, ignore_errors=True)

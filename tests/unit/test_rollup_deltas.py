@@ -14,7 +14,7 @@ from shopstream.domain.rollups import (
     order_deltas,
     recompute,
 )
-from shopstream.streaming.sink import same_record
+from shopstream.store.ferretdb import same_record
 
 
 def order(oid: str, customer: int, at: str, *lines: tuple[int, str, int, float]) -> dict[str, Any]:

@@ -6,32 +6,35 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import psycopg
-from pymongo.database import Database
 
-from shopstream.store.client import connect
+from shopstream.config import Settings
 from shopstream.store.customer_history import drop_store
+from shopstream.store.ferretdb import open_store
+from shopstream.store.protocols import Store
 
-__all__ = ["drop_history", "fresh_database", "wait_until"]
+__all__ = ["drop_history", "fresh_store", "store_settings", "wait_until"]
+
+
+def store_settings(settings: Settings, store: Store) -> Settings:
+    """`settings` pointed at `store` (its database)."""
+    return settings.model_copy(update={"mongo_database": store.name})
 
 
 @contextmanager
-def fresh_database(
-    mongo_url: str, prefix: str, postgres_url: str | None = None
-) -> Iterator[Database[dict[str, Any]]]:
-    """A store of its own: a MongoDB database `<prefix>_<uuid>`, dropped afterwards, with
-    (given PostgreSQL) the schema of the same name that holds its customers' histories."""
-    client = connect(mongo_url)
+def fresh_store(settings: Settings, prefix: str) -> Iterator[Store]:
+    """A store of its own on the stack's servers: the database `<prefix>_<uuid>` and the
+    PostgreSQL schema of the same name that holds its customers' histories, both dropped
+    afterwards."""
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    store = open_store(settings.model_copy(update={"mongo_database": name}), "shopstream-test")
     try:
-        yield client[name]
+        yield store
     finally:
-        client.drop_database(name)
-        client.close()
-        if postgres_url is not None:
-            drop_history(postgres_url, name)
+        store.drop()
+        store.close()
+        drop_history(settings.postgres_url, name)
 
 
 def drop_history(postgres_url: str, store: str) -> None:

@@ -7,15 +7,14 @@ import random
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from pymongo.database import Database
-
-from shopstream.domain.rollups import add_customers, customer_day, customer_sets, order_deltas
-from shopstream.store.customer_history import HistoryWriter
-from shopstream.store.customer_sets import CustomerSetWriter
-from shopstream.store.rollup_store import RollupWriter, check_layout
+from shopstream.config import Settings
+from shopstream.domain.documents import batch_token
+from shopstream.store.protocols import Store
+from shopstream.streaming import sink
 
 __all__ = ["CATEGORIES", "Expected", "expected", "order_doc", "random_orders", "write_orders"]
 
@@ -68,27 +67,25 @@ def random_orders(now: datetime, count: int, days: int, seed: int = 1) -> list[d
 
 
 def write_orders(
-    db: Database[dict[str, Any]],
-    orders: list[dict[str, Any]],
-    tz: tzinfo,
-    timezone: str,
-    postgres_url: str | None = None,
+    store: Store, orders: list[dict[str, Any]], zone: ZoneInfo, settings: Settings
 ) -> None:
-    """Stores `orders` as the streaming job does: the documents, their rollups (with the
-    distinct-customer markers' counts), customer sets, and (given PostgreSQL) the customers'
-    histories in the schema named after `db`."""
-    check_layout(db, timezone)
-    if orders:
-        db.orders.insert_many(orders)
-    deltas = add_customers(order_deltas(orders, tz), {customer_day(o, tz) for o in orders})
-    RollupWriter(db).apply(f"test:{uuid.uuid4().hex[:6]}", deltas)
-    CustomerSetWriter(db).apply(customer_sets(orders, tz))
-    if postgres_url is not None:
-        writer = HistoryWriter(postgres_url, db.name)
-        try:
-            writer.write(orders)
-        finally:
-            writer.close()
+    """Stores `orders` as one batch of the streaming job would, through its own code: the
+    sink's `write_enriched` (the orders, their `day|customer` markers, the customers'
+    histories) and the driver's `BatchWrites` (rollups, customer sets), days cut in `zone`;
+    `settings` give the stack's servers."""
+    s = settings.model_copy(update={"mongo_database": store.name, "business_timezone": zone.key})
+    store.rollups.ensure_layout(zone)
+    config = sink.sink_config(s)
+    query = f"test-{uuid.uuid4().hex[:8]}"
+    try:
+        written = sink.write_enriched(orders, config, query, 0)
+    finally:
+        sink.close(config)
+    driver = sink.BatchWrites(store)
+    try:
+        driver.apply(batch_token(query, 0), written)
+    finally:
+        driver.close()
 
 
 @dataclass(frozen=True)

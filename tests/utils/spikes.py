@@ -9,9 +9,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pymongo.database import Database
-
-from shopstream.domain.documents import STREAM_STATUS, query_status_key
+from shopstream.store.protocols import Store
 from shopstream.streaming.committed import WATERMARK_FILE
 from tests.utils.orders import order_doc
 
@@ -74,14 +72,21 @@ def write_watermark(lake: Path, through: datetime) -> None:
     (lake / "orders" / WATERMARK_FILE).write_text(json.dumps(doc))
 
 
-def mark_complete(db: Database[dict[str, Any]], lake: Path, through: datetime) -> None:
+def mark_complete(store: Store, lake: Path, through: datetime) -> None:
     """What the streaming job publishes once it has processed everything up to `through`: the
-    landing query's watermark (`<lake>/orders/_watermark.json`) and both queries' offsets
-    (the enrichment level with the lake). For tests that write the rollups directly."""
+    landing query's watermark (`<lake>/orders/_watermark.json`) and both queries' progress
+    (the enrichment level with the lake). For tests that write the stores directly."""
     write_watermark(lake, through)
     for name in ("lake", "enrich"):
-        db[STREAM_STATUS].replace_one(
-            {"_id": query_status_key(name)},
-            {"_id": query_status_key(name), "name": name, "end_offsets": {"orders": {"0": 7}}},
-            upsert=True,
+        store.status.publish_progress(
+            {
+                "name": name,
+                "id": f"test-{name}",
+                "batchId": 1,
+                "timestamp": through.astimezone(UTC).isoformat(),
+                "sources": [{"endOffset": {"orders": {"0": 7}}}],
+            }
         )
+        published = store.status.query_progress(name)
+        assert published is not None
+        assert published.end_offsets == {"orders": {"0": 7}}

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import typer
 
 from shopstream.cli.common import console, fail, load_settings
-from shopstream.store.client import connect
+from shopstream.config import Settings
+from shopstream.store.ferretdb import open_store
+from shopstream.store.protocols import Store
 
 __all__ = ["register"]
 
@@ -27,7 +31,6 @@ SOAK_OUTPUT = BENCH_DIR / "results" / "soak.json"
 DASHBOARD_OUTPUT = BENCH_DIR / "results" / "dashboard.json"
 DASHBOARD_SOAK_OUTPUT = BENCH_DIR / "results" / "dashboard-soak.json"
 SPIKES_OUTPUT = BENCH_DIR / "results" / "spikes.json"
-HISTORY_OPTIONS_OUTPUT = BENCH_DIR / "results" / "history-options.json"
 
 
 def _harness(module: str) -> ModuleType:
@@ -212,6 +215,7 @@ def cmd_dashboard(
     output: Path = typer.Option(DASHBOARD_OUTPUT, help="Where to write the results (JSON)."),
 ) -> None:
     """Build a store of millions of orders with the job's writers; time every page's reads."""
+    import json
     from datetime import UTC, datetime
 
     import psycopg
@@ -219,35 +223,33 @@ def cmd_dashboard(
     from shopstream.simulator import seed
     from shopstream.store.customer_history import drop_store
 
-    settings = load_settings()
+    settings = load_settings().model_copy(update={"mongo_database": database})
     dash, report, machine = _harness("dashboard"), _harness("report"), _harness("machine")
-    client = connect(settings.mongo_url)
-    db = client[database]
-    meta = db["bench_meta"].find_one({"_id": "store"})
+    # What the built store holds, for `--no-build` runs (a file: the store is only the job's).
+    meta = settings.data_path / "bench" / f"{database}.json"
     doc: dict[str, Any] = {"machine": machine.describe_machine(), "code": machine.code_version()}
+    store = open_store(settings, app="shopstream-bench")
     if build:
-        client.drop_database(database)
+        store.drop()
         with psycopg.connect(settings.postgres_url, autocommit=True) as conn:
             drop_store(conn, database)
         seed(settings.postgres_url, customers, 1_000, 42)
         end = datetime.now(UTC).replace(microsecond=0)
         spec = dash.StoreSpec(orders=orders, days=days, customers=customers, chunk=chunk)
-        doc["build"] = dash.build_store(
-            db, settings.postgres_url, spec, settings.business_timezone, end, console.print
-        )
-        db["bench_meta"].replace_one(
-            {"_id": "store"}, {"_id": "store", **doc["build"]}, upsert=True
-        )
-    elif meta is None:
+        doc["build"] = dash.build_store(settings, spec, end, console.print)
+        meta.parent.mkdir(parents=True, exist_ok=True)
+        meta.write_text(json.dumps(doc["build"]))
+    elif not meta.exists():
         fail(f"no store in {database}: run without --no-build first")
     else:
-        doc["build"] = {k: v for k, v in meta.items() if k != "_id"}
+        doc["build"] = json.loads(meta.read_text())
     now = datetime.fromisoformat(doc["build"]["end"])
     with psycopg.connect(settings.postgres_url, autocommit=True) as conn:
         doc["pages"] = dash.time_pages(
-            db, conn, settings.business_timezone, now, refreshes,
+            store, conn, settings.clock.zone, now, refreshes,
             settings.dashboard_refresh_s, settings.dashboard_cache_s, customers,
         )  # fmt: skip
+    store.close()
     report.write_json(doc, output)
     console.print_json(data=doc["pages"])
     console.print(f"results: {output}")
@@ -271,6 +273,18 @@ def cmd_dashboard_soak(
     console.print(f"results: {output}")
 
 
+@contextmanager
+def _scratch_store(settings: Settings, database: str) -> Iterator[Store]:
+    """An empty store in database `database`, dropped afterwards."""
+    store = open_store(settings.model_copy(update={"mongo_database": database}), "shopstream-bench")
+    store.drop()
+    try:
+        yield store
+    finally:
+        store.drop()
+        store.close()
+
+
 def cmd_spikes(
     quality_days: int = typer.Option(60, min=20, help="Simulated days scored for quality."),
     products: int = typer.Option(10_000, min=100, help="Products of the scale run."),
@@ -283,7 +297,7 @@ def cmd_spikes(
 
     settings = load_settings()
     spikes, report, machine = _harness("spikes"), _harness("report"), _harness("machine")
-    client = connect(settings.mongo_url)
+    utc = ZoneInfo("UTC")
     doc: dict[str, Any] = {
         "machine": machine.describe_machine(),
         "code": machine.code_version(),
@@ -301,35 +315,21 @@ def cmd_spikes(
 
         previous = json.loads(output.read_text())
         doc["quality"], doc["scale"] = previous.get("quality", []), previous.get("scale", [])
-    try:
-        if part in ("all", "quality"):
-            doc["quality"] = []
-        for i, data in enumerate(datasets if part in ("all", "quality") else []):
-            name = f"{database}_q{i}"
-            client.drop_database(name)
-            spikes_n = quality_days - 14  # about one a day after the quiet fortnight
+    if part in ("all", "quality"):
+        doc["quality"] = []
+    for i, data in enumerate(datasets if part in ("all", "quality") else []):
+        spikes_n = quality_days - 14  # about one a day after the quiet fortnight
+        with _scratch_store(settings, f"{database}_q{i}") as store:
             doc["quality"].append(
                 spikes.quality(
-                    client[name],
-                    "UTC",
-                    days=quality_days,
-                    spikes=spikes_n,
-                    report=console.print,
-                    **data,
+                    store, utc, days=quality_days, spikes=spikes_n, report=console.print, **data
                 )
             )
-            client.drop_database(name)
-        if part in ("all", "scale"):
-            doc["scale"] = []
-        for count in (1_000, products) if part in ("all", "scale") else ():  # 1,000: baseline
-            name = f"{database}_s{count}"
-            client.drop_database(name)
-            doc["scale"].append(
-                spikes.scale(client[name], count, history_days, "UTC", console.print)
-            )
-            client.drop_database(name)
-    finally:
-        client.close()
+    if part in ("all", "scale"):
+        doc["scale"] = []
+    for count in (1_000, products) if part in ("all", "scale") else ():  # 1,000: baseline
+        with _scratch_store(settings, f"{database}_s{count}") as store:
+            doc["scale"].append(spikes.scale(store, count, history_days, utc, console.print))
     report.write_json(doc, output)
     for q in doc["quality"]:
         for r in q["rules"]:
@@ -368,33 +368,6 @@ def cmd_warehouse(
     console.print(f"results: {output}")
 
 
-def cmd_history_options(
-    batch: int = typer.Option(5000, min=100, max=100_000, help="Orders per write (a batch)."),
-    repeats: int = typer.Option(7, min=1, max=100, help="Batches written per option."),
-    customers: int = typer.Option(
-        20_000, min=100, help="Customers (each with a history first: all returning)."
-    ),
-    output: Path = typer.Option(HISTORY_OPTIONS_OUTPUT, help="Where to write the results."),
-) -> None:
-    """Time the customer-history write options against the store's insert ceiling."""
-    settings = load_settings()
-    harness, report, machine = (
-        _harness("history_options"),
-        _harness("report"),
-        _harness("machine"),
-    )
-    result = harness.run(settings, batch, repeats, customers, console.print)
-    report.write_json(
-        {"machine": machine.describe_machine(), "code": machine.code_version(), **result}, output
-    )
-    for name, o in result["options"].items():
-        console.print(
-            f"{name:13} {o['median_s']:.3f} s a batch, {o['orders_per_s']:>9,} orders/s, "
-            f"{o['vs_insert']:.2f} x the insert"
-        )
-    console.print(f"results: {output}")
-
-
 def register(app: typer.Typer) -> None:
     bench = typer.Typer(help="Benchmarks (results in bench/results/).", no_args_is_help=True)
     bench.command("ingest")(cmd_ingest)
@@ -404,5 +377,4 @@ def register(app: typer.Typer) -> None:
     bench.command("dashboard-soak")(cmd_dashboard_soak)
     bench.command("spikes")(cmd_spikes)
     bench.command("warehouse")(cmd_warehouse)
-    bench.command("history-options")(cmd_history_options)
     app.add_typer(bench, name="bench")

@@ -12,10 +12,11 @@ from rich.console import Console
 
 from shopstream.config import Settings, get_settings
 from shopstream.logs import configure_logging
-from shopstream.store.client import StoreDatabase, connect
-from shopstream.store.errors import StoreUnavailableError, translating
+from shopstream.store.errors import StoreUnavailableError
+from shopstream.store.ferretdb import open_store
+from shopstream.store.protocols import Store
 
-__all__ = ["console", "database", "fail", "load_settings", "parse_day"]
+__all__ = ["console", "fail", "load_settings", "parse_day", "store"]
 
 console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -49,13 +50,12 @@ def parse_day(text: str | None, what: str) -> date | None:
 
 
 @contextmanager
-def database(settings: Settings) -> Iterator[StoreDatabase]:
-    """The stack's MongoDB database; a MongoDB error ends the command with what to check."""
-    client = connect(settings.mongo_url, app="shopstream-cli", timeout_s=5)
+def store(settings: Settings) -> Iterator[Store]:
+    """The stack's document store; a store error ends the command with what to check."""
+    opened = open_store(settings, app="shopstream-cli", timeout_s=5)
     try:
-        with translating():
-            yield client[settings.mongo_database]
+        yield opened
     except StoreUnavailableError as exc:
         fail(f"MongoDB at {settings.mongo_url} failed: {exc}. Is the stack up (`shopstream up`)?")
     finally:
-        client.close()
+        opened.close()

@@ -9,7 +9,6 @@ import threading
 import time
 from collections import deque
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -23,13 +22,11 @@ from shopstream.cli.common import console, fail, load_settings
 from shopstream.cli.sim import SimOptions, run_simulation
 from shopstream.cli.stack import cmd_up
 from shopstream.config import Settings
-from shopstream.domain.documents import (
-    ROLLUP_MINUTE,
-    minute_key,
-)
+from shopstream.domain.windows import Span
 from shopstream.messaging.tail import TailRecord, tail
 from shopstream.simulator import seed
-from shopstream.store.client import connect
+from shopstream.store.ferretdb import open_store
+from shopstream.store.protocols import RollupQueries, Store
 from shopstream.streaming.committed import committed_files, read_watermark
 
 __all__ = ["register"]
@@ -95,27 +92,23 @@ class _Sinks(threading.Thread):
         self.rows: list[tuple[str, str]] = [("streaming job", "waiting for its first batch")]
 
     def run(self) -> None:
-        client = connect(self.settings.mongo_url)
-        db = client[self.settings.mongo_database]
+        store = open_store(self.settings, app="shopstream-demo", timeout_s=5)
+        reader = store.rollups.reader(self.settings.clock.zone, closed_ttl_s=0)
         while True:
             try:
-                self.rows = self._read(db)
+                self.rows = self._read(store, reader)
             except Exception as exc:  # the demo keeps running; the panel shows why
                 self.rows = [("MongoDB", f"unavailable ({type(exc).__name__}: {exc})")]
             time.sleep(3)
 
-    def _read(self, db: Any) -> list[tuple[str, str]]:
-        from shopstream.store.rollup_reader import RollupReader
-        from shopstream.store.stream_status import dead_letters, last_batches
-
+    def _read(self, store: Store, reader: RollupQueries) -> list[tuple[str, str]]:
         clock = self.settings.clock
         now = clock.now()
-        reader = RollupReader(db, clock.zone, closed_ttl_s=0)
         total = reader.all_time()
         today = reader.kpis("today", now).current
         last_minute = (now - timedelta(minutes=1)).replace(second=0, microsecond=0)
-        minute = db[ROLLUP_MINUTE].find_one({"_id": minute_key(last_minute)})
-        batch = last_batches(db)
+        minute = reader.totals(Span(last_minute, last_minute + timedelta(minutes=1)), now)
+        batch = store.status.last_batches()
         lake = f"{self.settings.lake}/orders"
         mark = read_watermark(lake, self.settings)
         return [
@@ -127,9 +120,9 @@ class _Sinks(threading.Thread):
             ),
             (
                 "last full minute",
-                f"{minute['orders']:,} orders, ${minute['sales']:,.2f}" if minute else "-",
+                f"{minute.orders:,} orders, ${minute.sales_cents / 100:,.2f}",
             ),
-            ("dead letters", f"{sum(dead_letters(db).values()):,}"),
+            ("dead letters", f"{sum(store.status.dead_letter_counts().values()):,}"),
             ("committed Parquet files in the lake", f"{len(committed_files(lake)):,}"),
             ("lake complete through", mark["complete_through"] if mark else "-"),
             (
@@ -138,22 +131,20 @@ class _Sinks(threading.Thread):
                 if batch.duration_s is not None
                 else "-",
             ),
-            ("demand spikes (Airflow)", _spike_line(db, now, clock.zone)),
+            ("demand spikes (Airflow)", _spike_line(store, now, clock.zone)),
         ]
 
 
-def _spike_line(db: Any, now: datetime, tz: ZoneInfo) -> str:
-    from shopstream.store.spike_store import detected_days, emerging
-
-    days = detected_days(db)
-    today = emerging(db, now.astimezone(tz).date().isoformat())
+def _spike_line(store: Store, now: datetime, tz: ZoneInfo) -> str:
+    days = store.spikes.detected_days()
+    today = store.spikes.emerging(now.astimezone(tz).date().isoformat())
     if not days:
         return "no day detected yet (the daily DAG waits for complete days)"
     latest = next(iter(days))
     found = sum(days.values())
     line = f"{len(days)} day(s) detected, {found} spike(s); latest {latest}: {days[latest]}"
     if today is not None:
-        line += f"; today {today['count']} emerging"
+        line += f"; today {today.count} emerging"
     return line
 
 

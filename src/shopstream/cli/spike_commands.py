@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 import typer
 
-from shopstream.cli.common import console, database, fail, load_settings, parse_day
+from shopstream.cli.common import console, fail, load_settings, parse_day, store
 
 __all__ = ["register"]
 
@@ -60,14 +59,14 @@ def cmd_run(
         )  # fmt: skip
     except ValueError as exc:
         fail(f"invalid rule: {exc}")
-    with database(settings) as db:
+    with store(settings) as opened:
         if not force:
             grace = timedelta(minutes=settings.spike_grace_minutes)
-            verdict = day_complete(settings, db, hi, tz, grace)
+            verdict = day_complete(settings, opened, hi, tz, grace)
             if not verdict.complete:
                 fail(f"{verdict.reason}. Wait, or pass --force to run on what is there.")
         try:
-            results = run(db, lo, hi, tz, settings.business_timezone, rule, report=console.print)
+            results = run(opened, lo, hi, tz, rule, report=console.print)
         except LeaseBusyError as exc:
             fail(str(exc))
     total = sum(r.spikes for r in results)
@@ -91,9 +90,8 @@ def cmd_emerging(
             fail(f"--at must be an ISO time like 2026-11-28T14:05:00+00:00, not {at!r}")
         if moment.tzinfo is None:
             fail("--at needs a timezone offset (e.g. +00:00)")
-    tz = settings.clock.zone
-    with database(settings) as db:
-        doc = refresh(db, moment, tz, settings.business_timezone, rule_from(settings))
+    with store(settings) as opened:
+        doc = refresh(opened, moment, settings.clock.zone, rule_from(settings))
     console.print(f"{doc['day']} as of {doc['local_time']}: {doc['count']} emerging spike(s)")
     for s in doc["spikes"]:
         mark = "above" if s["above"] else "was above"
@@ -114,8 +112,8 @@ def cmd_complete(
 
     tz = settings.clock.zone
     minutes = settings.spike_grace_minutes if grace is None else grace
-    with database(settings) as db:
-        verdict = day_complete(settings, db, parse_day(day, "--date"),  # type: ignore[arg-type]
+    with store(settings) as opened:
+        verdict = day_complete(settings, opened, parse_day(day, "--date"),  # type: ignore[arg-type]
                                tz, timedelta(minutes=minutes))  # fmt: skip
     console.print(verdict.reason)
     raise typer.Exit(0 if verdict.complete else 1)
@@ -127,25 +125,17 @@ def cmd_show(
 ) -> None:
     """Print a day's detected spikes."""
     settings = load_settings()
-    from shopstream.domain.documents import DEMAND_SPIKES
-
-    with database(settings) as db:
-        _show(db[DEMAND_SPIKES], day)
-
-
-def _show(coll: Any, day: str | None) -> None:
-    from shopstream.domain.documents import SPIKE_DAYS_KEY
-
-    if day is None:
-        days = (coll.find_one({"_id": SPIKE_DAYS_KEY}) or {}).get("days") or {}
-        if not days:
-            fail("no day has been detected yet: run `shopstream spikes run`")
-        day = max(days)
-    doc = coll.find_one({"_id": day})
-    if doc is None:
+    with store(settings) as opened:
+        if day is None:
+            days = opened.spikes.detected_days()
+            if not days:
+                fail("no day has been detected yet: run `shopstream spikes run`")
+            day = max(days)
+        found = opened.spikes.spikes_of(day)
+    if found is None:
         fail(f"{day} has not been detected: run `shopstream spikes run --date {day}`")
-    console.print(f"{day}: {doc['count']} spike(s), rule {doc['rule']}")
-    for s in doc["spikes"]:
+    console.print(f"{day}: {len(found.spikes)} spike(s), rule {found.rule}")
+    for s in found.spikes:
         ratio = s["ratio"] or float("inf")
         console.print(
             f"  {s['product_id']:>7} {s['name'] or '':30} {s['category'] or '':12} "

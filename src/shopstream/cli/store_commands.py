@@ -5,8 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from shopstream.cli.common import console, fail, load_settings
-from shopstream.cli.common import database as _database
+from shopstream.cli.common import console, fail, load_settings, store
 
 __all__ = ["register"]
 
@@ -22,11 +21,9 @@ def cmd_dlq_list(
 ) -> None:
     """Show dead letters by reason, newest first."""
     settings = load_settings()
-    from shopstream.store.dead_letters import newest, summary
-
-    with _database(settings) as db:
-        counts = summary(db)
-        docs = newest(db, reason, include_replayed, limit)
+    with store(settings) as opened:
+        counts = opened.dead_letters.summary()
+        docs = opened.dead_letters.newest(reason, include_replayed, limit)
     if not counts:
         console.print("no dead letters")
         return
@@ -36,12 +33,12 @@ def cmd_dlq_list(
     console.print(totals)
     table = Table("failed at (UTC)", "reason", "detail", "kafka", "payload")
     for doc in docs:
-        payload = doc["payload"]
+        payload = doc.payload
         table.add_row(
-            f"{doc['failed_at']:%Y-%m-%d %H:%M:%S}",
-            doc["reason"] + (" (replayed)" if "replayed_at" in doc else ""),
-            doc["detail"],
-            doc["_id"],
+            f"{doc.failed_at:%Y-%m-%d %H:%M:%S}",
+            doc.reason + (" (replayed)" if doc.replayed_at is not None else ""),
+            doc.detail,
+            doc.key,
             payload if len(payload) <= 60 else payload[:57] + "...",
         )
     console.print(table)
@@ -56,9 +53,9 @@ def cmd_dlq_replay(
     settings = load_settings()
     from shopstream.streaming.dlq import replay
 
-    with _database(settings) as db:
+    with store(settings) as opened:
         try:
-            report = replay(db, settings, reason=reason, dry_run=dry_run)
+            report = replay(opened, settings, reason=reason, dry_run=dry_run)
         except RuntimeError as exc:
             fail(str(exc))
     verb = "would replay" if dry_run else "replayed"
@@ -78,10 +75,8 @@ def cmd_rollups_check() -> None:
     from the orders and dead letters (reads them all). Stop the streaming job first: a live
     job writes between the reads, and the newest buckets then differ."""
     settings = load_settings()
-    from shopstream.store.rollup_store import check
-
-    with _database(settings) as db:
-        diffs = check(db, settings.business_timezone, settings.postgres_url)
+    with store(settings) as opened:
+        diffs = opened.rollups.check(settings.clock.zone, settings.postgres_url)
     for line in diffs[:20]:
         console.print(line)
     if diffs:
@@ -94,10 +89,8 @@ def cmd_rollups_rebuild() -> None:
     """Recompute every rollup, customer set and history from the orders and dead letters.
     Stop the streaming job first."""
     settings = load_settings()
-    from shopstream.store.rollup_store import rebuild_all
-
-    with _database(settings) as db:
-        written = rebuild_all(db, settings.business_timezone, settings.postgres_url)
+    with store(settings) as opened:
+        written = opened.rollups.rebuild(settings.clock.zone, settings.postgres_url)
     console.print(
         f"rebuilt {written} rollup documents and history rows from {settings.mongo_database}.orders"
     )

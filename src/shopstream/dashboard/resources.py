@@ -17,17 +17,17 @@ from psycopg_pool import ConnectionPool
 from shopstream.config import Settings
 from shopstream.dashboard.health_checks import ApiRates, end_offsets
 from shopstream.domain.clock import Clock
-from shopstream.store.client import StoreDatabase, connect
-from shopstream.store.rollup_reader import RollupReader
+from shopstream.store.ferretdb import open_store
+from shopstream.store.protocols import RollupQueries, Store
 
 __all__ = [
     "api_rates",
     "clock",
-    "database",
     "kafka_end_offsets",
     "postgres",
     "reader",
     "settings",
+    "store",
     "tz",
 ]
 
@@ -47,16 +47,13 @@ def tz() -> ZoneInfo:
 
 
 @st.cache_resource(show_spinner=False)
-def database() -> StoreDatabase:
-    s = settings()
-    client = connect(s.mongo_url, app="shopstream-dashboard", timeout_s=3)
-    return client[s.mongo_database]
+def store() -> Store:
+    return open_store(settings(), app="shopstream-dashboard", timeout_s=3)
 
 
 @st.cache_resource(show_spinner=False)
-def reader() -> RollupReader:
-    s = settings()
-    return RollupReader(database(), tz(), closed_ttl_s=s.dashboard_cache_s)
+def reader() -> RollupQueries:
+    return store().rollups.reader(tz(), closed_ttl_s=settings().dashboard_cache_s)
 
 
 @st.cache_resource(show_spinner=False)

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta, tzinfo
-from typing import Any
 
 from shopstream.config import Settings
-from shopstream.store.client import StoreDatabase
-from shopstream.store.demand_history import day_bounds
-from shopstream.store.stream_status import query_status
+from shopstream.domain.clock import day_bounds
+from shopstream.store.protocols import Store
+from shopstream.store.records import QueryProgress
 from shopstream.streaming.committed import watermark_passed
 
 __all__ = ["Completeness", "day_complete"]
@@ -30,10 +29,10 @@ class Completeness:
     reason: str
 
 
-def _behind(enrich: dict[str, Any], lake: dict[str, Any]) -> list[str]:
+def _behind(enrich: QueryProgress, lake: QueryProgress) -> list[str]:
     behind = []
-    for topic, partitions in (lake.get("end_offsets") or {}).items():
-        have = (enrich.get("end_offsets") or {}).get(topic, {})
+    for topic, partitions in lake.end_offsets.items():
+        have = enrich.end_offsets.get(topic, {})
         for part, offset in partitions.items():
             if int(have.get(part, -1)) < int(offset):
                 behind.append(f"{topic}[{part}] {have.get(part, 'none')} < {offset}")
@@ -41,7 +40,7 @@ def _behind(enrich: dict[str, Any], lake: dict[str, Any]) -> list[str]:
 
 
 def day_complete(
-    settings: Settings, db: StoreDatabase, day: date, tz: tzinfo, grace: timedelta
+    settings: Settings, store: Store, day: date, tz: tzinfo, grace: timedelta
 ) -> Completeness:
     _, end = day_bounds(day, tz)
     passed, reason = watermark_passed(
@@ -49,7 +48,7 @@ def day_complete(
     )
     if not passed:
         return Completeness(False, reason)
-    lake, enrich = query_status(db, "lake"), query_status(db, "enrich")
+    lake, enrich = store.status.query_progress("lake"), store.status.query_progress("enrich")
     if not lake or not enrich:
         return Completeness(False, "the streaming queries have not published their progress yet")
     behind = _behind(enrich, lake)

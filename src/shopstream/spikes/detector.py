@@ -12,24 +12,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from shopstream.spikes.rule import Rule, Verdicts, evaluate, history_matrix, weekday_factors
-from shopstream.store.client import StoreDatabase
-from shopstream.store.demand_history import (
-    DayDemand,
-    History,
-    load_days,
-    loaded_days,
-    read_day,
-    read_history,
-    stored_day,
-)
-from shopstream.store.leases import lease
-from shopstream.store.spike_store import write_day
+from shopstream.store.protocols import Store
+from shopstream.store.records import DayDemand, History
 
 __all__ = ["DayResult", "Window", "detect", "ratio_value", "run", "window"]
 
@@ -142,38 +133,38 @@ def _days(start: date, end: date) -> list[date]:
 
 
 def run(
-    db: StoreDatabase,
+    store: Store,
     first: date,
     last: date,
-    tz: tzinfo,
-    timezone: str,
+    zone: ZoneInfo,
     rule: Rule,
     report: Report = log.info,
     chunk_days: int = 31,
 ) -> list[DayResult]:
-    """Detects the spikes of business days [first, last] (see the module's docstring)."""
+    """Detects the spikes of business days [first, last] of the business timezone `zone`
+    (see the module's docstring)."""
     if last < first:
         raise ValueError(f"the range ends ({last}) before it starts ({first})")
     results: list[DayResult] = []
-    with lease(db) as held:
+    with store.leases.hold() as held:
         start = first - timedelta(days=rule.lookback_days)
-        have = loaded_days(db, start, first - timedelta(days=1))
+        have = store.demand.loaded_days(start, first - timedelta(days=1))
         missing = [d for d in _days(start, first - timedelta(days=1)) if d not in have]
         todo = missing + _days(first, last)
         demands: dict[date, DayDemand] = {}  # the last chunk's (a long range is re-read)
         for i in range(0, len(todo), chunk_days):
-            part = [read_day(db, d, tz) for d in todo[i : i + chunk_days]]
-            load_days(db, part, timezone)
+            part = [store.demand.read_day(d, zone) for d in todo[i : i + chunk_days]]
+            store.demand.load_days(part, zone)
             demands = {d.day: d for d in part if d.day >= first}
             held.renew()
             report(
                 f"demand loaded: {part[0].day} .. {part[-1].day} ({i + len(part)}/{len(todo)} days)"
             )
-        history = read_history(db, start, last)
+        history = store.demand.read_history(start, last)
         for day in _days(first, last):
-            demand = demands.get(day) or stored_day(db, day)
+            demand = demands.get(day) or store.demand.stored_day(day)
             spikes, verdicts = detect(history, demand, rule)
-            _store_spikes(db, day, spikes, rule, verdicts, timezone)
+            _store_spikes(store, day, spikes, rule, verdicts, zone.key)
             eligible = int(np.sum(verdicts.history_days >= rule.min_history_days))
             results.append(
                 DayResult(day, len(history.product_ids), eligible, demand.units, len(spikes))
@@ -184,7 +175,7 @@ def run(
 
 
 def _store_spikes(
-    db: StoreDatabase,
+    store: Store,
     day: date,
     spikes: list[dict[str, Any]],
     rule: Rule,
@@ -202,4 +193,4 @@ def _store_spikes(
         "products_evaluated": int(np.sum(verdicts.history_days >= rule.min_history_days)),
         "detected_at": datetime.now(UTC),
     }
-    write_day(db, iso, doc)
+    store.spikes.write_day(iso, doc)

@@ -14,16 +14,17 @@ first crossed (`crossed_at`) through later refreshes, and `above` says whether i
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from shopstream.domain.clock import day_bounds
 from shopstream.spikes.detector import Window, ratio_value, window
 from shopstream.spikes.rule import Rule, evaluate
-from shopstream.store.client import StoreDatabase
-from shopstream.store.demand_history import History, day_bounds, read_day, read_history
-from shopstream.store.spike_store import emerging, write_emerging
+from shopstream.store.protocols import Store
+from shopstream.store.records import History
 
 __all__ = ["elapsed_share", "refresh", "store_level"]
 
@@ -57,16 +58,15 @@ def store_level(so_far: float, store_by_now: np.ndarray, w: Window, rule: Rule) 
     return so_far / expected if expected > 0 else 1.0
 
 
-def refresh(
-    db: StoreDatabase, at: datetime, tz: tzinfo, timezone: str, rule: Rule
-) -> dict[str, Any]:
-    """Recomputes the emerging spikes of `at`'s business day as of `at`; returns the stored
-    document."""
-    day = at.astimezone(tz).date()
-    start, _ = day_bounds(day, tz)
+def refresh(store: Store, at: datetime, zone: ZoneInfo, rule: Rule) -> dict[str, Any]:
+    """Recomputes the emerging spikes of `at`'s business day (in `zone`) as of `at`; returns
+    the stored document."""
+    day = at.astimezone(zone).date()
+    start, _ = day_bounds(day, zone)
     at_hours = (at.astimezone(UTC) - start).total_seconds() / 3600
-    history = read_history(db, day - timedelta(days=rule.lookback_days), day - timedelta(days=1))
-    today = read_day(db, day, tz)
+    lookback = (day - timedelta(days=rule.lookback_days), day - timedelta(days=1))
+    history = store.demand.read_history(*lookback)
+    today = store.demand.read_day(day, zone)
     so_far = {p["product_id"]: p for p in today.products}
     history = _with_today(history, day, so_far)
     w = window(history, day, rule)
@@ -79,8 +79,8 @@ def refresh(
         history_weekdays=w.weekdays, weekday=w.weekday, factors=w.factors, orders=orders,
     )  # fmt: skip
     iso = day.isoformat()
-    previous = emerging(db, iso) or {}
-    before = {s["product_id"]: s for s in previous.get("spikes", [])}
+    previous = store.spikes.emerging(iso)
+    before = {s["product_id"]: s for s in (previous.spikes if previous else [])}
     spikes: dict[int, dict[str, Any]] = {}
     for i in range(len(history.product_ids)):
         pid = int(history.product_ids[i])
@@ -105,9 +105,9 @@ def refresh(
     doc = {
         "_id": iso,
         "day": iso,
-        "timezone": timezone,
+        "timezone": zone.key,
         "as_of": at,
-        "local_time": at.astimezone(tz).strftime("%H:%M"),
+        "local_time": at.astimezone(zone).strftime("%H:%M"),
         "provisional": True,
         "spikes": sorted(spikes.values(), key=lambda s: (s["crossed_at"], s["product_id"])),
         "count": sum(1 for s in spikes.values() if s["above"]),
@@ -115,7 +115,7 @@ def refresh(
         "rule": rule.as_document(),
         "refreshed_at": datetime.now(UTC),
     }
-    write_emerging(db, iso, doc)
+    store.spikes.write_emerging(iso, doc)
     return doc
 
 

@@ -121,7 +121,7 @@ def ensure_table(conn: psycopg.Connection[Any], store: str) -> None:
 _TYPES = ("text", "int8", "timestamptz", "int8", "int4", "int4")
 # Rows are copied (binary) into a session's temporary table, then inserted from it: COPY
 # cannot skip existing keys, and is ~1.5x faster than one INSERT of unnest(arrays) here
-# (decision 39; `shopstream bench history-options`).
+# (decision 39).
 _STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS history_stage (
     order_id text, customer_id bigint, created_at timestamptz, total_cents bigint,

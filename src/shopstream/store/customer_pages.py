@@ -16,12 +16,10 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from pymongo.database import Database
 
-from shopstream.domain.documents import ORDERS
 from shopstream.store.customer_history import read_history
 from shopstream.store.errors import translated
-from shopstream.store.mongo import find_each
+from shopstream.store.protocols import Store
 
 __all__ = [
     "MAX_QUERY",
@@ -110,21 +108,23 @@ def search(conn: psycopg.Connection[Any], text: str, limit: int = 20) -> list[Cu
 @translated
 def history(
     conn: psycopg.Connection[Any],
-    db: Database[dict[str, Any]],
+    store: Store,
     customer_id: int,
     page: int = 1,
     page_size: int = 10,
 ) -> History:
     """Lifetime totals and page `page` (from 1) of a customer's orders, newest first; the
-    store is `db`'s (its PostgreSQL schema has the database's name)."""
+    histories are `store`'s (its PostgreSQL schema has the store's name)."""
     page = max(1, page)
-    totals, rows = read_history(conn, db.name, customer_id, page_size, (page - 1) * page_size)
+    totals, rows = read_history(conn, store.name, customer_id, page_size, (page - 1) * page_size)
     pages = max(1, -(-totals.orders // page_size))
     if page > pages:  # past the last page (the customer's orders were fewer): show the last
         page = pages
-        totals, rows = read_history(conn, db.name, customer_id, page_size, (page - 1) * page_size)
+        totals, rows = read_history(
+            conn, store.name, customer_id, page_size, (page - 1) * page_size
+        )
     shown = [HistoryEntry(r.order_id, r.created_at, r.total_cents, r.items, r.units) for r in rows]
-    orders = find_each(db[ORDERS], [e.order_id for e in shown])
+    orders = store.orders.orders([e.order_id for e in shown])
     details = {
         e.order_id: doc for e, doc in zip(shown, orders, strict=True)
         if doc is not None

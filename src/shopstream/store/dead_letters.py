@@ -18,6 +18,7 @@ from pymongo.database import Database
 
 from shopstream.domain.documents import DEAD_LETTERS
 from shopstream.store.errors import translated
+from shopstream.store.records import DeadLetter
 
 __all__ = ["mark_replayed", "newest", "summary", "unreplayed"]
 
@@ -35,10 +36,22 @@ def newest(
     reason: str | None = None,
     include_replayed: bool = False,
     limit: int = 50,
-) -> list[dict[str, Any]]:
+) -> list[DeadLetter]:
     """The newest dead letters first."""
     cursor = db[DEAD_LETTERS].find(_filter(reason, include_replayed)).sort("failed_at", -1)
-    return list(cursor.limit(limit))
+    return [_dead_letter(doc) for doc in cursor.limit(limit)]
+
+
+def _dead_letter(doc: dict[str, Any]) -> DeadLetter:
+    return DeadLetter(
+        key=doc["_id"],
+        reason=doc["reason"],
+        detail=str(doc.get("detail", "")),
+        payload=str(doc.get("payload", "")),
+        failed_at=doc["failed_at"],
+        replayed_at=doc.get("replayed_at"),
+        replayed_to=doc.get("replayed_to"),
+    )
 
 
 @translated
@@ -50,9 +63,11 @@ def summary(db: Database[dict[str, Any]]) -> Counter[tuple[str, bool]]:
     return counts
 
 
-def unreplayed(db: Database[dict[str, Any]], reason: str | None = None) -> Iterator[dict[str, Any]]:
+@translated
+def unreplayed(db: Database[dict[str, Any]], reason: str | None = None) -> Iterator[DeadLetter]:
     """Every dead letter not replayed yet (of `reason`, if given)."""
-    yield from db[DEAD_LETTERS].find(_filter(reason, include_replayed=False))
+    docs = list(db[DEAD_LETTERS].find(_filter(reason, include_replayed=False)))
+    return iter([_dead_letter(doc) for doc in docs])
 
 
 def mark_replayed(db: Database[dict[str, Any]], key: str, at: datetime, to: str) -> None:

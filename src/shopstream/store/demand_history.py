@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
@@ -52,6 +51,7 @@ from shopstream.domain.documents import (
     hour_key,
 )
 from shopstream.store.mongo import find_each
+from shopstream.store.records import DayDemand, History
 
 __all__ = [
     "DayDemand",
@@ -86,46 +86,24 @@ def day_bounds(day: date, tz: tzinfo) -> tuple[datetime, datetime]:
     return clock.day_bounds(day, tz)
 
 
-@dataclass
-class DayDemand:
-    """One business day's demand, product by product."""
-
-    day: date
-    products: list[dict[str, Any]] = field(default_factory=list)  # sorted by product_id
-    hours: list[int] = field(default_factory=lambda: [0] * 24)  # store units by local hour
-
-    @property
-    def units(self) -> int:
-        return sum(p["units"] for p in self.products)
-
-    @property
-    def orders(self) -> int:
-        """Orders with the product, summed over products (an order with two products counts
-        twice; the day's distinct orders are in `rollup_day`)."""
-        return sum(p["orders"] for p in self.products)
-
-    @property
-    def revenue_cents(self) -> int:
-        return sum(p["revenue_cents"] for p in self.products)
-
-    def document(self, timezone: str) -> dict[str, Any]:
-        iso = self.day.isoformat()
-        return {
-            "_id": iso,
-            "day": iso,
-            "timezone": timezone,
-            "products": self.products,
-            "totals": {
-                "products": len(self.products),
-                "units": self.units,
-                "product_orders": self.orders,
-                "revenue_cents": self.revenue_cents,
-                "revenue": self.revenue_cents / 100,
-            },
-            "hours": self.hours,
-            "source": ROLLUP_DAY_PRODUCT,
-            "computed_at": datetime.now(UTC),
-        }
+def _day_document(d: DayDemand, timezone: str) -> dict[str, Any]:
+    iso = d.day.isoformat()
+    return {
+        "_id": iso,
+        "day": iso,
+        "timezone": timezone,
+        "products": d.products,
+        "totals": {
+            "products": len(d.products),
+            "units": d.units,
+            "product_orders": d.orders,
+            "revenue_cents": d.revenue_cents,
+            "revenue": d.revenue_cents / 100,
+        },
+        "hours": d.hours,
+        "source": ROLLUP_DAY_PRODUCT,
+        "computed_at": datetime.now(UTC),
+    }
 
 
 def read_day(db: Database[dict[str, Any]], day: date, tz: tzinfo) -> DayDemand:
@@ -194,7 +172,10 @@ def load_days(db: Database[dict[str, Any]], days: Sequence[DayDemand], timezone:
     if not days:
         return
     db[DAILY_DEMAND].bulk_write(
-        [ReplaceOne({"_id": d.day.isoformat()}, d.document(timezone), upsert=True) for d in days],
+        [
+            ReplaceOne({"_id": d.day.isoformat()}, _day_document(d, timezone), upsert=True)
+            for d in days
+        ],
         ordered=False,
     )
     by_period: dict[str, list[DayDemand]] = defaultdict(list)
@@ -262,29 +243,6 @@ def _load_period(db: Database[dict[str, Any]], period: str, days: Iterable[DayDe
         }
     calendar["days"] = dict(sorted(calendar["days"].items()))
     coll.replace_one({"_id": cal_key}, calendar, upsert=True)
-
-
-@dataclass
-class History:
-    """Daily units of every known product over consecutive days (oldest first)."""
-
-    start: date
-    product_ids: np.ndarray  # (N,)
-    units: np.ndarray  # (N, days) int
-    loaded: np.ndarray  # (days,) bool: the day is in the history (else its units are 0)
-    store_units: np.ndarray  # (days,) the store's units
-    store_hours: np.ndarray  # (days, 24) the store's units by local hour
-    first_sale: dict[int, date]
-
-    @property
-    def days(self) -> int:
-        return int(self.units.shape[1])
-
-    def column(self, day: date) -> int:
-        return (day - self.start).days
-
-    def day_of(self, column: int) -> date:
-        return self.start + timedelta(days=column)
 
 
 def read_history(db: Database[dict[str, Any]], start: date, end: date) -> History:

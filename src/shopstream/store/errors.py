@@ -26,10 +26,16 @@ R = TypeVar("R")
 
 
 class StoreUnavailableError(Exception):
-    """The document store failed to answer (down, unreachable, timed out, or refused)."""
+    """The document store failed to answer (down, unreachable, timed out, or refused).
+
+    `transient`: the connection was lost (worth retrying: a restarted server, a network blip),
+    as opposed to an error the server returned, which would fail the same way again.
+    """
 
     def __init__(self, cause: BaseException) -> None:
-        super().__init__(f"the document store did not answer: {type(cause).__name__}: {cause}")
+        self.transient = isinstance(cause, TRANSIENT_ERRORS)
+        what = "did not answer" if self.transient else "failed"
+        super().__init__(f"the document store {what}: {type(cause).__name__}: {cause}")
         self.cause = type(cause).__name__  # e.g. ServerSelectionTimeoutError
 
 

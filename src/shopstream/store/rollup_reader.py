@@ -19,7 +19,6 @@ import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
@@ -50,6 +49,7 @@ from shopstream.domain.windows import (
 from shopstream.store.customer_sets import bitmap
 from shopstream.store.errors import translated
 from shopstream.store.mongo import find_each
+from shopstream.store.records import Freshness, Kpis, ProductRow, Totals, Trend
 from shopstream.store.stream_status import enrich_status
 
 __all__ = [
@@ -65,61 +65,6 @@ __all__ = [
 
 OTHER = "Other"
 _COLLECTION = {MINUTE: ROLLUP_MINUTE, HOUR: ROLLUP_HOUR, DAY: ROLLUP_DAY}
-
-
-@dataclass(frozen=True)
-class Totals:
-    orders: int = 0
-    units: int = 0
-    sales_cents: int = 0
-    customers: int = 0
-
-    @property
-    def average_order_cents(self) -> float | None:
-        return self.sales_cents / self.orders if self.orders else None
-
-
-@dataclass(frozen=True)
-class Kpis:
-    window: str
-    current: Totals
-    previous: Totals | None  # None for all time
-    span: Span | None
-    previous_span: Span | None
-
-
-@dataclass
-class Trend:
-    """Orders and sales per bucket, and sales per category (the top N, the rest as OTHER)."""
-
-    granularity: str
-    starts: list[datetime]
-    orders: list[int]
-    sales_cents: list[int]
-    categories: dict[str, list[int]] = field(default_factory=dict)  # name -> cents per bucket
-
-    @property
-    def filling(self) -> int:
-        """The index of the bucket still filling (the last)."""
-        return len(self.starts) - 1
-
-
-@dataclass(frozen=True)
-class ProductRow:
-    product_id: int
-    name: str
-    category: str
-    orders: int
-    units: int
-    sales_cents: int
-
-
-@dataclass(frozen=True)
-class Freshness:
-    newest_order_at: datetime | None
-    last_batch_at: datetime | None
-    last_batch_records: int
-    last_batch_s: float | None
 
 
 def top_categories(by_category: dict[str, list[int]], n: int) -> dict[str, list[int]]:

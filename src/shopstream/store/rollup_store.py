@@ -301,13 +301,12 @@ def differences(
 
 def rebuild(
     db: Database[dict[str, Any]],
-    tz: tzinfo,
-    timezone: str,
+    tz: ZoneInfo,
     orders: list[dict[str, Any]] | None = None,
 ) -> int:
     """Recomputes every rollup from the `orders` (read whole unless given) and `dead_letters`
-    collections; returns the documents written. `timezone` names `tz` (the business timezone
-    days are cut in).
+    collections; returns the documents written. `tz` is the business timezone days are cut
+    in.
 
     Stop the job first, cleanly: a batch replayed after a rebuild would count again the orders
     its crashed attempt wrote.
@@ -322,7 +321,7 @@ def rebuild(
             [marker_document(key, f"rebuild|{o['_id']}") for key, o in markers.items()]
         )
     written = RollupWriter(db, cache_size=0).apply("rebuild", recompute(orders, tz, dead))
-    _write_layout(db, timezone)
+    _write_layout(db, tz.key)
     drop_unused_indexes(db)
     return written
 
@@ -330,20 +329,19 @@ def rebuild(
 _OLD_COLLECTIONS = ("rollup_minute_category",)  # of layout 1
 
 
-def rebuild_all(db: Database[dict[str, Any]], timezone: str, postgres_url: str) -> int:
+def rebuild_all(db: Database[dict[str, Any]], zone: ZoneInfo, postgres_url: str) -> int:
     """`rebuild`, the customer sets (`store.customer_sets`) and the customers' histories
     (`store.customer_history`, in the PostgreSQL schema named after `db`); returns the
     documents and rows written."""
-    tz = ZoneInfo(timezone)
     orders = list(db[ORDERS].find())
-    written = rebuild(db, tz, timezone, orders) + customer_sets.rebuild(db, orders, tz)
+    written = rebuild(db, zone, orders) + customer_sets.rebuild(db, orders, zone)
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         return written + customer_history.rebuild_history(conn, db.name, orders)
 
 
-def check(db: Database[dict[str, Any]], timezone: str, postgres_url: str) -> list[str]:
+def check(db: Database[dict[str, Any]], zone: ZoneInfo, postgres_url: str) -> list[str]:
     """Everything that differs from a recomputation from the orders and dead letters."""
-    tz = ZoneInfo(timezone)
+    tz = zone
     orders = list(db[ORDERS].find())
     dead = list(db[DEAD_LETTERS].find({}, {"reason": 1}))
     diffs = differences(db, orders, tz, dead) + customer_sets.stored_differences(db, orders, tz)

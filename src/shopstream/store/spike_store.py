@@ -3,7 +3,6 @@ spikes (point lookups on `demand_spikes` and `emerging_spikes`; docs/spikes.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -11,6 +10,7 @@ from pymongo.database import Database
 
 from shopstream.domain.documents import DEMAND_SPIKES, EMERGING_SPIKES, SPIKE_DAYS_KEY
 from shopstream.store.errors import translated
+from shopstream.store.records import DaySpikes, EmergingSpikes
 
 __all__ = [
     "DaySpikes",
@@ -21,15 +21,6 @@ __all__ = [
     "write_day",
     "write_emerging",
 ]
-
-
-@dataclass(frozen=True)
-class DaySpikes:
-    day: str
-    spikes: list[dict[str, Any]]
-    rule: dict[str, Any]
-    evaluated: int
-    detected_at: Any
 
 
 @translated
@@ -55,8 +46,19 @@ def spikes_of(db: Database[dict[str, Any]], day: str) -> DaySpikes | None:
 
 
 @translated
-def emerging(db: Database[dict[str, Any]], day: str) -> dict[str, Any] | None:
-    return db[EMERGING_SPIKES].find_one({"_id": day})
+def emerging(db: Database[dict[str, Any]], day: str) -> EmergingSpikes | None:
+    doc = db[EMERGING_SPIKES].find_one({"_id": day})
+    if doc is None:
+        return None
+    return EmergingSpikes(
+        day=day,
+        as_of=doc.get("as_of"),
+        local_time=str(doc.get("local_time", "")),
+        spikes=list(doc.get("spikes") or []),
+        count=int(doc.get("count", 0)),
+        store_level=doc.get("store_level"),
+        rule=dict(doc.get("rule") or {}),
+    )
 
 
 def history_points(spike: dict[str, Any]) -> list[dict[str, Any]]:

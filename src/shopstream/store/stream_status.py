@@ -19,9 +19,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from pymongo import ReturnDocument
 from pymongo.database import Database
@@ -37,23 +36,23 @@ from shopstream.domain.documents import (
     batch_range,
     query_status_key,
 )
-from shopstream.store.client import connect
 from shopstream.store.errors import translated
+from shopstream.store.protocols import BatchOutcome
+from shopstream.store.records import BatchRecord, BatchSummary, QueryLag, QueryProgress
 
 __all__ = [
     "BatchLedger",
-    "BatchOutcome",
-    "BatchSummary",
     "EnrichStatus",
     "Progress",
-    "ProgressPublisher",
-    "QueryLag",
     "dead_letters",
     "enrich_status",
+    "finished_batches",
     "last_batches",
+    "open_batches",
     "progress_document",
+    "publish_progress",
     "query_lag",
-    "query_status",
+    "query_progress",
 ]
 
 log = logging.getLogger(__name__)
@@ -61,30 +60,23 @@ log = logging.getLogger(__name__)
 Progress = Mapping[str, Any]  # a query's progress, as `StreamingQuery.lastProgress` gives it
 
 
-@dataclass(frozen=True)
-class QueryLag:
-    name: str
-    batch_id: int | None
-    trigger_at: datetime | None
-    input_rows: int
-    duration_ms: int
-    lag: int | None  # records in Kafka not yet read by the query (None: unknown)
-    partitions: dict[str, int] = field(default_factory=dict)  # partition -> lag
-
-
-@dataclass(frozen=True)
-class BatchSummary:
-    finished_at: datetime | None
-    records: int
-    new_orders: int
-    dead_letters: int
-    duration_s: float | None
-    recent: list[dict[str, Any]]  # the last batches with records: at, records, e2e_p50_s, ...
-
-
-def query_status(db: Database[dict[str, Any]], name: str) -> dict[str, Any] | None:
-    """The `stream_status` document of query `name` (None until it published progress)."""
-    return db[STREAM_STATUS].find_one({"_id": query_status_key(name)})
+@translated
+def query_progress(db: Database[dict[str, Any]], name: str) -> QueryProgress | None:
+    """The last progress query `name` published (None until it did)."""
+    doc = db[STREAM_STATUS].find_one({"_id": query_status_key(name)})
+    if doc is None:
+        return None
+    return QueryProgress(
+        name=name,
+        batch_id=doc.get("batch_id"),
+        trigger_at=doc.get("trigger_at"),
+        input_rows=int(doc.get("input_rows") or 0),
+        duration_ms=int(doc.get("duration_ms") or 0),
+        end_offsets={
+            topic: {str(p): int(o) for p, o in parts.items()}
+            for topic, parts in (doc.get("end_offsets") or {}).items()
+        },
+    )
 
 
 @translated
@@ -130,21 +122,47 @@ def last_batches(db: Database[dict[str, Any]]) -> BatchSummary:
     )
 
 
+_LEDGER_FIELDS = {"query_id", "batch_id", "attempts", "started_at", "finished_at", "duration_s"}
+
+
+@translated
+def finished_batches(
+    db: Database[dict[str, Any]], query_id: str | None = None, since: datetime | None = None
+) -> list[BatchRecord]:
+    """The ledger's finished batches (of `query_id`; started at or after `since`)."""
+    query: dict[str, Any] = {"duration_s": {"$exists": True}}
+    if query_id is not None:
+        query["_id"] = batch_range(query_id)
+    if since is not None:
+        query["started_at"] = {"$gte": since}
+    return [
+        BatchRecord(
+            query_id=doc["query_id"],
+            batch_id=int(doc["batch_id"]),
+            attempts=int(doc.get("attempts", 1)),
+            started_at=doc["started_at"],
+            finished_at=doc["finished_at"],
+            duration_s=float(doc["duration_s"]),
+            records=int(doc.get("records", 0)),
+            outcome={k: v for k, v in doc.items() if k not in _LEDGER_FIELDS | {"_id"}},
+        )
+        for doc in db[STREAM_BATCHES].find(query)
+        if "finished_at" in doc
+    ]
+
+
+@translated
+def open_batches(db: Database[dict[str, Any]]) -> list[tuple[str, int]]:
+    """(query id, batch id) of the ledger's batches without `finished_at`."""
+    cursor = db[STREAM_BATCHES].find({"finished_at": {"$exists": False}})
+    return [(d["query_id"], int(d["batch_id"])) for d in cursor]
+
+
 @translated
 def dead_letters(db: Database[dict[str, Any]]) -> dict[str, int]:
     """Dead letters received, by reason (from the all-time rollup)."""
     doc = db[ROLLUP_TOTAL].find_one({"_id": TOTAL_KEY}, {"dead_letters": 1}) or {}
     return {e["reason"]: int(e["dead_letters"]) for e in doc.get("dead_letters", [])}
-
-
-class BatchOutcome(Protocol):
-    """What a finished batch reports (the job's merged partition results)."""
-
-    records: int
-    new: int
-    dead: int
-    newest: datetime | None
-    latencies: list[float]
 
 
 class BatchLedger:
@@ -251,16 +269,10 @@ def progress_document(progress: Progress) -> dict[str, Any]:
     }
 
 
-class ProgressPublisher:
-    """Writes each query's latest progress to `stream_status` (driver side)."""
-
-    def __init__(self, mongo_url: str, database: str) -> None:
-        self.client = connect(mongo_url, app="shopstream-stream")
-        self.coll = self.client[database][STREAM_STATUS]
-
-    def __call__(self, progress: Progress) -> None:
-        try:
-            doc = progress_document(progress)
-            self.coll.replace_one({"_id": doc["_id"]}, doc, upsert=True)
-        except (PyMongoError, ValueError, TypeError, KeyError):  # never fail a query for it
-            log.warning("could not publish the progress of a query", exc_info=True)
+def publish_progress(db: Database[dict[str, Any]], progress: Progress) -> None:
+    """Writes a query's latest progress to `stream_status` (driver side); never raises."""
+    try:
+        doc = progress_document(progress)
+        db[STREAM_STATUS].replace_one({"_id": doc["_id"]}, doc, upsert=True)
+    except (PyMongoError, ValueError, TypeError, KeyError):  # never fail a query for it
+        log.warning("could not publish the progress of a query", exc_info=True)

@@ -22,8 +22,8 @@ from pydantic import ValidationError
 from shopstream.config import Settings
 from shopstream.domain.models import OrderEvent
 from shopstream.messaging.clients import producer_config
-from shopstream.store.client import StoreDatabase
-from shopstream.store.dead_letters import mark_replayed, unreplayed
+from shopstream.store.protocols import Store
+from shopstream.store.records import DeadLetter
 from shopstream.streaming.reasons import UNKNOWN_CUSTOMER, UNKNOWN_PRODUCT
 
 __all__ = ["ReplayReport", "replay"]
@@ -46,7 +46,7 @@ def _missing(conn: psycopg.Connection[Any], table: str, ids: set[int]) -> set[in
 
 
 def replay(
-    db: StoreDatabase,
+    store: Store,
     settings: Settings,
     reason: str | None = None,
     dry_run: bool = False,
@@ -55,47 +55,47 @@ def replay(
     marks it replayed."""
     topic = settings.orders_topic
     report = ReplayReport()
-    candidates: list[tuple[dict[str, Any], OrderEvent]] = []
-    for doc in unreplayed(db, reason):
-        if doc["reason"] not in REPLAYABLE:
+    candidates: list[tuple[DeadLetter, OrderEvent]] = []
+    for doc in store.dead_letters.unreplayed(reason):
+        if doc.reason not in REPLAYABLE:
             report.not_replayable += 1
             continue
         try:
-            candidates.append((doc, OrderEvent.model_validate_json(doc["payload"])))
+            candidates.append((doc, OrderEvent.model_validate_json(doc.payload)))
         except ValidationError as exc:
-            report.still_failing[doc["_id"]] = f"payload is not a valid event: {exc}"
+            report.still_failing[doc.key] = f"payload is not a valid event: {exc}"
     with psycopg.connect(settings.postgres_url) as conn:
         no_customer = _missing(conn, "customers", {e.customer_id for _, e in candidates})
         no_product = _missing(
             conn, "products", {i.product_id for _, e in candidates for i in e.items}
         )
-    ready: list[tuple[dict[str, Any], OrderEvent]] = []
+    ready: list[tuple[DeadLetter, OrderEvent]] = []
     for doc, event in candidates:
         if event.customer_id in no_customer:
-            report.still_failing[doc["_id"]] = f"customer {event.customer_id} still unknown"
+            report.still_failing[doc.key] = f"customer {event.customer_id} still unknown"
         elif missing := sorted({i.product_id for i in event.items} & no_product):
-            report.still_failing[doc["_id"]] = f"products {missing} still unknown"
+            report.still_failing[doc.key] = f"products {missing} still unknown"
         else:
             ready.append((doc, event))
     if dry_run or not ready:
-        report.replayed = [doc["_id"] for doc, _ in ready]
+        report.replayed = [doc.key for doc, _ in ready]
         return report
 
     producer = Producer(producer_config(settings, client_id="shopstream-dlq-replay"))
     errors: list[str] = []
     for doc, event in ready:
 
-        def delivered(err: KafkaError | None, msg: Message, doc: dict[str, Any] = doc) -> None:
+        def delivered(err: KafkaError | None, msg: Message, doc: DeadLetter = doc) -> None:
             if err is not None:
-                errors.append(f"{doc['_id']}: {err}")
+                errors.append(f"{doc.key}: {err}")
                 return
             # Marked only once Kafka holds the record: a crash before this replays it again,
             # which is harmless (the order's first record wins).
             at = f"{msg.topic()}:{msg.partition()}:{msg.offset()}"
-            mark_replayed(db, doc["_id"], datetime.now(UTC), at)
-            report.replayed.append(doc["_id"])
+            store.dead_letters.mark_replayed(doc.key, datetime.now(UTC), at)
+            report.replayed.append(doc.key)
 
-        producer.produce(topic, doc["payload"].encode(), event.kafka_key(), on_delivery=delivered)
+        producer.produce(topic, doc.payload.encode(), event.kafka_key(), on_delivery=delivered)
         producer.poll(0)
     remaining = producer.flush(settings.produce_timeout_s)
     if errors or remaining:

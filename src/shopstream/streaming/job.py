@@ -38,15 +38,12 @@ from shopstream.config import Settings
 from shopstream.domain.documents import (
     batch_token,
 )
-from shopstream.messaging.clients import producer_config
-from shopstream.store.client import connect
-from shopstream.store.customer_sets import CustomerSetWriter
+from shopstream.store.ferretdb import open_store
 from shopstream.store.mongo import all_of
-from shopstream.store.rollup_store import RollupWriter, check_layout, drop_unused_indexes
-from shopstream.store.stream_status import BatchLedger, EnrichStatus, ProgressPublisher
+from shopstream.store.protocols import BatchRecorder
 from shopstream.streaming.lake import WatermarkPublisher, start_lake_query
 from shopstream.streaming.progress import ProgressPoller
-from shopstream.streaming.sink import PartitionResult, SinkConfig
+from shopstream.streaming.sink import BatchWrites, PartitionResult, SinkConfig, sink_config
 from shopstream.streaming.source import read_orders
 
 __all__ = [
@@ -54,7 +51,6 @@ __all__ = [
     "EnrichBatch",
     "partition_writer",
     "progress_poller",
-    "sink_config",
     "start_enrich_query",
     "start_job",
 ]
@@ -62,23 +58,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _COLUMNS = ("key", "value", "topic", "partition", "offset", "timestamp")
-
-
-def sink_config(settings: Settings) -> SinkConfig:
-    producer = producer_config(settings, client_id="shopstream-stream-dlq", logger=False)
-    return SinkConfig(
-        mongo_url=settings.mongo_url,
-        database=settings.mongo_database,
-        postgres_url=settings.postgres_url,
-        dlq_topic=settings.dlq_topic,
-        producer=tuple(sorted(producer.items())),
-        bulk_size=settings.mongo_bulk_size,
-        dlq_flush_timeout_s=settings.dlq_flush_timeout_s,
-        dimension_max_age_s=settings.dimension_refresh_s,
-        dimension_cache_size=settings.dimension_cache_size,
-        marker_cache_size=settings.marker_cache_size,
-        timezone=settings.business_timezone,
-    )
 
 
 def partition_writer(
@@ -152,10 +131,8 @@ class BatchLog:
 class _Driver:
     """The driver's writers, created at the first batch, and the threads they write from."""
 
-    ledger: BatchLedger
-    rollups: RollupWriter
-    customer_sets: CustomerSetWriter
-    status: EnrichStatus
+    ledger: BatchRecorder
+    writes: BatchWrites
     pool: ThreadPoolExecutor
 
 
@@ -186,18 +163,13 @@ class EnrichBatch:
             self._parallelism = spark.sparkContext.defaultParallelism
             # A speculative copy of a task may insert before the original: recheck duplicates.
             self._speculative = spark.conf.get("spark.speculation", "false") == "true"
-            client = connect(self.config.mongo_url, app="shopstream-stream")
-            db = client[self.config.database]
-            check_layout(db, self.settings.business_timezone)
-            drop_unused_indexes(db)
+            store = open_store(self.settings, app="shopstream-stream")
+            store.rollups.ensure_layout(self.settings.clock.zone)
+            store.rollups.drop_unused_indexes()
             pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="enrich-driver")
             self._driver = _Driver(
-                BatchLedger(db),
-                RollupWriter(
-                    db, self.settings.rollup_cache_size, self.settings.mongo_bulk_size, pool
-                ),
-                CustomerSetWriter(db),
-                EnrichStatus(db),
+                store.status.recorder(),
+                BatchWrites(store, self.settings.rollup_cache_size, pool),
                 pool,
             )
         return self._driver
@@ -223,17 +195,7 @@ class EnrichBatch:
         written = PartitionResult.merge(pickle.loads(r["result"]) for r in rows)  # noqa: S301 - our own tasks' output
         self._last_records = written.records
         orders_at = datetime.now(UTC)
-        # The rollups and the customer sets are separate documents: written side by side.
-        token = batch_token(query_id, batch_id)
-        documents = sum(
-            all_of(
-                driver.pool,
-                [
-                    lambda: driver.rollups.apply(token, written.deltas),
-                    lambda: driver.customer_sets.apply(written.customers),
-                ],
-            )
-        )
+        documents = driver.writes.apply(batch_token(query_id, batch_id), written)
         duration = time.monotonic() - called
         finish = functools.partial(
             ledger.finish,
@@ -250,7 +212,7 @@ class EnrichBatch:
             orders_written_at=orders_at,
             duration_s=round(duration, 4),
         )
-        status = functools.partial(driver.status.record, query_id, batch_id, written, duration)
+        status = functools.partial(driver.ledger.status, query_id, batch_id, written, duration)
         all_of(driver.pool, [finish, status])
         self._log.batch(batch_id, written, documents, duration)
 
@@ -281,7 +243,7 @@ def progress_poller(settings: Settings) -> ProgressPoller:
     return ProgressPoller(
         [
             WatermarkPublisher(f"{settings.lake}/orders", settings),
-            ProgressPublisher(settings.mongo_url, settings.mongo_database),
+            open_store(settings, app="shopstream-stream").status.publish_progress,
         ]
     )
 

@@ -1,5 +1,5 @@
 """How the streaming job learns of its queries' progress (`ProgressPoller`), to hand it to the
-publishers: the query status documents (`store.stream_status.ProgressPublisher`) and the lake's
+publishers: the query status documents (the store's `status.publish_progress`) and the lake's
 watermark (`streaming.lake.WatermarkPublisher`).
 """
 

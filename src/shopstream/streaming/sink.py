@@ -26,6 +26,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -35,22 +36,28 @@ import orjson
 import psycopg
 from confluent_kafka import KafkaError, Producer
 
+from shopstream.config import Settings
 from shopstream.domain import rollups
-from shopstream.domain.documents import (
-    CUSTOMER_DAYS,
-    DEAD_LETTERS,
-    ORDERS,
-    batch_token,
-)
+from shopstream.domain.documents import batch_token
 from shopstream.domain.rollups import CustomerSets, Deltas
-from shopstream.store.client import connect
+from shopstream.messaging.clients import producer_config
 from shopstream.store.customer_history import HistoryWriter
-from shopstream.store.errors import TRANSIENT_ERRORS
-from shopstream.store.mongo import find_each, insert_once, insert_owned
+from shopstream.store.errors import StoreUnavailableError
+from shopstream.store.ferretdb import open_store_at
+from shopstream.store.mongo import all_of
+from shopstream.store.protocols import Store
 from shopstream.streaming.dimensions import Dimensions
 from shopstream.streaming.transform import KafkaRecord, transform
 
-__all__ = ["PartitionResult", "SinkConfig", "same_record", "write_partition"]
+__all__ = [
+    "BatchWrites",
+    "PartitionResult",
+    "SinkConfig",
+    "close",
+    "sink_config",
+    "write_enriched",
+    "write_partition",
+]
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +118,9 @@ class _Process:
     """Clients and caches of one worker process, reused by every task it runs."""
 
     def __init__(self, config: SinkConfig) -> None:
-        self.mongo = connect(config.mongo_url, app="shopstream-stream")
-        self.db = self.mongo[config.database]
+        self.store = open_store_at(
+            config.mongo_url, config.database, app="shopstream-stream", bulk_size=config.bulk_size
+        )
         self.dimensions = Dimensions.from_url(
             config.postgres_url, config.dimension_max_age_s, config.dimension_cache_size
         )
@@ -142,7 +150,7 @@ def _reset(config: SinkConfig) -> None:
     """Drops a process's clients, so the next attempt connects afresh."""
     proc = _PROCESSES.pop(config, None)
     if proc is not None:
-        proc.mongo.close()
+        proc.store.close()
         proc.dimensions.close()
         proc.history.close()
 
@@ -155,7 +163,7 @@ def _process(config: SinkConfig) -> _Process:
 
 # Lost connections (a restarted server, a network blip) are retried; anything else is a bug
 # or bad data and fails the task loudly (Spark then fails the batch, which is replayed).
-_TRANSIENT: tuple[type[Exception], ...] = (*TRANSIENT_ERRORS, psycopg.OperationalError)
+_TRANSIENT: tuple[type[Exception], ...] = (StoreUnavailableError, psycopg.OperationalError)
 _BACKOFF_S = (1.0, 3.0, 9.0)
 
 
@@ -176,6 +184,8 @@ def write_partition(
         try:
             return _write(records, config, query_id, batch_id, recheck)
         except _TRANSIENT as exc:
+            if isinstance(exc, StoreUnavailableError) and not exc.transient:
+                raise
             log.warning("partition write failed, retrying in %.0f s: %s", pause, exc)
             _reset(config)
             recheck = True
@@ -195,8 +205,38 @@ def _write(
         duplicates=out.duplicates,
     )  # fmt: skip
     clock.lap("transform")
-    token = batch_token(query_id, batch_id)
-    owned = _owned_orders(proc, out.orders, recheck)
+    _write_documents(proc, out.orders, out.dead, batch_token(query_id, batch_id), recheck, result)
+    result.seconds = clock.laps | result.seconds
+    return result
+
+
+def write_enriched(
+    orders: list[dict[str, Any]], config: SinkConfig, query_id: str, batch_id: int
+) -> PartitionResult:
+    """Writes order documents already enriched (as `streaming.transform` builds them: tests,
+    benchmarks, an import) exactly as a batch's partition does: the orders, their
+    `day|customer` markers and their customers' histories. Hand the result to `BatchWrites`
+    for the driver's share; `close(config)` when done."""
+    result = PartitionResult(records=len(orders), orders=len(orders))
+    _write_documents(_process(config), orders, [], batch_token(query_id, batch_id), False, result)
+    return result
+
+
+def close(config: SinkConfig) -> None:
+    """Closes the clients this process opened for `config`."""
+    _reset(config)
+
+
+def _write_documents(
+    proc: _Process,
+    orders: list[dict[str, Any]],
+    dead: list[dict[str, Any]],
+    token: str,
+    recheck: bool,
+    result: PartitionResult,
+) -> None:
+    clock = _Clock()
+    owned = _owned_orders(proc, orders, recheck)
     result.new = len(owned)
     result.deltas = rollups.order_deltas(owned, proc.tz)
     result.customers = rollups.customer_sets(owned, proc.tz)
@@ -207,22 +247,18 @@ def _write(
     clock.lap("markers")
     proc.history.write(owned)
     clock.lap("history")
-    if out.dead:
-        mine = _owned_dead(proc, out.dead, recheck)
+    if dead:
+        mine = _owned_dead(proc, dead, recheck)
         rollups.dead_letter_deltas(mine, result.deltas)
-        _publish(proc.dlq_producer(), config, out.dead)
+        _publish(proc.dlq_producer(), proc.config, dead)
     clock.lap("dead_letters")
     result.seconds = clock.laps
-    return result
 
 
 def _owned_orders(
     proc: _Process, docs: list[dict[str, Any]], recheck: bool
 ) -> list[dict[str, Any]]:
-    def mine(stored: dict[str, Any], doc: dict[str, Any]) -> bool:
-        return same_record(stored.get("ingest"), doc["ingest"])
-
-    owned = insert_owned(proc.db[ORDERS], docs, proc.config.bulk_size, recheck, mine)
+    owned = proc.store.orders.insert_orders(docs, recheck)
     if recheck:  # only after a crash or a task retry
         # In record order, however the attempts interleaved: markers go to the first order.
         owned.sort(key=lambda d: (d["ingest"]["partition"], d["ingest"]["offset"]))
@@ -245,21 +281,8 @@ def _latencies(orders: list[dict[str, Any]], written_at: datetime) -> list[float
 
 
 def _owned_dead(proc: _Process, docs: list[dict[str, Any]], recheck: bool) -> list[dict[str, Any]]:
-    """The dead letters this batch inserted (`replayed_at` of existing ones stays as it is). A
-    record sits in one batch of a query, so an existing dead letter naming this batch was
-    inserted by an earlier attempt of it."""
-
-    def mine(stored: dict[str, Any], doc: dict[str, Any]) -> bool:
-        return bool(stored.get("batch") == doc["batch"])
-
-    return insert_owned(proc.db[DEAD_LETTERS], docs, proc.config.bulk_size, recheck, mine)
-
-
-def same_record(stored: dict[str, Any] | None, mine: dict[str, Any]) -> bool:
-    """Whether a stored order's `ingest` names this batch and this very Kafka record (a
-    document written before the job recorded them belongs to no batch it could be running)."""
-    keys = ("query_id", "batch_id", "topic", "partition", "offset")
-    return stored is not None and all(stored.get(k) == mine[k] for k in keys)
+    """The dead letters this batch inserted (`replayed_at` of existing ones stays as it is)."""
+    return proc.store.orders.insert_dead_letters(docs, recheck)
 
 
 def _owned_markers(
@@ -270,24 +293,17 @@ def _owned_markers(
     for order in orders:
         key = rollups.customer_day(order, proc.tz)
         mine.setdefault(key, f"{token}|{order['_id']}")
-    owned, todo = [], []
+    owned, todo = [], {}
     for key, owner in mine.items():
         known = proc.markers.get(key)
         if known is None:
-            todo.append(rollups.marker_document(key, owner))
+            todo[key] = owner
         elif known == owner:  # set by an earlier attempt of this very task, in this process
             owned.append(key)
-    coll = proc.db[CUSTOMER_DAYS]
-    inserted, existing = insert_once(coll, todo, proc.config.bulk_size)
-    for doc in inserted:
-        owned.append(doc["_id"])
-        proc.remember_marker(doc["_id"], doc["owner"])
-    stored = find_each(coll, [d["_id"] for d in existing]) if recheck else [None] * len(existing)
-    for doc, was in zip(existing, stored, strict=True):
-        owner = str(was.get("owner", "")) if was else ""
-        if owner == doc["owner"]:
-            owned.append(doc["_id"])
-        proc.remember_marker(doc["_id"], owner)
+    for key, owner in proc.store.orders.claim_markers(todo, recheck).items():
+        if owner == todo[key]:
+            owned.append(key)
+        proc.remember_marker(key, owner)
     return owned
 
 
@@ -306,6 +322,54 @@ def _publish(producer: Producer, config: SinkConfig, docs: list[dict[str, Any]])
         producer.poll(0)
     if producer.flush(config.dlq_flush_timeout_s) or failed:
         raise RuntimeError(f"dead letters not acknowledged by Kafka ({config.dlq_topic}): {failed}")
+
+
+class BatchWrites:
+    """The driver's share of a batch: the partitions' rollup deltas into the rollup documents
+    and their customers into the distinct-customer sets, written side by side (separate
+    documents). Both writers are idempotent per batch token."""
+
+    def __init__(
+        self, store: Store, cache_size: int = 200_000, pool: ThreadPoolExecutor | None = None
+    ) -> None:
+        self._own_pool = pool is None
+        self.pool = pool or ThreadPoolExecutor(max_workers=3, thread_name_prefix="batch-writes")
+        self.rollups = store.rollups.writer(cache_size, self.pool)
+        self.customer_sets = store.rollups.customer_set_writer()
+
+    def apply(self, token: str, written: PartitionResult) -> int:
+        """Writes batch `token`'s merged result; returns the documents written."""
+        return sum(
+            all_of(
+                self.pool,
+                [
+                    lambda: self.rollups.apply(token, written.deltas),
+                    lambda: self.customer_sets.apply(written.customers),
+                ],
+            )
+        )
+
+    def close(self) -> None:
+        """Stops the threads it started (none when it was given a pool)."""
+        if self._own_pool:
+            self.pool.shutdown()
+
+
+def sink_config(settings: Settings) -> SinkConfig:
+    producer = producer_config(settings, client_id="shopstream-stream-dlq", logger=False)
+    return SinkConfig(
+        mongo_url=settings.mongo_url,
+        database=settings.mongo_database,
+        postgres_url=settings.postgres_url,
+        dlq_topic=settings.dlq_topic,
+        producer=tuple(sorted(producer.items())),
+        bulk_size=settings.mongo_bulk_size,
+        dlq_flush_timeout_s=settings.dlq_flush_timeout_s,
+        dimension_max_age_s=settings.dimension_refresh_s,
+        dimension_cache_size=settings.dimension_cache_size,
+        marker_cache_size=settings.marker_cache_size,
+        timezone=settings.business_timezone,
+    )
 
 
 class _Clock:

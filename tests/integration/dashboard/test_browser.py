@@ -6,18 +6,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from pymongo.database import Database
 
 from shopstream.config import Settings
 from shopstream.dashboard.format import money, number
 from shopstream.spikes.detector import run
 from shopstream.spikes.rule import Rule
-from shopstream.store.client import connect
-from shopstream.store.rollup_reader import RollupReader
+from shopstream.store.ferretdb import open_store
+from shopstream.store.protocols import Store
 from tests.utils import drop_history, wait_until
 from tests.utils.browser import CHROMIUM, browser_page, metrics, screenshot_pages, wait_rendered
 from tests.utils.orders import random_orders, write_orders
@@ -35,26 +33,26 @@ pytestmark = [
 
 
 @pytest.fixture
-def served(stack: Settings) -> Iterator[Database[dict[str, Any]]]:
+def served(stack: Settings) -> Iterator[Store]:
     """Known orders in the database the stack's dashboard serves."""
-    client = connect(stack.mongo_url)
-    db = client[stack.mongo_database]
+    db = open_store(stack, app="shopstream-test")
+    zone = stack.clock.zone
     orders = random_orders(stack.clock.now() - timedelta(minutes=1), 500, days=30, seed=9)
-    write_orders(db, orders, UTC, stack.business_timezone, stack.postgres_url)
-    write_orders(db, spike_dataset(ZoneInfo("America/New_York")), UTC, stack.business_timezone)
+    write_orders(db, orders, zone, stack)
+    write_orders(db, spike_dataset(ZoneInfo("America/New_York")), zone, stack)
     rule = Rule(lookback_days=30, min_history_days=14, min_orders=0, margin=1.5, weekday=False)
-    run(db, SPIKE_DAY, SPIKE_DAY, UTC, stack.business_timezone, rule, report=lambda _: None)
+    run(db, SPIKE_DAY, SPIKE_DAY, zone, rule, report=lambda _: None)
     yield db
-    client.drop_database(stack.mongo_database)
-    client.close()
+    db.drop()
+    db.close()
     drop_history(stack.postgres_url, stack.mongo_database)
 
 
 def test_every_page_renders_and_the_kpis_in_the_dom_are_the_stores(
-    stack: Settings, served: Database[dict[str, Any]], tmp_path: Path
+    stack: Settings, served: Store, tmp_path: Path
 ) -> None:
     assert Path(CHROMIUM).exists(), "no chromium: `make test` installs it (scripts/bootstrap.sh)"
-    want = RollupReader(served, UTC).all_time()
+    want = served.rollups.reader(UTC).all_time()
     with browser_page() as page:
         page.goto(stack.dashboard_url)
         wait_rendered(page)

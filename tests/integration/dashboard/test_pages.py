@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, timedelta
+from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 import streamlit as st
-from pymongo.database import Database
 from streamlit.testing.v1 import AppTest
 
 from shopstream.config import Settings, settings_env
@@ -23,8 +23,8 @@ from shopstream.domain.windows import spans
 from shopstream.spikes.detector import run as detect
 from shopstream.spikes.intraday import refresh
 from shopstream.spikes.rule import Rule
-from shopstream.store.client import connect
-from shopstream.store.rollup_store import RollupWriter
+from shopstream.store.ferretdb import open_store
+from shopstream.store.protocols import Store
 from tests.utils import drop_history
 from tests.utils.dates import HARD, Instant
 from tests.utils.orders import expected, order_doc, random_orders, write_orders
@@ -78,19 +78,17 @@ def page_settings(stack: Settings, instant: Instant | None) -> Settings:
 
 
 @pytest.fixture
-def store(
-    page_settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Database[dict[str, Any]]]:
+def store(page_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
     """A fresh database of the session stack, and the dashboard's settings pointing at it."""
     settings = page_settings
     for name, value in settings_env(settings).items():
         monkeypatch.setenv(name, value)
     st.cache_resource.clear()
     st.cache_data.clear()
-    client = connect(settings.mongo_url)
-    yield client[settings.mongo_database]
-    client.drop_database(settings.mongo_database)
-    client.close()
+    store = open_store(settings, app="shopstream-test")
+    yield store
+    store.drop()
+    store.close()
     drop_history(settings.postgres_url, settings.mongo_database)
     st.cache_resource.clear()
 
@@ -108,12 +106,12 @@ def metrics(at: AppTest) -> dict[str, str]:
 
 @pytest.mark.parametrize("instant", [None, *(i for i in HARD if i.name in OVERVIEW_AT)], ids=str)
 def test_overview_shows_each_windows_numbers_as_the_orders_give_them(
-    store: Database[dict[str, Any]], page_settings: Settings
+    store: Store, page_settings: Settings
 ) -> None:
     clock = page_settings.clock
     now, tz = clock.now(), clock.zone
     orders = random_orders(now - timedelta(minutes=2), 400, days=20, seed=3)
-    write_orders(store, orders, tz, tz.key)
+    write_orders(store, orders, tz, page_settings)
     at = run(overview_page)
     at.segmented_control(key="overview_window").set_value("all").run()
     shown = metrics(at)
@@ -151,7 +149,7 @@ def test_overview_shows_each_windows_numbers_as_the_orders_give_them(
 
 
 def test_overview_of_an_empty_store_says_there_is_nothing_yet(
-    store: Database[dict[str, Any]],
+    store: Store,
 ) -> None:
     at = run(overview_page)
     shown = metrics(at)
@@ -161,12 +159,12 @@ def test_overview_of_an_empty_store_says_there_is_nothing_yet(
 
 
 def test_the_customer_page_finds_a_customer_and_pages_through_their_orders(
-    store: Database[dict[str, Any]], page_settings: Settings
+    store: Store, page_settings: Settings
 ) -> None:
     now = page_settings.clock.now()
     orders = random_orders(now, 600, days=60, seed=4)
     orders += [order_doc(7, now - timedelta(hours=5 * i), [(i + 1, 1, 500 + i)]) for i in range(15)]
-    write_orders(store, orders, ZoneInfo("UTC"), "UTC", page_settings.postgres_url)
+    write_orders(store, orders, ZoneInfo("UTC"), page_settings)
     mine = [o for o in orders if o["customer"]["id"] == 7]
     assert len(mine) > 10
     at = run(customer_page)
@@ -185,7 +183,7 @@ def test_the_customer_page_finds_a_customer_and_pages_through_their_orders(
 
 
 def test_the_customer_page_says_no_match_and_no_orders_yet(
-    store: Database[dict[str, Any]],
+    store: Store,
 ) -> None:
     at = run(customer_page)
     at.text_input(key="customer_query").set_value('{"$ne": null}').run()
@@ -195,7 +193,7 @@ def test_the_customer_page_says_no_match_and_no_orders_yet(
 
 
 def test_pipeline_health_shows_services_batches_and_dead_letters(
-    store: Database[dict[str, Any]], page_settings: Settings
+    store: Store, page_settings: Settings
 ) -> None:
     at = run(health_page)
     assert "The streaming job has not written a batch with records yet." in [
@@ -208,20 +206,10 @@ def test_pipeline_health_shows_services_batches_and_dead_letters(
 
     now = page_settings.clock.now()
     dead = [{"reason": "unknown_product"}] * 3 + [{"reason": "malformed_json"}]
-    RollupWriter(store).apply("t:1", dead_letter_deltas(dead, {}))
-    store.stream_status.insert_one(
-        {
-            "_id": "enrich",
-            "finished_at": now,
-            "records": 42,
-            "new_orders": 40,
-            "dead_letters": 2,
-            "duration_s": 0.31,
-            "recent": [
-                {"at": now, "records": 42, "duration_s": 0.31, "e2e_p50_s": 0.4, "e2e_p95_s": 0.9}
-            ],
-        }
-    )
+    store.rollups.writer().apply("t:1", dead_letter_deltas(dead, {}))
+    # a batch of 42 records, 40 new orders, 2 dead letters; e2e p50 0.4 s and p95 0.9 s
+    batch = SimpleNamespace(records=42, new=40, dead=2, newest=now, latencies=[0.4] * 19 + [0.9])
+    store.status.recorder().status("q", 1, batch, 0.31)
     at = run(health_page)
     reasons = at.dataframe[1].value
     assert dict(zip(reasons["Reason"], reasons["Received"], strict=True)) == {
@@ -232,7 +220,7 @@ def test_pipeline_health_shows_services_batches_and_dead_letters(
     assert "p50 **0.40 s**, p95 **0.90 s**" in " ".join(m.value for m in at.markdown)
 
 
-def test_the_app_opens_on_the_overview(store: Database[dict[str, Any]]) -> None:
+def test_the_app_opens_on_the_overview(store: Store) -> None:
     at = AppTest.from_file(str(APP_PATH), default_timeout=30)
     at.run()
     assert not at.exception
@@ -240,17 +228,20 @@ def test_the_app_opens_on_the_overview(store: Database[dict[str, Any]]) -> None:
 
 
 def test_the_spikes_page_shows_detected_days_and_todays_emerging_spikes(
-    store: Database[dict[str, Any]], page_settings: Settings
+    store: Store, page_settings: Settings
 ) -> None:
     new_york = ZoneInfo("America/New_York")
-    write_orders(store, spike_dataset(new_york), UTC, "UTC")
+    utc = ZoneInfo("UTC")
+    write_orders(store, spike_dataset(new_york), utc, page_settings)
     rule = Rule(lookback_days=30, min_history_days=14, min_orders=0, margin=1.5, weekday=False)
     before = SPIKE_DAY - timedelta(days=1)
-    detect(store, before, SPIKE_DAY, UTC, "UTC", rule, report=lambda _: None)
+    detect(store, before, SPIKE_DAY, utc, rule, report=lambda _: None)
     now = page_settings.clock.now()
-    write_orders(store, [order_doc(9, now - timedelta(minutes=1), [(4, 200, 1000)])], UTC, "UTC")
+    write_orders(
+        store, [order_doc(9, now - timedelta(minutes=1), [(4, 200, 1000)])], utc, page_settings
+    )
     # today's window reaches back to the dataset's (loaded) days
-    refresh(store, now, UTC, "UTC", Rule(**{**rule.as_document(), "lookback_days": 120}))
+    refresh(store, now, utc, Rule(**{**rule.as_document(), "lookback_days": 120}))
 
     at = run(spikes_page)
     assert at.title[0].value == "Demand spikes"
@@ -271,7 +262,7 @@ def test_the_spikes_page_shows_detected_days_and_todays_emerging_spikes(
 
 
 def test_the_spikes_page_of_an_empty_store_says_what_runs_it(
-    store: Database[dict[str, Any]],
+    store: Store,
 ) -> None:
     at = run(spikes_page)
     infos = " ".join(i.value for i in at.info)
@@ -287,7 +278,7 @@ def history_page() -> None:
 
 
 def test_the_history_page_before_any_load_says_what_loads_it(
-    store: Database[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SHOPSTREAM_WAREHOUSE_DUCKDB_PATH", str(tmp_path / "none.duckdb"))
     st.cache_resource.clear()

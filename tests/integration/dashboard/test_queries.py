@@ -10,14 +10,14 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
-from pymongo.database import Database
 
 from shopstream.config import Settings
 from shopstream.domain.windows import WINDOWS, spans, trend_buckets
 from shopstream.store.customer_pages import history
-from shopstream.store.rollup_reader import OTHER, RollupReader, Totals
-from shopstream.store.rollup_store import check
-from tests.utils import fresh_database
+from shopstream.store.protocols import Store
+from shopstream.store.records import Totals
+from shopstream.store.rollup_reader import OTHER
+from tests.utils import fresh_store
 from tests.utils.orders import at_utc, expected, order_doc, random_orders, write_orders
 
 pytestmark = pytest.mark.integration
@@ -27,17 +27,15 @@ NEW_YORK = ZoneInfo("America/New_York")
 
 
 @pytest.fixture
-def db(stack: Settings) -> Iterator[Database[dict[str, Any]]]:
-    with fresh_database(stack.mongo_url, "it_dash", stack.postgres_url) as database:
-        yield database
+def db(stack: Settings) -> Iterator[Store]:
+    with fresh_store(stack, "it_dash") as store:
+        yield store
 
 
 @pytest.fixture
-def loaded(
-    db: Database[dict[str, Any]], stack: Settings
-) -> tuple[Database[dict[str, Any]], list[dict[str, Any]]]:
+def loaded(db: Store, stack: Settings) -> tuple[Store, list[dict[str, Any]]]:
     orders = random_orders(NOW, 900, days=45)
-    write_orders(db, orders, NEW_YORK, "America/New_York", stack.postgres_url)
+    write_orders(db, orders, NEW_YORK, stack)
     return db, orders
 
 
@@ -46,11 +44,11 @@ def as_expected(t: Totals) -> tuple[int, int, int, int]:
 
 
 def test_every_window_and_its_previous_match_the_orders_exactly(
-    loaded: tuple[Database[dict[str, Any]], list[dict[str, Any]]], stack: Settings
+    loaded: tuple[Store, list[dict[str, Any]]], stack: Settings
 ) -> None:
     db, orders = loaded
-    assert check(db, "America/New_York", stack.postgres_url) == []  # the writers left exact rollups
-    reader = RollupReader(db, NEW_YORK)
+    assert db.rollups.check(NEW_YORK, stack.postgres_url) == []  # the writers left them exact
+    reader = db.rollups.reader(NEW_YORK)
     first: dict[str, object] = {}
     for window in WINDOWS:
         kpis = first[window] = reader.kpis(window, NOW)
@@ -73,10 +71,10 @@ def test_every_window_and_its_previous_match_the_orders_exactly(
 
 
 def test_trends_have_the_windows_granularity_and_top_categories_plus_other(
-    loaded: tuple[Database[dict[str, Any]], list[dict[str, Any]]],
+    loaded: tuple[Store, list[dict[str, Any]]],
 ) -> None:
     db, orders = loaded
-    reader = RollupReader(db, NEW_YORK)
+    reader = db.rollups.reader(NEW_YORK)
     for window, level in [("15m", "minute"), ("1h", "minute"), ("today", "hour"),
                           ("7d", "hour"), ("30d", "day"), ("all", "day")]:  # fmt: skip
         trend = reader.trend(window, NOW, top_n=3)
@@ -103,10 +101,10 @@ def test_trends_have_the_windows_granularity_and_top_categories_plus_other(
 
 
 def test_top_products_today_are_the_business_days_best_sellers(
-    loaded: tuple[Database[dict[str, Any]], list[dict[str, Any]]],
+    loaded: tuple[Store, list[dict[str, Any]]],
 ) -> None:
     db, orders = loaded
-    reader = RollupReader(db, NEW_YORK)
+    reader = db.rollups.reader(NEW_YORK)
     today = reader.today(NOW)
     start, _ = spans("today", NOW, NEW_YORK)
     assert start is not None
@@ -123,8 +121,8 @@ def test_top_products_today_are_the_business_days_best_sellers(
     assert rows[0].name == f"Product {rows[0].product_id}"
 
 
-def test_an_empty_store_answers_zeros(db: Database[dict[str, Any]]) -> None:
-    reader = RollupReader(db, NEW_YORK)
+def test_an_empty_store_answers_zeros(db: Store) -> None:
+    reader = db.rollups.reader(NEW_YORK)
     first: dict[str, object] = {}
     for window in WINDOWS:
         kpis = first[window] = reader.kpis(window, NOW)
@@ -138,7 +136,7 @@ def test_an_empty_store_answers_zeros(db: Database[dict[str, Any]]) -> None:
 
 
 def test_a_customers_history_pages_newest_first_with_exact_totals(
-    db: Database[dict[str, Any]], stack: Settings
+    db: Store, stack: Settings
 ) -> None:
     # 25 orders of customer 7 over three months, and other customers' orders around them.
     mine = [
@@ -146,7 +144,7 @@ def test_a_customers_history_pages_newest_first_with_exact_totals(
         for i in range(25)
     ]
     others = [order_doc(8 + i % 5, NOW - timedelta(hours=i), [(3, 1, 999)]) for i in range(20)]
-    write_orders(db, mine + others, NEW_YORK, "America/New_York", stack.postgres_url)
+    write_orders(db, mine + others, NEW_YORK, stack)
     newest = sorted(mine, key=lambda o: o["created_at"], reverse=True)
     conn = psycopg.connect(stack.postgres_url, autocommit=True)
     first = history(conn, db, 7, page=1, page_size=10)

@@ -10,7 +10,7 @@ import pytest
 
 from shopstream.spikes.detector import window
 from shopstream.spikes.rule import Rule, evaluate, history_matrix, percentiles, weekday_factors
-from shopstream.store.demand_history import History
+from shopstream.store.records import History
 
 PLAIN = Rule(
     lookback_days=30, min_history_days=5, min_units=5, min_orders=0, margin=1.0, weekday=False

@@ -72,7 +72,7 @@ def _orders(c: CustomerMatch) -> None:
     page_key = f"customer_page_{c.id}"
     page = int(st.session_state.get(page_key, 1))
     with resources.postgres().connection() as conn:
-        found = history(conn, resources.database(), c.id, page, PAGE_SIZE)
+        found = history(conn, resources.store(), c.id, page, PAGE_SIZE)
     cols = st.columns(4)
     cols[0].metric("Lifetime orders", number(found.orders))
     cols[1].metric("Lifetime spend", money(found.spend_cents, settings.currency))

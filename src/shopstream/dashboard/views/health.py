@@ -14,7 +14,6 @@ from shopstream.dashboard.charts import latency_chart
 from shopstream.dashboard.format import ago, local_time, number
 from shopstream.dashboard.health_checks import QUERIES, REPLAY_COMMAND, lake_state
 from shopstream.store.errors import StoreUnavailableError
-from shopstream.store.stream_status import dead_letters, last_batches, query_lag
 
 __all__ = ["render"]
 
@@ -58,7 +57,7 @@ def _services() -> None:
 
 
 def _stream(now: datetime) -> None:
-    settings, tz, db = resources.settings(), resources.tz(), resources.database()
+    settings, tz, status = resources.settings(), resources.tz(), resources.store().status
     st.subheader("Stream")
     try:
         ends: dict[str, int] | None = resources.kafka_end_offsets()(settings.orders_topic)
@@ -67,7 +66,7 @@ def _stream(now: datetime) -> None:
         st.warning(f"Kafka's end offsets are unavailable ({exc}); lag unknown.")
     cols = st.columns(len(QUERIES) + 1)
     for col, name in zip(cols, QUERIES, strict=False):
-        lag = query_lag(db, name, settings.orders_topic, ends)
+        lag = status.query_lag(name, settings.orders_topic, ends)
         col.metric(
             f"Lag of `{name}`",
             "unknown" if lag.lag is None else f"{lag.lag:,} records",
@@ -77,7 +76,7 @@ def _stream(now: datetime) -> None:
             f"batch {lag.batch_id if lag.batch_id is not None else '–'}, "
             f"{ago(lag.trigger_at, now)}, {lag.input_rows:,} rows in {lag.duration_ms} ms"
         )
-    batches = last_batches(db)
+    batches = status.last_batches()
     cols[-1].metric(
         "Last micro-batch",
         ago(batches.finished_at, now),
@@ -102,7 +101,7 @@ def _stream(now: datetime) -> None:
 
 def _dead_letters() -> None:
     st.subheader("Dead letters")
-    by_reason = dead_letters(resources.database())
+    by_reason = resources.store().status.dead_letter_counts()
     if not by_reason:
         st.success("No dead letters: every record so far became an order.")
         return

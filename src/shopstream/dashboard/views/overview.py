@@ -13,7 +13,6 @@ from shopstream.dashboard.format import ago, change, local_time, money, number
 from shopstream.domain.windows import WINDOWS
 from shopstream.store.errors import StoreUnavailableError
 from shopstream.store.rollup_reader import Kpis, Totals
-from shopstream.store.stream_status import query_lag
 
 __all__ = ["render"]
 
@@ -141,7 +140,7 @@ def _freshness(now: datetime) -> None:
     s = resources.settings()
     try:
         ends = resources.kafka_end_offsets()(s.orders_topic)
-        behind = query_lag(resources.database(), "enrich", s.orders_topic, ends).lag
+        behind = resources.store().status.query_lag("enrich", s.orders_topic, ends).lag
     except KafkaException:  # Kafka down: say so, keep the page
         behind = None
     st.metric(

@@ -9,7 +9,7 @@ from shopstream.dashboard import resources
 from shopstream.dashboard.charts import spike_chart
 from shopstream.dashboard.format import local_time, number
 from shopstream.store.errors import StoreUnavailableError
-from shopstream.store.spike_store import detected_days, emerging, history_points, spikes_of
+from shopstream.store.spike_store import history_points
 
 __all__ = ["render"]
 
@@ -40,7 +40,7 @@ def _today() -> None:
     clock = resources.clock()
     tz, today = clock.zone, clock.today().isoformat()
     st.subheader(f"Today, {today} (provisional)")
-    doc = emerging(resources.database(), today)
+    doc = resources.store().spikes.emerging(today)
     every = resources.settings().spike_emerging_every_min
     if doc is None:
         st.info(
@@ -48,13 +48,13 @@ def _today() -> None:
             f"refreshes it every {every} minutes (or run `shopstream spikes emerging`)."
         )
         return
-    above = [s for s in doc["spikes"] if s["above"]]
+    above = [s for s in doc.spikes if s["above"]]
     st.caption(
-        f"As of {doc['local_time']} {tz.key}: units so far against the P95 of the units up to "
+        f"As of {doc.local_time} {tz.key}: units so far against the P95 of the units up to "
         f"the same time on earlier days; refreshed every {every} minutes."
     )
-    if not doc["spikes"]:
-        st.success(f"No product is above its usual level so far today (as of {doc['local_time']}).")
+    if not doc.spikes:
+        st.success(f"No product is above its usual level so far today (as of {doc.local_time}).")
         return
     st.dataframe(
         [
@@ -67,18 +67,18 @@ def _today() -> None:
                 "Crossed at": local_time(s["crossed_at"], tz)[:5],
                 "Still above": "yes" if s["above"] else "no",
             }
-            for s in doc["spikes"]
+            for s in doc.spikes
         ],
         hide_index=True,
         width="stretch",
     )
-    st.caption(f"{len(above)} of {len(doc['spikes'])} product(s) still above their threshold.")
+    st.caption(f"{len(above)} of {len(doc.spikes)} product(s) still above their threshold.")
 
 
 def _detected() -> None:
-    db, tz = resources.database(), resources.tz()
+    spikes, tz = resources.store().spikes, resources.tz()
     st.subheader("Detected days")
-    days = detected_days(db)
+    days = spikes.detected_days()
     if not days:
         st.info(
             "No day has been checked yet: the `demand_spike_detection` DAG runs each day once it "
@@ -91,7 +91,7 @@ def _detected() -> None:
         format_func=lambda d: f"{d} · {days[d]} spike{'s' if days[d] != 1 else ''}",
         key="spike_day",
     )
-    found = spikes_of(db, day)
+    found = spikes.spikes_of(day)
     if found is None:
         st.warning(
             f"{day} is listed but its spikes are missing: "

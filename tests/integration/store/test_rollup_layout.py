@@ -1,4 +1,5 @@
-"""Rollup buckets in the real MongoDB role: once per batch, exact after replays."""
+"""The FerretDB implementation's rollup layout, on the real MongoDB role: buckets written once per
+batch, exact after replays, rebuilt and checked; the indexes earlier versions made."""
 
 from __future__ import annotations
 
@@ -7,42 +8,42 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 from psycopg import sql
-from pymongo import ASCENDING, DESCENDING
-from pymongo.database import Database
 
 from shopstream.config import Settings
 from shopstream.domain.documents import day_products_key, day_products_keys
 from shopstream.domain.rollups import order_deltas, recompute
 from shopstream.stack.probes import pg_superuser_dsn
+from shopstream.store.client import StoreDatabase
 from shopstream.store.customer_history import (
     HistoryWriter,
     drop_store,
     ensure_table,
     read_history,
 )
+from shopstream.store.ferretdb import FerretStore
 from shopstream.store.rollup_store import (
     RollupWriter,
-    check,
     differences,
     drop_unused_indexes,
     rebuild,
-    rebuild_all,
     stored,
 )
-from tests.utils import fresh_database
+from tests.utils import fresh_store
 from tests.utils.orders import order_doc, write_orders
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def db(stack: Settings) -> Iterator[Database[dict[str, Any]]]:
-    with fresh_database(stack.mongo_url, "it_rollups") as database:
-        yield database
+def db(stack: Settings) -> Iterator[StoreDatabase]:
+    with fresh_store(stack, "it_rollups") as store:
+        assert isinstance(store, FerretStore)  # the layout of this implementation
+        yield store.db
 
 
 def order(oid: str, customer: int, minute: int, product: int, qty: int) -> dict[str, Any]:
@@ -65,13 +66,13 @@ def order(oid: str, customer: int, minute: int, product: int, qty: int) -> dict[
     }
 
 
-def stored_counts(db: Database[dict[str, Any]], kind: str, key: str) -> tuple[int, int, int]:
+def stored_counts(db: StoreDatabase, kind: str, key: str) -> tuple[int, int, int]:
     counts = stored(db)[(kind, key)]
     return counts["orders"], counts["units"], counts["sales_cents"]
 
 
 def test_a_replayed_batch_adds_only_where_the_crashed_run_did_not(
-    db: Database[dict[str, Any]],
+    db: StoreDatabase,
 ) -> None:
     first = [order(f"o{i}", i % 3, i % 2, i % 4 + 1, i % 5 + 1) for i in range(20)]
     second = [order(f"p{i}", i % 4, i % 3, i % 5 + 1, 2) for i in range(15)]
@@ -115,7 +116,7 @@ def test_a_replayed_batch_adds_only_where_the_crashed_run_did_not(
 
 
 def test_a_large_batch_written_as_concurrent_commands_is_exact(
-    db: Database[dict[str, Any]],
+    db: StoreDatabase,
 ) -> None:
     # 200 orders over 30 minutes and 60 products: ~70 documents, split into two commands in
     # flight at once (the job's driver does this), then a second batch on top of them.
@@ -131,7 +132,7 @@ def test_a_large_batch_written_as_concurrent_commands_is_exact(
             assert stored_counts(db, *key) == expected, key
 
 
-def test_a_new_query_counts_from_its_own_batch_zero(db: Database[dict[str, Any]]) -> None:
+def test_a_new_query_counts_from_its_own_batch_zero(db: StoreDatabase) -> None:
     # A job on a fresh checkpoint is a new query: its batch 0 is not a replay of the old one.
     x, y = order("x", 1, 0, 1, 1), order("y", 2, 0, 1, 3)
     RollupWriter(db).apply("q1:7", order_deltas([x], UTC))
@@ -139,12 +140,12 @@ def test_a_new_query_counts_from_its_own_batch_zero(db: Database[dict[str, Any]]
     assert stored_counts(db, "minute", "2026-11-28T10:00Z") == (2, 4, 940)
 
 
-def test_rebuild_recomputes_everything_from_the_orders(db: Database[dict[str, Any]]) -> None:
+def test_rebuild_recomputes_everything_from_the_orders(db: StoreDatabase) -> None:
     orders = [order(f"o{i}", i % 3, i % 2, i % 4 + 1, 1) for i in range(10)]
     db.orders.insert_many(orders)
     RollupWriter(db).apply("q1:0", order_deltas(orders[:4], UTC))  # stale, incomplete rollups
     assert differences(db, db.orders.find(), UTC)
-    assert rebuild(db, UTC, "UTC") > 0
+    assert rebuild(db, ZoneInfo("UTC")) > 0
     assert differences(db, db.orders.find(), UTC) == []
     day = db.rollup_day.find_one({"_id": "2026-11-28"})
     assert day is not None
@@ -159,14 +160,17 @@ def test_check_finds_a_stale_history_and_rebuild_all_makes_it_exact(stack: Setti
         order_doc(i % 4, now - timedelta(hours=7 * i, microseconds=1234), [(i % 5 + 1, 2, 999)])
         for i in range(30)
     ]
-    with fresh_database(stack.mongo_url, "it_history", stack.postgres_url) as db:
-        write_orders(db, orders[:20], UTC, "UTC", stack.postgres_url)  # histories of 20
+    utc = ZoneInfo("UTC")
+    with fresh_store(stack, "it_history") as store:
+        assert isinstance(store, FerretStore)
+        db = store.db
+        write_orders(store, orders[:20], utc, stack)  # histories of 20
         db.orders.insert_many(orders[20:])  # and 10 orders the writers never saw
         RollupWriter(db).apply("late", order_deltas(orders[20:], UTC))
-        diffs = [d for d in check(db, "UTC", stack.postgres_url) if "customer_orders" in d]
+        diffs = [d for d in store.rollups.check(utc, stack.postgres_url) if "customer_orders" in d]
         assert len(diffs) == len({o["customer"]["id"] for o in orders[20:]}), diffs
-        assert rebuild_all(db, "UTC", stack.postgres_url) >= 30
-        assert check(db, "UTC", stack.postgres_url) == []
+        assert store.rollups.rebuild(utc, stack.postgres_url) >= 30
+        assert store.rollups.check(utc, stack.postgres_url) == []
         with psycopg.connect(stack.postgres_url, autocommit=True) as conn:
             for customer in range(4):
                 mine = sorted(
@@ -217,14 +221,14 @@ def test_a_writer_without_create_writes_a_history_table_made_for_it(stack: Setti
 
 
 def test_the_indexes_earlier_versions_made_are_dropped_and_a_users_own_stays(
-    db: Database[dict[str, Any]],
+    db: StoreDatabase,
 ) -> None:
     """No reader uses them and each costs every insert (FerretDB parses the document per
     indexed field); an index a user added for their own queries is not ours to drop."""
     assert drop_unused_indexes(db) == []  # nothing there yet, not even the collections
-    db.orders.create_index([("customer.id", ASCENDING), ("created_at", DESCENDING)])
-    db.rollup_hour.create_index([("hour", ASCENDING)])
-    db.orders.create_index([("created_at", ASCENDING)], name="users_own")
+    db.orders.create_index([("customer.id", 1), ("created_at", -1)])
+    db.rollup_hour.create_index([("hour", 1)])
+    db.orders.create_index([("created_at", 1)], name="users_own")
     assert sorted(drop_unused_indexes(db)) == [
         "orders.customer.id_1_created_at_-1",
         "rollup_hour.hour_1",
