@@ -4,7 +4,7 @@ The Customer page lists any customer's orders, newest first, with lifetime total
 v1 only an exact `_id` lookup is indexed, so a MongoDB history had to be documents keyed by
 customer, and every returning customer's order cost an update (~0.6 ms there, several times
 an insert): 3.8-7.2 s of a 5,000-order batch (decision 39). Here each order the job owns is one row
-of `<store>.customer_orders`, primary key `order_id`, indexed on
+of `<store>_history.customer_orders`, primary key `order_id`, indexed on
 `(customer_id, created_at DESC, order_id DESC)`:
 
 - **written** by the partition that inserted the order (`HistoryWriter.write`), in one
@@ -15,9 +15,15 @@ of `<store>.customer_orders`, primary key `order_id`, indexed on
 - **read** by the Customer page (`read_history`): the lifetime totals and one page of orders
   are two index range scans, whatever the store's size.
 
-`<store>` is a schema named after the MongoDB database (`SHOPSTREAM_MONGO_DATABASE`): the
-serving store is that database plus that schema, so a test's or a benchmark's store is
+`<store>_history` is a schema named after the MongoDB database (`SHOPSTREAM_MONGO_DATABASE`):
+the serving store is that database plus that schema, so a test's or a benchmark's store is
 dropped whole, and two stores on one PostgreSQL never mix. The writer creates both once.
+
+Not the database's bare name: with the defaults the database and PostgreSQL's role are both
+`shopstream`, and a schema named like the role is the first on its search path (`"$user",
+public`). Layout 4 made that schema; the next migration's `CREATE TABLE IF NOT EXISTS` then
+created empty copies of `schema_migrations`, `customers` and `products` in it, hiding the
+real ones (found by issue 19's tests; `history_schema`, `drop_old_schema`).
 """
 
 from __future__ import annotations
@@ -35,9 +41,11 @@ __all__ = [
     "HistoryRow",
     "HistoryTotals",
     "HistoryWriter",
+    "drop_old_schema",
     "drop_store",
     "ensure_table",
     "history_row",
+    "history_schema",
     "read_history",
     "rebuild_history",
     "stored_history_differences",
@@ -84,8 +92,14 @@ def history_row(order: Mapping[str, Any]) -> HistoryRow:
     )
 
 
+def history_schema(store: str) -> str:
+    """The PostgreSQL schema of a store's histories (never a role's name: see above)."""
+    return f"{store}_history"
+
+
 def _table(store: str) -> sql.Composed:
-    return sql.SQL("{}.{}").format(sql.Identifier(store), sql.Identifier(HISTORY_TABLE))
+    schema = sql.Identifier(history_schema(store))
+    return sql.SQL("{}.{}").format(schema, sql.Identifier(HISTORY_TABLE))
 
 
 def ensure_table(conn: psycopg.Connection[Any], store: str) -> None:
@@ -97,7 +111,8 @@ def ensure_table(conn: psycopg.Connection[Any], store: str) -> None:
         return
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(store)))
+        schema = sql.Identifier(history_schema(store))
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
         conn.execute(
             sql.SQL(
                 """CREATE TABLE IF NOT EXISTS {} (
@@ -248,4 +263,28 @@ def stored_history_differences(
 
 def drop_store(conn: psycopg.Connection[Any], store: str) -> None:
     """Drops a store's schema (its histories): for tests and benchmarks' throwaway stores."""
-    conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(store)))
+    schema = sql.Identifier(history_schema(store))
+    conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(schema))
+
+
+def drop_old_schema(conn: psycopg.Connection[Any], store: str) -> str | None:
+    """Removes layout 4's history schema (named `store`, like the database): its history
+    table, then the schema if nothing else is in it. Returns what a person must check when
+    something else is (tables a migration made there by mistake), else None."""
+    old = sql.Identifier(store)
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(old, sql.Identifier(HISTORY_TABLE)))
+    left = conn.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
+        "ORDER BY table_name",
+        (store,),
+    ).fetchall()
+    if not left:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {}").format(old))
+        return None
+    names = ", ".join(r[0] for r in left)
+    return (
+        f"PostgreSQL schema {store!r} holds {names}: an earlier version made that schema for "
+        f"customers' histories, and migrations run after it created tables there that hide "
+        f"the real ones in 'public' for a role named {store!r}. Compare them with public's, "
+        f"then DROP SCHEMA {store} CASCADE"
+    )

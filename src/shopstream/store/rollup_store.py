@@ -26,6 +26,7 @@ keeps the documents it wrote in memory and reads one only the first time it meet
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -84,10 +85,13 @@ __all__ = [
     "stored",
 ]
 
+log = logging.getLogger(__name__)
+
 COLLECTIONS = (ROLLUP_MINUTE, ROLLUP_HOUR, ROLLUP_DAY, ROLLUP_DAY_PRODUCT, ROLLUP_TOTAL)
-# Layout 4 (issue 18) moved customers' histories to PostgreSQL; 3 kept them in MongoDB; issue
-# 7's layout was 2 (no hours, totals or layout document), issue 3's 1.
-LAYOUT = 4
+# Layout 5 (issue 19) moved customers' histories to the schema `<store>_history`
+# (`customer_history.history_schema`); 4 (issue 18) moved them to PostgreSQL, schema `<store>`;
+# 3 kept them in MongoDB; issue 7's layout was 2 (no hours, totals or layout document), 1.
+LAYOUT = 5
 Home = tuple[str, str]  # (collection, document _id)
 _ENTRY_COUNTS = ("orders", "units", "sales_cents")
 # Grouped kinds: the array of entries in the home document, the field naming an entry, and
@@ -332,11 +336,15 @@ _OLD_COLLECTIONS = ("rollup_minute_category",)  # of layout 1
 def rebuild_all(db: Database[dict[str, Any]], zone: ZoneInfo, postgres_url: str) -> int:
     """`rebuild`, the customer sets (`store.customer_sets`) and the customers' histories
     (`store.customer_history`, in the PostgreSQL schema named after `db`); returns the
-    documents and rows written."""
+    documents and rows written. Removes layout 4's history schema (a warning says what to
+    check when a migration put other tables in it)."""
     orders = list(db[ORDERS].find())
     written = rebuild(db, zone, orders) + customer_sets.rebuild(db, orders, zone)
     with psycopg.connect(postgres_url, autocommit=True) as conn:
-        return written + customer_history.rebuild_history(conn, db.name, orders)
+        written += customer_history.rebuild_history(conn, db.name, orders)
+        if db.name != "public" and (left := customer_history.drop_old_schema(conn, db.name)):
+            log.warning("%s", left)
+    return written
 
 
 def check(db: Database[dict[str, Any]], zone: ZoneInfo, postgres_url: str) -> list[str]:

@@ -15,14 +15,17 @@ import pytest
 from psycopg import sql
 
 from shopstream.config import Settings
+from shopstream.db.migrate import migrate
 from shopstream.domain.documents import day_products_key, day_products_keys
 from shopstream.domain.rollups import order_deltas, recompute
 from shopstream.stack.probes import pg_superuser_dsn
 from shopstream.store.client import StoreDatabase
 from shopstream.store.customer_history import (
     HistoryWriter,
+    drop_old_schema,
     drop_store,
     ensure_table,
+    history_schema,
     read_history,
 )
 from shopstream.store.ferretdb import FerretStore
@@ -186,6 +189,49 @@ def test_check_finds_a_stale_history_and_rebuild_all_makes_it_exact(stack: Setti
             assert read_history(conn, "it_history_none", 1, 10, 0)[1] == []
 
 
+def test_a_store_named_like_the_role_hides_none_of_the_roles_tables(stack: Settings) -> None:
+    """With the defaults the database and PostgreSQL's role are both `shopstream`: a history
+    schema named like the role came first on its search path, and the next migration made
+    empty copies of `customers` and `products` in it (layout 4; fixed by layout 5)."""
+
+    def where(conn: psycopg.Connection[Any], table: str) -> str:
+        found = conn.execute(
+            "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.oid = %s::regclass",
+            (table,),
+        ).fetchone()
+        assert found is not None
+        return str(found[0])
+
+    with psycopg.connect(stack.postgres_url, autocommit=True) as conn:
+        (role,) = conn.execute("SELECT current_user").fetchone()  # type: ignore[misc]
+        customers = conn.execute("SELECT count(*) FROM customers").fetchone()
+        try:
+            HistoryWriter(stack.postgres_url, role).write([order_doc(1, datetime.now(UTC), [])])
+            # what the next `shopstream up` runs: with the schema first on the search path it
+            # found no `schema_migrations` and applied every migration there again
+            assert migrate(stack.postgres_url) == []
+            assert {where(conn, t) for t in ("customers", "products", "schema_migrations")} == {
+                "public"
+            }
+            assert conn.execute("SELECT count(*) FROM customers").fetchone() == customers
+            # A store of layout 4 (the schema named like the role): the rebuild removes it,
+            # and says what to check when a migration has put tables there.
+            ensure_table(conn, role)
+            conn.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
+                sql.Identifier(history_schema(role)), sql.Identifier(role)))  # fmt: skip
+            assert drop_old_schema(conn, role) is None
+            assert conn.execute("SELECT to_regnamespace(%s)", (role,)).fetchone() == (None,)
+            conn.execute(sql.SQL("CREATE SCHEMA {s}; CREATE TABLE {s}.customers (id int)").format(
+                s=sql.Identifier(role)))  # fmt: skip
+            message = drop_old_schema(conn, role)
+            assert message is not None
+            assert "holds customers" in message
+        finally:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(role)))
+            drop_store(conn, role)
+
+
 def test_a_writer_without_create_writes_a_history_table_made_for_it(stack: Settings) -> None:
     # On an existing PostgreSQL an administrator may make the store's table and grant the
     # job's user only what writing needs (docs/streaming.md): the writer must not need CREATE.
@@ -198,7 +244,7 @@ def test_a_writer_without_create_writes_a_history_table_made_for_it(stack: Setti
         admin.execute(
             sql.SQL("GRANT USAGE ON SCHEMA {s} TO {r}; "
                     "GRANT SELECT, INSERT ON {s}.customer_orders TO {r}").format(
-                s=sql.Identifier(store), r=sql.Identifier(role))
+                s=sql.Identifier(history_schema(store)), r=sql.Identifier(role))
         )  # fmt: skip
         try:
             url = stack.postgres_url.replace("://shopstream@", f"://{role}@")
