@@ -1,8 +1,9 @@
 """One typed settings object for every component: `SHOPSTREAM_*` settings are parsed here.
 
-Two places still read the environment themselves (issue 19 moves them here): the Airflow DAGs
-read the few values `stack.airflow` sets for them, and `shopstream demo` sets
-`SHOPSTREAM_SPIKE_START_DATE` for what it starts.
+Nothing else reads `SHOPSTREAM_*` settings: the Airflow DAGs, which run under Airflow's own
+interpreter, get one JSON document computed from these settings (`stack.airflow.dag_config`,
+in `SHOPSTREAM_DAG_CONFIG`), and a command that changes a setting for what it starts passes
+the changed `Settings` on (`shopstream demo`).
 
 Every external service is either *managed* (shopstream starts it locally, on the port given
 here) or *external* (a URL is given and nothing is started for it).

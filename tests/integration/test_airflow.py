@@ -31,7 +31,7 @@ from shopstream.store.ferretdb import open_store
 from shopstream.warehouse.serving import History
 from tests.integration.conftest import API_KEY
 from tests.utils import fresh_store
-from tests.utils.airflow import DAG_TEST, dbt_env, migrate, offline_env, run_python
+from tests.utils.airflow import DAG_TEST, dag_env, migrate, offline_env, run_python
 from tests.utils.orders import write_orders
 from tests.utils.spikes import SPIKE_DAY, SPIKER, dataset, mark_complete, write_watermark
 from tests.utils.warehouse import SourceOrders, land, post_orders
@@ -76,11 +76,18 @@ print(json.dumps(out, default=str))
 @pytest.fixture(scope="module")
 def warehouse_env(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     path = tmp_path_factory.mktemp("dbt") / "wh.duckdb"
-    return dbt_env(stack.model_copy(update={"warehouse_duckdb_path": path}))
+    # the defaults' catch-up (the session stack turns it off for its own Airflow)
+    defaults = Settings.model_fields
+    update = {
+        "warehouse_duckdb_path": path,
+        "spike_catchup": defaults["spike_catchup"].default,
+        "warehouse_catchup": defaults["warehouse_catchup"].default,
+    }
+    return dag_env(stack.model_copy(update=update), "/opt/shopstream/bin/shopstream")
 
 
 def test_dag_integrity(airflow_python: Path, tmp_path: Path, warehouse_env: dict[str, str]) -> None:
-    env = offline_env(tmp_path, SHOPSTREAM_BIN="/opt/shopstream/bin/shopstream", **warehouse_env)
+    env = offline_env(tmp_path, **warehouse_env)
     out = run_python(airflow_python, INTEGRITY % str(DAGS_FOLDER), env)
     assert out["errors"] == {}
     dags = out["dags"]
@@ -153,7 +160,7 @@ def test_dag_test_detects_one_day_against_the_real_stores(
         home = tmp_path / "airflow"
         home.mkdir()
         shopstream = str(Path(sys.executable).parent / "shopstream")
-        env = {**offline_env(home, SHOPSTREAM_BIN=shopstream), **settings_env(settings)}
+        env = {**offline_env(home), **settings_env(settings), **dag_env(settings, shopstream)}
         migrate(airflow_python.parent / "airflow", env)
         # a manual run's interval is the day before its logical date: D+1 00:00 runs day D
         code = DAG_TEST % (str(DAGS_FOLDER), "demand_spike_detection", end.isoformat())

@@ -35,7 +35,7 @@ from shopstream.warehouse.load import (
 )
 from shopstream.warehouse.serving import History
 from tests.integration.conftest import API_KEY, CUSTOMERS, PRODUCTS, job_settings
-from tests.utils.airflow import DAG_TEST, dbt_env, migrate, offline_env, run_python
+from tests.utils.airflow import DAG_TEST, dag_env, migrate, offline_env, run_python
 from tests.utils.fakesnow import fakesnow_server
 from tests.utils.spikes import write_watermark
 from tests.utils.warehouse import SourceOrders, expected_marts, land, post_orders, produce_raw
@@ -318,10 +318,10 @@ def test_the_dag_loads_a_day_in_airflow(
     home = tmp_path / "airflow"
     shopstream = str(Path(sys.executable).parent / "shopstream")
     env = {
-        **offline_env(home, SHOPSTREAM_BIN=shopstream),
+        **offline_env(home),
         **settings_env(settings),
-        **dbt_env(settings),
-        "SHOPSTREAM_WAREHOUSE_START_DATE": BEFORE,  # the DAG's tasks exist from then on
+        # the DAG's tasks exist from BEFORE on
+        **dag_env(settings, shopstream, warehouse_start_date=BEFORE),
     }
     migrate(python.parent / "airflow", env, "warehouse")
     # a manual run's interval is the day before its logical date: DAY+1 00:00 runs DAY

@@ -129,3 +129,26 @@ def test_module_names_are_unique_but_the_two_applications_entry_points() -> None
         seen.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
     twice = {n: p for n, p in seen.items() if len(p) > 1 and n not in {"__init__.py", "app.py"}}
     assert twice == {}
+
+
+def test_a_function_level_import_says_why_it_is_not_at_the_top() -> None:
+    """Imports belong at the top; one inside a function is a measured start-up saving (or
+    must resolve where the function runs) and the comment above it says so (issue 19)."""
+    silent = []
+    for path in sorted((ROOT / "src").rglob("*.py")):
+        lines = path.read_text().splitlines()
+        for fn in ast.walk(ast.parse("\n".join(lines))):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(fn):
+                if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                    continue
+                above = node.lineno - 2
+                while above >= 0 and (
+                    not lines[above].strip()
+                    or lines[above].strip().startswith(("import ", "from "))
+                ):
+                    above -= 1  # a block of imports (in groups) shares one comment
+                if above < 0 or not lines[above].strip().startswith("#"):
+                    silent.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert silent == []

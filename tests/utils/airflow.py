@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from shopstream.config import Settings
-from shopstream.stack.airflow import DAGS_FOLDER, airflow_env
+from shopstream.stack.airflow import DAG_CONFIG_VARIABLE, DAGS_FOLDER, dag_config
 
-__all__ = ["DAG_TEST", "dbt_env", "migrate", "offline_env", "run_python"]
+__all__ = ["DAG_TEST", "dag_env", "migrate", "offline_env", "run_python"]
 
 # `dag.test()` of one DAG for one logical date: the run's state, interval and task states.
 DAG_TEST = """
@@ -57,11 +57,12 @@ def migrate(airflow: Path, env: dict[str, str], *pools: str) -> None:
         assert proc.returncode == 0, proc.stderr[-3000:]
 
 
-def dbt_env(settings: Settings) -> dict[str, str]:
-    """The warehouse DAG's configuration as `shopstream up` prepares it (profile, manifest)."""
+def dag_env(settings: Settings, shopstream_bin: str, **overrides: Any) -> dict[str, str]:
+    """The DAGs' configuration as `shopstream up` prepares it from `settings` (dbt's profile
+    and manifest written too), with `overrides` of its entries."""
     from shopstream.warehouse.dbt import write_manifest, write_profiles
 
     write_profiles(settings)
     write_manifest(settings)
-    keys = ("SHOPSTREAM_DBT", "DBT_", "SHOPSTREAM_WAREHOUSE_POOL")
-    return {k: v for k, v in airflow_env(settings).items() if k.startswith(keys)}
+    config = dag_config(settings, Path(shopstream_bin)) | overrides
+    return {DAG_CONFIG_VARIABLE: json.dumps(config), "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}

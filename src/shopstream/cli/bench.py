@@ -7,18 +7,24 @@ shipped in the package; this command finds it there.
 from __future__ import annotations
 
 import importlib
+import json
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
 import typer
 
 from shopstream.cli.common import console, fail, load_settings
 from shopstream.config import Settings
+from shopstream.simulator import seed
+from shopstream.store.customer_history import drop_store
 from shopstream.store.ferretdb import open_store
 from shopstream.store.protocols import Store
 
@@ -215,13 +221,6 @@ def cmd_dashboard(
     output: Path = typer.Option(DASHBOARD_OUTPUT, help="Where to write the results (JSON)."),
 ) -> None:
     """Build a store of millions of orders with the job's writers; time every page's reads."""
-    import json
-    from datetime import UTC, datetime
-
-    import psycopg
-
-    from shopstream.simulator import seed
-    from shopstream.store.customer_history import drop_store
 
     settings = load_settings().model_copy(update={"mongo_database": database})
     dash, report, machine = _harness("dashboard"), _harness("report"), _harness("machine")
@@ -311,8 +310,6 @@ def cmd_spikes(
     if part not in ("all", "quality", "scale"):
         fail("--part is quality, scale or all")
     if output.exists():  # keep the other part's last results
-        import json
-
         previous = json.loads(output.read_text())
         doc["quality"], doc["scale"] = previous.get("quality", []), previous.get("scale", [])
     if part in ("all", "quality"):
@@ -348,7 +345,6 @@ def cmd_warehouse(
     output: Path = typer.Option(WAREHOUSE_OUTPUT, help="Where to write the results (JSON)."),
 ) -> None:
     """One lake day of ORDERS into the warehouse: each step timed, against a DuckDB scan."""
-    import tempfile
 
     settings = load_settings()
     harness, report, machine = _harness("warehouse"), _harness("report"), _harness("machine")
@@ -359,8 +355,6 @@ def cmd_warehouse(
             fail(str(exc))
     doc = {"machine": machine.describe_machine(), "code": machine.code_version(), "runs": [result]}
     if output.exists():  # keep earlier runs of other sizes
-        import json
-
         earlier = json.loads(output.read_text()).get("runs", [])
         doc["runs"] = [r for r in earlier if (r["orders"], r["files"], r["warehouse"]) !=
                        (orders, files, settings.warehouse)] + [result]  # fmt: skip

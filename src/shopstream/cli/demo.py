@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import threading
 import time
 from collections import deque
@@ -20,7 +19,7 @@ from rich.table import Table
 
 from shopstream.cli.common import console, fail, load_settings
 from shopstream.cli.sim import SimOptions, run_simulation
-from shopstream.cli.stack import cmd_up
+from shopstream.cli.stack import start_stack
 from shopstream.config import Settings
 from shopstream.domain.windows import Span
 from shopstream.messaging.tail import TailRecord, tail
@@ -160,11 +159,10 @@ def cmd_demo(
     if history_days and settings.spike_start_date is None:
         # Airflow's daily spike DAG catches up from the first backfilled day.
         first = settings.clock.today() - timedelta(days=history_days)
-        os.environ["SHOPSTREAM_SPIKE_START_DATE"] = first.isoformat()
-        settings = load_settings()
+        settings = settings.model_copy(update={"spike_start_date": first})
     if settings.dashboard_enabled:
         console.print(f"[bold]Dashboard: {settings.dashboard_url}[/bold] (live once it is up)")
-    cmd_up()
+    start_stack(settings)
     result = seed(settings.postgres_url, 10_000, 1_000, 42)
     console.print(f"catalog: {result.products_total} products, {result.customers_total} customers")
     truth = settings.data_path / "spikes_truth.json"

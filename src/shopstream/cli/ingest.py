@@ -19,6 +19,7 @@ SCHEMA_FILE = Path("schemas") / f"order_event.v{SCHEMA_VERSION}.json"
 def cmd_api() -> None:
     """Run the ingestion API in the foreground (`up` runs it under supervision)."""
     settings = load_settings(service=True)
+    # Here, not at the top: FastAPI and the app cost every other command 0.3 s at start.
     from shopstream.ingestion import create_app
 
     uvicorn.run(

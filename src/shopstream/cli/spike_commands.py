@@ -7,6 +7,11 @@ from datetime import datetime, timedelta
 import typer
 
 from shopstream.cli.common import console, fail, load_settings, parse_day, store
+from shopstream.spikes import rule_from
+from shopstream.spikes.complete import day_complete
+from shopstream.spikes.detector import run
+from shopstream.spikes.intraday import refresh
+from shopstream.store.leases import LeaseBusyError
 
 __all__ = ["register"]
 
@@ -38,10 +43,6 @@ def cmd_run(
 ) -> None:
     """Store each product's daily demand and the day's spikes (idempotent; reruns replace)."""
     settings = load_settings()
-    from shopstream.spikes import rule_from
-    from shopstream.spikes.complete import day_complete
-    from shopstream.spikes.detector import run
-    from shopstream.store.leases import LeaseBusyError
 
     tz = settings.clock.zone
     if day and (first or last):
@@ -79,8 +80,6 @@ def cmd_emerging(
 ) -> None:
     """Refresh today's emerging (provisional) spikes from the live rollups."""
     settings = load_settings()
-    from shopstream.spikes import rule_from
-    from shopstream.spikes.intraday import refresh
 
     moment = settings.clock.now()
     if at:
@@ -108,7 +107,6 @@ def cmd_complete(
 ) -> None:
     """Exit 0 when DAY is complete (the daily DAG's sensor), else say why and exit 1."""
     settings = load_settings()
-    from shopstream.spikes.complete import day_complete
 
     tz = settings.clock.zone
     minutes = settings.spike_grace_minutes if grace is None else grace

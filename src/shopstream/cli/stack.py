@@ -9,9 +9,11 @@ from shopstream.cli.common import console, fail, load_settings
 from shopstream.config import Settings
 from shopstream.db import migrate
 from shopstream.messaging import ensure_topics
-from shopstream.stack import StackError, down, status, up
+from shopstream.stack import StackError, airflow, down, status, up
+from shopstream.stack.airflow import ADMIN_USER, airflow_url, exec_airflow
 from shopstream.stack.manager import ServiceStatus
 from shopstream.tools import install as installer
+from shopstream.warehouse import dbt
 
 __all__ = ["register"]
 
@@ -46,7 +48,11 @@ def _table(rows: list[ServiceStatus]) -> Table:
 
 def cmd_up() -> None:
     """Start the local stack (only what is not running yet) and wait until it is ready."""
-    settings = load_settings()
+    start_stack(load_settings())
+
+
+def start_stack(settings: Settings) -> None:
+    """`shopstream up` with these settings (the services are started with them)."""
     try:
         rows = up(settings, report=console.print, provision=_provision)
     except (StackError, installer.InstallError) as exc:
@@ -55,8 +61,6 @@ def cmd_up() -> None:
     if settings.dashboard_enabled:
         console.print(f"Dashboard: {settings.dashboard_url}")
     if settings.airflow_enabled:
-        from shopstream.stack.airflow import ADMIN_USER, airflow_url
-
         password = settings.airflow_admin_password.get_secret_value()
         console.print(
             f"Airflow: {airflow_url(settings)} (user {ADMIN_USER}, password {password}; "
@@ -97,18 +101,16 @@ def cmd_install() -> None:
             )
         jars = installer.ensure_spark_jars(cache)
         console.print(f"Spark connectors: {len(jars)} jars in {installer.spark_jars_dir(cache)}")
+        # Here, not at the top: PySpark costs every other command ~0.1 s at start.
         from shopstream.streaming.session import uses_s3a
 
         if uses_s3a(settings):  # only then: the AWS SDK bundle alone is ~690 MB
             jars = installer.ensure_s3a_jars(cache, report=console.print)
             console.print(f"s3a (S3 lake): {len(jars)} jars in {installer.s3a_jars_dir(cache)}")
         if settings.airflow_enabled:
-            from shopstream.stack import airflow
-
             if not airflow.airflow_bin(settings).exists():
                 console.print(f"installing Airflow {airflow.AIRFLOW_VERSION} (a minute, once) ...")
             console.print(f"Airflow: {airflow.ensure_airflow(cache)}")
-        from shopstream.warehouse import dbt
 
         if not dbt.dbt_bin(settings).exists():
             console.print(f"installing dbt {dbt.DBT_VERSION} (half a minute, once) ...")
@@ -136,7 +138,6 @@ def cmd_migrate() -> None:
 
 def cmd_airflow(ctx: typer.Context) -> None:
     """Run the Airflow CLI with the stack's configuration, e.g. `shopstream airflow dags list`."""
-    from shopstream.stack.airflow import exec_airflow
 
     exec_airflow(load_settings(), list(ctx.args))
 

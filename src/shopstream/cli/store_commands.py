@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 from rich.table import Table
 
 from shopstream.cli.common import console, fail, load_settings, store
+from shopstream.stack.services import dashboard_command
+from shopstream.streaming.dlq import replay
 
 __all__ = ["register"]
 
@@ -51,7 +55,6 @@ def cmd_dlq_replay(
 ) -> None:
     """Resubmit the dead letters whose cause is fixed (the customer or product now exists)."""
     settings = load_settings()
-    from shopstream.streaming.dlq import replay
 
     with store(settings) as opened:
         try:
@@ -98,9 +101,6 @@ def cmd_rollups_rebuild() -> None:
 
 def cmd_dashboard() -> None:
     """Serve the dashboard in the foreground (`shopstream up` also runs it as a service)."""
-    import os
-
-    from shopstream.stack.services import dashboard_command
 
     settings = load_settings()
     command = dashboard_command(settings)

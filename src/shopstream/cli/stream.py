@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from shopstream.cli.common import console, fail, load_settings
+from shopstream.streaming.committed import committed_files, read_watermark
 
 __all__ = ["register"]
 
@@ -18,10 +19,12 @@ def cmd_stream(
     """Run the streaming job: land every order in the lake and enrich it into MongoDB."""
     settings = load_settings(service=not print_jars)
     if print_jars:
+        # Here, not at the top: PySpark costs every other command ~0.1 s at start.
         from shopstream.streaming.session import job_jars
 
         typer.echo(",".join(str(j) for j in job_jars(settings)))
         return
+    # Here, not at the top: PySpark costs every other command ~0.1 s at start.
     from shopstream.streaming.run import run_job
 
     console.print(f"streaming {settings.orders_topic} (Ctrl-C stops) ...")
@@ -38,7 +41,6 @@ def cmd_lake_files(
 ) -> None:
     """List the committed Parquet files of the orders table (what readers may load)."""
     settings = load_settings()
-    from shopstream.streaming.committed import committed_files
 
     for path in committed_files(f"{settings.lake}/orders", day=day, settings=settings):
         typer.echo(path)
@@ -48,7 +50,6 @@ def cmd_lake_files(
 def cmd_lake_watermark() -> None:
     """Show the landing query's event-time watermark and the last complete day."""
     settings = load_settings()
-    from shopstream.streaming.committed import read_watermark
 
     doc = read_watermark(f"{settings.lake}/orders", settings)
     if doc is None:

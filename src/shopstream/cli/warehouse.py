@@ -15,6 +15,19 @@ import typer
 
 from shopstream.cli.common import console, fail, load_settings, parse_day
 from shopstream.config import Settings
+from shopstream.warehouse import open_warehouse
+from shopstream.warehouse.base import WarehouseError
+from shopstream.warehouse.lakeday import LakeError
+from shopstream.warehouse.load import (
+    is_complete,
+    load_day,
+    load_raw,
+    mark_built,
+    reconcile,
+    snapshot_dimensions,
+    transform,
+)
+from shopstream.warehouse.serving import publish
 
 __all__ = ["register"]
 
@@ -35,8 +48,6 @@ def _the_day(text: str | None, settings: Settings) -> date:
 @contextmanager
 def _errors() -> Iterator[None]:
     """Turns the warehouse's and the lake's errors into one clear line and exit code 1."""
-    from shopstream.warehouse.base import WarehouseError
-    from shopstream.warehouse.lakeday import LakeError
 
     try:
         yield
@@ -45,7 +56,6 @@ def _errors() -> Iterator[None]:
 
 
 def _step(settings: Settings, action: Callable[..., T], day: date | None) -> T:
-    from shopstream.warehouse import open_warehouse
 
     with _errors(), open_warehouse(settings) as wh:
         return action(settings, wh, day) if day is not None else action(settings, wh)
@@ -54,7 +64,6 @@ def _step(settings: Settings, action: Callable[..., T], day: date | None) -> T:
 @warehouse.command("complete")
 def cmd_complete(day: str = _DAY) -> None:
     """Exit 0 when DAY is complete in the lake (the DAG's sensor), else say why and exit 1."""
-    from shopstream.warehouse.load import is_complete
 
     settings = load_settings()
     done, reason = is_complete(settings, _the_day(day, settings))
@@ -69,7 +78,6 @@ def cmd_load(
 ) -> None:
     """Every step for DAY: raw load, dimensions, reconcile, dbt build, publish."""
     settings = load_settings()
-    from shopstream.warehouse.load import is_complete, load_day
 
     the_day = _the_day(day, settings)
     done, reason = is_complete(settings, the_day)
@@ -83,7 +91,6 @@ def cmd_load(
 @warehouse.command("raw")
 def cmd_raw(day: str = _DAY) -> None:
     """Step 1: DAY's committed lake files into raw.orders, replacing DAY's rows."""
-    from shopstream.warehouse.load import load_raw
 
     settings = load_settings()
     record = _step(settings, load_raw, _the_day(day, settings))
@@ -95,7 +102,6 @@ def cmd_dimensions(
     day: str = typer.Option(None, "--date", help="Record counts on DAY's load."),
 ) -> None:
     """Step 2: snapshot customers and products from PostgreSQL into raw.*."""
-    from shopstream.warehouse.load import snapshot_dimensions
 
     customers, products = _step(load_settings(), snapshot_dimensions, parse_day(day, "--date"))
     console.print(f"raw.customers {customers:,} rows, raw.products {products:,} rows")
@@ -104,7 +110,6 @@ def cmd_dimensions(
 @warehouse.command("reconcile")
 def cmd_reconcile(day: str = _DAY) -> None:
     """Step 3: DAY's raw rows and distinct orders must equal the lake's (else exit 1)."""
-    from shopstream.warehouse.load import reconcile
 
     settings = load_settings()
     console.print(_step(settings, reconcile, _the_day(day, settings)).describe())
@@ -114,8 +119,6 @@ def cmd_reconcile(day: str = _DAY) -> None:
 def cmd_transform(day: str = _DAY) -> None:
     """Step 4: `dbt build` for DAY (models, then every data test), then publish."""
     settings = load_settings()
-    from shopstream.warehouse.load import transform
-    from shopstream.warehouse.serving import publish
 
     with _errors():
         seconds = transform(settings, _the_day(day, settings))
@@ -129,8 +132,6 @@ def cmd_publish(
 ) -> None:
     """Refresh the dashboard's serving copy of the marts (DuckDB)."""
     settings = load_settings()
-    from shopstream.warehouse.load import mark_built
-    from shopstream.warehouse.serving import publish
 
     if (the_day := parse_day(day, "--date")) is not None:
         record = _step(settings, mark_built, the_day)
@@ -143,7 +144,6 @@ def cmd_publish(
 @warehouse.command("loads")
 def cmd_loads(limit: int = typer.Option(15, help="How many of the latest loads.")) -> None:
     """The latest loads: day, status, lake and raw counts, durations."""
-    from shopstream.warehouse import open_warehouse
 
     with _errors(), open_warehouse(load_settings()) as wh:
         wh.ensure_tables()

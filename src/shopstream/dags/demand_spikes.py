@@ -1,12 +1,14 @@
 """Demand spikes, scheduled: the daily detection and today's early warning.
 
-Thin on purpose: every task runs the project's CLI (`SHOPSTREAM_BIN`, the project's own
-virtualenv), so the logic is the package's and runs without Airflow too (`shopstream spikes`).
+Thin on purpose: every task runs the project's CLI (from the project's own virtualenv), so the
+logic is the package's and runs without Airflow too (`shopstream spikes`). Configured from
+shopstream's settings (`SHOPSTREAM_DAG_CONFIG`).
 Nothing here does I/O at import: the DAG processor parses this file every 30 s.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 
@@ -17,11 +19,14 @@ from airflow.sdk import DAG
 from airflow.timetables.interval import CronDataIntervalTimetable
 from airflow.timetables.trigger import CronTriggerTimetable
 
-SHOPSTREAM = os.environ.get("SHOPSTREAM_BIN", "shopstream")
-TIMEZONE = os.environ.get("SHOPSTREAM_BUSINESS_TIMEZONE", "UTC")
-START = os.environ.get("SHOPSTREAM_SPIKE_START_DATE") or "2026-01-01"
-CATCHUP = os.environ.get("SHOPSTREAM_SPIKE_CATCHUP", "true").lower() in ("1", "true", "yes")
-EVERY = int(os.environ.get("SHOPSTREAM_SPIKE_EMERGING_EVERY_MIN", "5"))
+# Computed from shopstream's settings by `shopstream up` (`stack.airflow.dag_config`):
+# the DAGs have no defaults of their own to drift from the settings'.
+CONFIG = json.loads(os.environ["SHOPSTREAM_DAG_CONFIG"])
+SHOPSTREAM = CONFIG["shopstream_bin"]
+TIMEZONE = CONFIG["business_timezone"]
+START = CONFIG["spike_start_date"]
+CATCHUP = bool(CONFIG["spike_catchup"])
+EVERY = int(CONFIG["spike_emerging_every_min"])
 TZ = pendulum.timezone(TIMEZONE)
 # The business day D of a daily run: its data interval is D 00:00 .. D+1 00:00 local time.
 DAY = "{{ data_interval_start.in_timezone('" + TIMEZONE + "').strftime('%Y-%m-%d') }}"

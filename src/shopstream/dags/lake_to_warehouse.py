@@ -1,13 +1,15 @@
 """The batch ELT, scheduled: each lake day (UTC) into the warehouse, reconciled, modelled.
 
-Thin on purpose: the load steps run the project's CLI (`SHOPSTREAM_BIN`), and the dbt project
+Thin on purpose: the load steps run the project's CLI, and the dbt project
 is the package's, rendered by astronomer-cosmos as one task per model (`dbt build --select
 <model>`: the model, then its tests) from a manifest `shopstream up` writes (no dbt call at
-parse time). dbt runs from its own virtualenv (`SHOPSTREAM_DBT_BIN`).
+parse time). dbt runs from its own virtualenv. Configured from
+shopstream's settings (`SHOPSTREAM_DAG_CONFIG`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -20,15 +22,18 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
 
-SHOPSTREAM = os.environ.get("SHOPSTREAM_BIN", "shopstream")
-START = os.environ.get("SHOPSTREAM_WAREHOUSE_START_DATE") or "2026-01-01"
-CATCHUP = os.environ.get("SHOPSTREAM_WAREHOUSE_CATCHUP", "true").lower() in ("1", "true", "yes")
-TARGET = os.environ.get("SHOPSTREAM_WAREHOUSE", "duckdb")
-POOL = os.environ.get("SHOPSTREAM_WAREHOUSE_POOL", "default_pool")
-DBT_BIN = os.environ.get("SHOPSTREAM_DBT_BIN", "dbt")
-DBT_PROJECT = Path(os.environ.get("SHOPSTREAM_DBT_PROJECT", "/nonexistent/dbt"))
-DBT_PROFILES = Path(os.environ.get("SHOPSTREAM_DBT_PROFILES", "/nonexistent/profiles.yml"))
-DBT_MANIFEST = Path(os.environ.get("SHOPSTREAM_DBT_MANIFEST", "/nonexistent/manifest.json"))
+# Computed from shopstream's settings by `shopstream up` (`stack.airflow.dag_config`):
+# the DAGs have no defaults of their own to drift from the settings'.
+CONFIG = json.loads(os.environ["SHOPSTREAM_DAG_CONFIG"])
+SHOPSTREAM = CONFIG["shopstream_bin"]
+START = CONFIG["warehouse_start_date"]
+CATCHUP = bool(CONFIG["warehouse_catchup"])
+TARGET = CONFIG["warehouse"]
+POOL = CONFIG["warehouse_pool"]
+DBT_BIN = CONFIG["dbt_bin"]
+DBT_PROJECT = Path(CONFIG["dbt_project"])
+DBT_PROFILES = Path(CONFIG["dbt_profiles"])
+DBT_MANIFEST = Path(CONFIG["dbt_manifest"])
 # The lake day D of a run: its data interval is D 00:00 .. D+1 00:00 UTC.
 DAY = "{{ data_interval_start.in_timezone('UTC').strftime('%Y-%m-%d') }}"
 

@@ -2,7 +2,9 @@
 
 - Installed by `shopstream install` into `<cache>/airflow/<version>-<digest>` from
   `airflow-constraints.txt` (Airflow pins FastAPI and SQLAlchemy versions of its own, so it
-  never shares the project's virtualenv). DAG tasks run the project's CLI (`SHOPSTREAM_BIN`).
+  never shares the project's virtualenv). DAG tasks run the project's CLI; the DAG files get
+  their configuration from shopstream's settings as one JSON document (`dag_config`, in
+  `SHOPSTREAM_DAG_CONFIG`), and read nothing else at parse time.
 - Components as supervised services: the API server (UI and the task execution API), the
   scheduler (LocalExecutor) and the DAG processor. No triggerer: the DAGs' sensors
   reschedule instead of deferring.
@@ -24,6 +26,7 @@ import sys
 from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -39,11 +42,13 @@ __all__ = [
     "ADMIN_USER",
     "AIRFLOW_VERSION",
     "DAGS_FOLDER",
+    "DAG_CONFIG_VARIABLE",
     "airflow_bin",
     "airflow_database_url",
     "airflow_env",
     "airflow_home",
     "airflow_url",
+    "dag_config",
     "ensure_airflow",
     "exec_airflow",
     "first_day",
@@ -59,6 +64,7 @@ ADMIN_USER = "admin"
 # Every task that writes the warehouse takes a slot of this pool: one slot on DuckDB (one
 # writer per file), the parallelism on Snowflake.
 WAREHOUSE_POOL = "warehouse"
+DAG_CONFIG_VARIABLE = "SHOPSTREAM_DAG_CONFIG"  # read by the files in dags/
 DAGS_FOLDER = Path(str(resources.files("shopstream").joinpath("dags")))
 
 
@@ -133,23 +139,31 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",  # offline: a warning per task otherwise
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         # what the DAG files read (no other configuration at parse time)
-        "SHOPSTREAM_BIN": str(project_bin / "shopstream"),
-        "SHOPSTREAM_SPIKE_START_DATE": first_day(settings.spike_start_date, settings).isoformat(),
-        "SHOPSTREAM_WAREHOUSE_START_DATE": first_day(
-            settings.warehouse_start_date, settings, "UTC"
-        ).isoformat(),
-        "SHOPSTREAM_WAREHOUSE_POOL": WAREHOUSE_POOL,
-        **_dbt_env(settings),
+        DAG_CONFIG_VARIABLE: json.dumps(dag_config(settings, project_bin / "shopstream")),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
     }
 
 
-def _dbt_env(settings: Settings) -> dict[str, str]:
+def dag_config(settings: Settings, shopstream_bin: Path) -> dict[str, Any]:
+    """Everything the DAG files are configured with, from the settings (the DAGs read it
+    from `SHOPSTREAM_DAG_CONFIG` and have no defaults of their own): the CLI their tasks run,
+    the business timezone, each DAG's first day and catch-up, the warehouse, dbt's paths."""
     return {
-        "SHOPSTREAM_DBT_BIN": str(dbt.dbt_bin(settings)),
-        "SHOPSTREAM_DBT_PROJECT": str(dbt.PROJECT_DIR),
-        "SHOPSTREAM_DBT_PROFILES": str(dbt.work_dir(settings) / "profiles.yml"),
-        "SHOPSTREAM_DBT_MANIFEST": str(dbt.manifest_path(settings)),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        "shopstream_bin": str(shopstream_bin),
+        "business_timezone": settings.business_timezone,
+        "spike_start_date": first_day(settings.spike_start_date, settings).isoformat(),
+        "spike_catchup": settings.spike_catchup,
+        "spike_emerging_every_min": settings.spike_emerging_every_min,
+        "warehouse": settings.warehouse,
+        "warehouse_start_date": first_day(
+            settings.warehouse_start_date, settings, "UTC"
+        ).isoformat(),
+        "warehouse_catchup": settings.warehouse_catchup,
+        "warehouse_pool": WAREHOUSE_POOL,
+        "dbt_bin": str(dbt.dbt_bin(settings)),
+        "dbt_project": str(dbt.PROJECT_DIR),
+        "dbt_profiles": str(dbt.work_dir(settings) / "profiles.yml"),
+        "dbt_manifest": str(dbt.manifest_path(settings)),
     }
 
 

@@ -56,7 +56,6 @@ from shopstream.store.records import DayDemand, History
 __all__ = [
     "DayDemand",
     "History",
-    "day_bounds",
     "decode_units",
     "encode_units",
     "load_days",
@@ -79,11 +78,6 @@ def encode_units(units: np.ndarray) -> Binary:
 def decode_units(data: bytes) -> np.ndarray:
     """A quarter of daily units from a history entry (a writable copy)."""
     return np.frombuffer(data, dtype=_UNITS).astype(np.int64)
-
-
-def day_bounds(day: date, tz: tzinfo) -> tuple[datetime, datetime]:
-    """[start, end) of a business day, in UTC (23 or 25 hours across a DST change)."""
-    return clock.day_bounds(day, tz)
 
 
 def _day_document(d: DayDemand, timezone: str) -> dict[str, Any]:
@@ -127,7 +121,7 @@ def read_day(db: Database[dict[str, Any]], day: date, tz: tzinfo) -> DayDemand:
                 }
             )
     products.sort(key=lambda p: p["product_id"])
-    start, end = day_bounds(day, tz)
+    start, end = clock.day_bounds(day, tz)
     first = start.replace(minute=0, second=0, microsecond=0)
     hours = [first + timedelta(hours=i) for i in range(int((end - first).total_seconds() // 3600))]
     by_hour = [0] * 24

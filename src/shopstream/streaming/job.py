@@ -66,6 +66,7 @@ def partition_writer(
     """The `mapInArrow` function: one partition's records in, its pickled result out."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        # Resolved in the executor's Python worker, which unpickles this function.
         from pyspark import TaskContext
 
         from shopstream.streaming.sink import write_partition

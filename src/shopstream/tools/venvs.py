@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from shopstream.tools.install import InstallError
+
 __all__ = ["ensure_venv", "venv_path"]
 
 
@@ -26,7 +28,6 @@ def ensure_venv(venv: Path, requirements: list[str], constraints: Path, what: st
     done = venv / ".complete"
     if done.exists() and (venv / "bin" / "python").exists():
         return venv
-    from shopstream.tools.install import InstallError
 
     shutil.rmtree(venv, ignore_errors=True)
     venv.parent.mkdir(parents=True, exist_ok=True)

@@ -21,10 +21,12 @@ from datetime import time as dtime
 
 from shopstream.config import Settings
 from shopstream.streaming.committed import watermark_passed
+from shopstream.warehouse import open_warehouse
 from shopstream.warehouse.base import LoadRecord, Warehouse, WarehouseError
 from shopstream.warehouse.dbt import run_dbt
 from shopstream.warehouse.dimension_snapshot import read_dimensions
 from shopstream.warehouse.lakeday import lake_orders, read_lake_day
+from shopstream.warehouse.serving import publish
 
 __all__ = [
     "ReconcileError",
@@ -147,8 +149,6 @@ def reconcile(settings: Settings, wh: Warehouse, day: date) -> Reconciliation:
 def transform(settings: Settings, day: date) -> float:
     """Step 5: `dbt build` for D; seconds taken. No warehouse connection is held meanwhile
     (DuckDB: dbt needs the file to itself)."""
-    from shopstream.warehouse import open_warehouse
-
     with open_warehouse(settings) as wh:
         record = _latest(wh, day)
     started = time.monotonic()
@@ -181,9 +181,6 @@ def mark_built(settings: Settings, wh: Warehouse, day: date) -> LoadRecord:
 
 def load_day(settings: Settings, day: date, report: Report = log.info) -> LoadRecord:
     """Every step for D in order, without waiting for completeness (the caller checks)."""
-    from shopstream.warehouse import open_warehouse
-    from shopstream.warehouse.serving import publish
-
     with open_warehouse(settings) as wh:
         record = load_raw(settings, wh, day)
         report(f"{day}: raw.orders <- {record.files} files, {record.lake_rows:,} rows")

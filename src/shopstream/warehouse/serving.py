@@ -17,6 +17,8 @@ from typing import Any
 import pandas as pd
 
 from shopstream.config import Settings
+from shopstream.warehouse import open_warehouse
+from shopstream.warehouse.duckdb_store import DuckDBWarehouse, connect_file
 
 __all__ = ["History", "publish", "serving_path"]
 
@@ -44,7 +46,6 @@ def publish(settings: Settings) -> bool:
     """Writes and swaps in the DuckDB serving copy; False on other warehouses."""
     if settings.warehouse != "duckdb":
         return False
-    from shopstream.warehouse.duckdb_store import DuckDBWarehouse
 
     target = serving_path(settings)
     tmp = target.with_name(target.name + ".tmp")
@@ -75,15 +76,11 @@ class History:
 
     def frame(self, sql: str, params: tuple[Any, ...] = ()) -> pd.DataFrame:
         if self.settings.warehouse == "duckdb":
-            from shopstream.warehouse.duckdb_store import connect_file
-
             con = connect_file(serving_path(self.settings), read_only=True, wait_s=5)
             try:
                 return con.execute(sql, list(params)).df()
             finally:
                 con.close()
-        from shopstream.warehouse import open_warehouse
-
         with open_warehouse(self.settings) as wh:
             return wh.frame(sql, params)
 

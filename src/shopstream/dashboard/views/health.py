@@ -13,7 +13,9 @@ from shopstream.dashboard import resources
 from shopstream.dashboard.charts import latency_chart
 from shopstream.dashboard.format import ago, local_time, number
 from shopstream.dashboard.health_checks import QUERIES, REPLAY_COMMAND, lake_state
+from shopstream.stack.manager import status
 from shopstream.store.errors import StoreUnavailableError
+from shopstream.streaming.committed import committed_files, read_watermark
 
 __all__ = ["render"]
 
@@ -38,7 +40,6 @@ def render() -> None:
 
 @st.cache_data(ttl=10, show_spinner=False)
 def _service_rows() -> list[dict[str, str]]:
-    from shopstream.stack.manager import status
 
     return [
         {
@@ -118,7 +119,6 @@ def _dead_letters() -> None:
 
 @st.cache_data(ttl=30, show_spinner=False)
 def _lake_rows() -> tuple[int, list[str], str | None, str | None]:
-    from shopstream.streaming.committed import committed_files, read_watermark
 
     settings = resources.settings()
     table = f"{settings.lake}/orders"
