@@ -1,7 +1,8 @@
 """The store's own insert ceiling, measured at the end of a `bench stream` run (issue 18).
 
 The run's own order documents (the job wrote them: same shape, same size) are inserted again
-under new `_id`s into a scratch store (database `<run's database>_ceiling`), through the same
+under new `_id`s into a scratch store (database `<run's database>_ceiling`, made before the
+clock starts), through the same
 `OrderStore.insert_orders` the job's tasks call (unordered `insert_many` commands of
 `mongo_bulk_size`, 1,000), from one client and from as many clients as the job had task slots
 (two on this machine). Nothing else runs by then (the load has stopped and the job has caught
@@ -43,6 +44,12 @@ def store_ceiling(
     # One client per writer, connected before the clock starts (as the job's tasks are).
     writers = [open_store(scratch, app="shopstream-bench") for _ in range(max(1, clients))]
     try:
+        # The store and its collection exist before the clock starts (as the job's do): a
+        # few documents first, then each round inserts under new ids.
+        writers[0].drop()
+        writers[0].orders.insert_orders(
+            [{**d, "_id": uuid.uuid4().hex} for d in sample[:10]], False
+        )
         for w in writers:
             w.orders.orders(["warm-up"])
         result: dict[str, Any] = {
@@ -53,7 +60,6 @@ def store_ceiling(
         for k in sorted({1, clients}):
             times = []
             for _ in range(rounds):
-                writers[0].drop()
                 docs: list[Document] = [{**d, "_id": uuid.uuid4().hex} for d in sample]
                 parts = [(writers[i], docs[i::k]) for i in range(k)]
                 began = time.perf_counter()
