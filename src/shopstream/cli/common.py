@@ -12,7 +12,7 @@ from rich.console import Console
 
 from shopstream.config import Settings, get_settings
 from shopstream.logs import configure_logging
-from shopstream.store.errors import StoreUnavailableError
+from shopstream.store.errors import StoreUnavailableError, translating
 from shopstream.store.ferretdb import open_store
 from shopstream.store.protocols import Store
 
@@ -54,7 +54,8 @@ def store(settings: Settings) -> Iterator[Store]:
     """The stack's document store; a store error ends the command with what to check."""
     opened = open_store(settings, app="shopstream-cli", timeout_s=5)
     try:
-        yield opened
+        with translating():  # what the store's methods do, for anything else in the block
+            yield opened
     except StoreUnavailableError as exc:
         fail(f"MongoDB at {settings.mongo_url} failed: {exc}. Is the stack up (`shopstream up`)?")
     finally:

@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
+from contextlib import contextmanager
 from datetime import date, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -42,7 +42,7 @@ from shopstream.store import (
     stream_status,
 )
 from shopstream.store.client import Client, StoreDatabase, connect
-from shopstream.store.errors import translated
+from shopstream.store.errors import translated, translating
 from shopstream.store.mongo import find_each, insert_once, insert_owned
 from shopstream.store.protocols import (
     BatchOutcome,
@@ -244,10 +244,10 @@ class _Leases:
     def __init__(self, db: StoreDatabase) -> None:
         self.db = db
 
-    def hold(
-        self, wait_s: float = 60.0, ttl_s: float = 900.0
-    ) -> AbstractContextManager[LeaseHolder]:
-        return leases.lease(self.db, wait_s, ttl_s)
+    @contextmanager
+    def hold(self, wait_s: float = 60.0, ttl_s: float = 900.0) -> Iterator[LeaseHolder]:
+        with translating(), leases.lease(self.db, wait_s, ttl_s) as held:
+            yield held
 
 
 class _Recorder:

@@ -9,8 +9,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
+from shopstream.domain.rollups import Delta
 from shopstream.store.client import connect
 from shopstream.store.errors import StoreUnavailableError, translated, translating
+from shopstream.store.ferretdb import open_store_at
 from shopstream.store.rollup_reader import RollupReader
 from shopstream.store.spike_store import detected_days
 from shopstream.store.stream_status import last_batches
@@ -68,3 +70,27 @@ def test_a_block_translates_too_and_lets_other_errors_through() -> None:
     assert caught.value.cause == "ServerSelectionTimeoutError"
     with pytest.raises(ValueError, match="a bug"), translating():
         raise ValueError("a bug, not an outage")
+
+
+def test_every_part_of_a_store_says_store_unavailable_when_nothing_listens() -> None:
+    store = open_store_at(f"mongodb://127.0.0.1:{closed_port()}", "nothing_here", timeout_s=0.2)
+    now = datetime(2026, 12, 7, 12, tzinfo=UTC)
+    try:
+        for call in (
+            lambda: store.orders.orders(["a", "b"]),
+            lambda: store.orders.insert_orders([{"_id": "a", "ingest": {}}], False),
+            lambda: store.rollups.reader(ZoneInfo("UTC"), closed_ttl_s=0).trend("1h", now),
+            lambda: store.rollups.writer().apply("q:0", {("total", "total"): Delta({})}),
+            lambda: store.demand.read_history(now.date(), now.date()),
+            lambda: store.spikes.emerging("2026-12-07"),
+            lambda: store.status.query_progress("enrich"),
+            lambda: store.status.finished_batches(),
+            lambda: store.dead_letters.summary(),
+        ):
+            with pytest.raises(StoreUnavailableError) as caught:
+                call()
+            assert caught.value.transient  # a lost connection: worth a retry
+        with pytest.raises(StoreUnavailableError), store.leases.hold(wait_s=0):
+            pass
+    finally:
+        store.close()
