@@ -8,7 +8,7 @@ BIN   := $(VENV)/bin
 export SHOPSTREAM_CACHE_DIR := $(CACHE)
 export SHOPSTREAM_VENV := $(VENV)
 
-.PHONY: help install demo test unit integration lint format bench bench-stream bench-check soak up down status clean screenshots
+.PHONY: help install demo test unit integration lint format bench bench-stream bench-check soak chaos up down status clean screenshots
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ bench-check: install ## Streaming targets (issue 18) as a regression guard: exit
 
 soak: install ## The streaming job for 30 min at 200 orders/s: flat? writes bench/results/soak.json
 	$(BIN)/shopstream bench soak
+
+chaos: install ## Fault scenarios under load, each reconciled (~15 min); bench/results/chaos.json
+	$(BIN)/shopstream chaos
 
 up: install ## Start the local stack
 	$(BIN)/shopstream up

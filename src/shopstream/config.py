@@ -11,6 +11,7 @@ here) or *external* (a URL is given and nothing is started for it).
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import date, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -22,9 +23,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shopstream.domain.clock import Clock
 
-__all__ = ["DEV_API_KEY", "Settings", "get_settings", "settings_env"]
+__all__ = ["DEV_AIRFLOW_PASSWORD", "DEV_API_KEY", "Settings", "get_settings", "settings_env"]
 
+# Placeholders that make `make demo` work out of the box; refused outside `dev`.
 DEV_API_KEY = "dev-key-change-me"
+DEV_AIRFLOW_PASSWORD = "shopstream"  # noqa: S105 (the public placeholder, refused outside dev)
 
 Service = Literal["postgres", "kafka", "mongo"]  # the services a URL can replace
 
@@ -57,6 +60,9 @@ class Settings(BaseSettings):
 
     # Ports of managed services.
     host: str = "127.0.0.1"
+    # A managed Kafka of `kafka_brokers` KRaft nodes (broker + controller each): node i (from 0)
+    # listens on kafka_port + 2i, its controller on kafka_controller_port + 2i.
+    kafka_brokers: int = Field(default=1, ge=1, le=9)
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     kafka_heap: str = "512m"
@@ -117,7 +123,8 @@ class Settings(BaseSettings):
     orders_topic: str = "orders"
     dlq_topic: str = "orders.dlq"
     topic_partitions: int = Field(default=6, ge=1)
-    topic_replication: int = Field(default=1, ge=1)
+    # Replicas of each topic; unset: 3 on a cluster of 3+ brokers, else one per broker.
+    topic_replication: int | None = Field(default=None, ge=1)
 
     # Ingestion API.
     api_port: int = 8000
@@ -138,6 +145,21 @@ class Settings(BaseSettings):
     # order in an old bucket shows within this).
     dashboard_cache_s: float = Field(default=60.0, ge=0)
     currency: str = Field(default="USD", min_length=3, max_length=3)  # the catalog's prices
+    # Sign-in (docs/dashboard.md "Sign-in"): OpenID Connect through Streamlit's st.login. The
+    # provider's discovery document (.../.well-known/openid-configuration) and this client's
+    # registration there; all three, or none (then only `dev` on loopback serves it).
+    dashboard_oidc_metadata_url: str | None = None
+    dashboard_oidc_client_id: str | None = None
+    dashboard_oidc_client_secret: SecretStr | None = None
+    # The address people open (behind a proxy: its public URL); the provider redirects to
+    # <this>/oauth2callback. Default: http://<host>:<dashboard_port>.
+    dashboard_public_url: str | None = None
+    # Signs the session cookie; unset: generated once into <data>/dashboard/cookie_secret (0600).
+    dashboard_cookie_secret: SecretStr | None = None
+    # Who may use it once signed in, and who sees customers' e-mail addresses unmasked:
+    # comma-separated addresses or @domains. Empty: anyone the provider signs in / nobody.
+    dashboard_allowed_users: str = ""
+    dashboard_email_viewers: str = ""
 
     # Demand spikes (docs/spikes.md): the daily rule, its completeness grace, the intraday run.
     spike_lookback_days: int = Field(default=90, ge=1, le=3650)
@@ -156,7 +178,7 @@ class Settings(BaseSettings):
     airflow_enabled: bool = True  # whether `up` runs Airflow
     airflow_port: int = 8080
     airflow_parallelism: int = Field(default=4, ge=1)
-    airflow_admin_password: SecretStr = SecretStr("shopstream")
+    airflow_admin_password: SecretStr = SecretStr(DEV_AIRFLOW_PASSWORD)
 
     # Warehouse (batch ELT, docs/warehouse.md): DuckDB embedded by default, or Snowflake.
     warehouse: Literal["duckdb", "snowflake"] = "duckdb"
@@ -198,13 +220,58 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _refuse_placeholder_secrets(self) -> Settings:
-        if self.environment != "dev" and DEV_API_KEY in self.api_key_list:
+    def _distinct_kafka_ports(self) -> Settings:
+        ports = [p for pair in self.kafka_node_ports for p in pair]
+        if len(set(ports)) != len(ports):
             raise ValueError(
-                "SHOPSTREAM_API_KEYS still holds the development placeholder; "
-                "set real keys (comma-separated) outside SHOPSTREAM_ENVIRONMENT=dev"
+                f"SHOPSTREAM_KAFKA_PORT ({self.kafka_port}) and SHOPSTREAM_KAFKA_CONTROLLER_PORT "
+                f"({self.kafka_controller_port}) give {self.kafka_brokers} Kafka nodes the same "
+                "port (node i uses each + 2i): set the controller port to the Kafka port + 1"
             )
         return self
+
+    @model_validator(mode="after")
+    def _whole_sign_in(self) -> Settings:
+        oidc = {
+            "SHOPSTREAM_DASHBOARD_OIDC_METADATA_URL": self.dashboard_oidc_metadata_url,
+            "SHOPSTREAM_DASHBOARD_OIDC_CLIENT_ID": self.dashboard_oidc_client_id,
+            "SHOPSTREAM_DASHBOARD_OIDC_CLIENT_SECRET": self.dashboard_oidc_client_secret,
+        }
+        missing = [name for name, value in oidc.items() if not value]
+        if 0 < len(missing) < len(oidc):
+            raise ValueError(
+                "the dashboard's sign-in needs all three of "
+                + ", ".join(oidc)
+                + "; missing: "
+                + ", ".join(missing)
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.environment == "dev":
+            return self
+        problems = []
+        if DEV_API_KEY in self.api_key_list:
+            problems.append(
+                "SHOPSTREAM_API_KEYS still holds the development placeholder; set real keys "
+                "(comma-separated)"
+            )
+        if self.airflow_enabled and self.airflow_password_is_placeholder:
+            problems.append(
+                "SHOPSTREAM_AIRFLOW_ADMIN_PASSWORD is the development placeholder; set a "
+                "password of your own (or SHOPSTREAM_AIRFLOW_ENABLED=false where Airflow is "
+                "not run)"
+            )
+        if problems:
+            raise ValueError(
+                f"outside SHOPSTREAM_ENVIRONMENT=dev ({self.environment}): " + "; ".join(problems)
+            )
+        return self
+
+    @property
+    def airflow_password_is_placeholder(self) -> bool:
+        return self.airflow_admin_password.get_secret_value() == DEV_AIRFLOW_PASSWORD
 
     @cached_property
     def api_key_list(self) -> tuple[str, ...]:
@@ -261,8 +328,19 @@ class Settings(BaseSettings):
         return "s3a://" + uri.removeprefix("s3://") if uri.startswith("s3://") else uri
 
     @property
+    def kafka_node_ports(self) -> list[tuple[int, int]]:
+        """(broker port, controller port) of each managed Kafka node, node 1 first."""
+        return [
+            (self.kafka_port + 2 * i, self.kafka_controller_port + 2 * i)
+            for i in range(self.kafka_brokers)
+        ]
+
+    @property
     def kafka_servers(self) -> str:
-        return self.kafka_bootstrap or f"{self.host}:{self.kafka_port}"
+        """The bootstrap list: the given one, or every managed broker."""
+        if self.kafka_bootstrap:
+            return self.kafka_bootstrap
+        return ",".join(f"{self.host}:{port}" for port, _ in self.kafka_node_ports)
 
     @property
     def postgres_url(self) -> str:
@@ -282,7 +360,48 @@ class Settings(BaseSettings):
 
     @property
     def dashboard_url(self) -> str:
+        """Where people open the dashboard (its public URL when one is set)."""
+        if self.dashboard_public_url:
+            return self.dashboard_public_url.rstrip("/")
+        return self.dashboard_local_url
+
+    @property
+    def dashboard_local_url(self) -> str:
+        """Where the dashboard's server listens (its health check, the stack's probe)."""
         return f"http://{self.host}:{self.dashboard_port}"
+
+    def dashboard_exposure_problem(self) -> str | None:
+        """Why the dashboard must not serve with these settings, or None. It shows customers'
+        names, e-mails and histories: without sign-in it is served only in `dev`, on loopback."""
+        if self.dashboard_sign_in:
+            return None
+        how = (
+            "configure a sign-in provider (SHOPSTREAM_DASHBOARD_OIDC_METADATA_URL, "
+            "SHOPSTREAM_DASHBOARD_OIDC_CLIENT_ID, SHOPSTREAM_DASHBOARD_OIDC_CLIENT_SECRET; "
+            "docs/dashboard.md) or set SHOPSTREAM_DASHBOARD_ENABLED=false"
+        )
+        if self.environment != "dev":
+            return f"the dashboard needs sign-in outside SHOPSTREAM_ENVIRONMENT=dev: {how}"
+        if not _is_loopback(self.host):
+            return (
+                f"the dashboard would serve customer data without sign-in on {self.host}, "
+                f"which is not a loopback address: {how}, or use SHOPSTREAM_HOST=127.0.0.1"
+            )
+        return None
+
+    @property
+    def dashboard_sign_in(self) -> bool:
+        """Whether the dashboard asks people to sign in (a provider is configured)."""
+        return self.dashboard_oidc_metadata_url is not None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
 
 
 def get_settings(**overrides: object) -> Settings:

@@ -24,8 +24,11 @@ from shopstream.messaging.tail import tail
 from shopstream.simulator import seed
 from shopstream.stack import down, up
 from shopstream.stack.sandbox import sandbox_dir, sandbox_settings
+from tests.utils.oidc import sign_in_settings
 
 API_KEY = "it-key-1"
+# Not the development placeholder, which the "test" environment refuses (like a real one).
+AIRFLOW_PASSWORD = "it-airflow-password-7f3c"
 CUSTOMERS, PRODUCTS = 300, 60
 
 
@@ -36,6 +39,7 @@ def new_base_dir() -> Path:
 def stack_settings(base: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "environment": "test",
+        "airflow_admin_password": AIRFLOW_PASSWORD,
         "api_keys": f"{API_KEY},it-key-2",
         "topic_partitions": 3,
         "rate_limit": "1000000/second",
@@ -51,6 +55,8 @@ def stack_settings(base: Path, **overrides: Any) -> Settings:
         "warehouse_start_date": "2025-01-01",
         "warehouse_catchup": False,  # likewise: only the latest lake day runs by itself
         "warehouse_grace_minutes": 0,
+        # Outside dev the dashboard serves only behind sign-in: a real OIDC provider on loopback.
+        **sign_in_settings(),
     }
     values.update(overrides)
     return sandbox_settings(base / "data", **values)

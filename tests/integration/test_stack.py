@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -22,7 +23,13 @@ from shopstream.stack.supervisor import Supervisor
 from shopstream.store.client import connect
 from shopstream.store.ferretdb import open_store
 from shopstream.streaming.committed import read_watermark
-from tests.integration.conftest import API_KEY, new_base_dir, provision, stack_settings
+from tests.integration.conftest import (
+    AIRFLOW_PASSWORD,
+    API_KEY,
+    new_base_dir,
+    provision,
+    stack_settings,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +61,13 @@ def test_up_is_idempotent_and_reports_the_running_stack(stack: Settings) -> None
     assert sum("already running" in line for line in lines) == 5
 
 
-def test_status_command_exits_zero_when_all_is_up(stack: Settings) -> None:
+def test_status_command_exits_zero_and_no_secret_reaches_its_output_or_a_log(
+    stack: Settings,
+) -> None:
+    # Requests with a right and a wrong key first, so the API has had a reason to log keys.
+    order = {"customer_id": 4, "items": [{"product_id": 2, "quantity": 1}]}
+    for key in (API_KEY, "it-wrong-key-0b9e"):
+        httpx.post(f"{stack.api_url}/order", json=order, headers={"X-API-Key": key}, timeout=30)
     env = {**os.environ, **settings_env(stack)}
     proc = subprocess.run(
         [sys.executable, "-m", "shopstream", "status"],
@@ -65,6 +78,15 @@ def test_status_command_exits_zero_when_all_is_up(stack: Settings) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "running" in proc.stdout
+    secrets = [*stack.api_key_list, "it-wrong-key-0b9e", AIRFLOW_PASSWORD]
+    assert not [s for s in secrets if s in proc.stdout + proc.stderr]
+    logs = [p for p in (stack.data_path / "logs").rglob("*") if p.is_file()]
+    assert logs
+    for log in logs:
+        text = log.read_text(errors="replace")
+        assert not [s for s in secrets if s in text], f"a secret is in {log}"
+    # The supervisor's config holds the services' environments: the owner's alone.
+    assert stat.S_IMODE((stack.data_path / "supervisord.conf").stat().st_mode) == 0o600
 
 
 def test_external_services_start_nothing_and_round_trip(stack: Settings) -> None:

@@ -48,10 +48,35 @@ def test_env_file_is_read(tmp_path: Path) -> None:
 
 def test_placeholder_key_is_refused_outside_dev(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHOPSTREAM_ENVIRONMENT", "prod")
+    monkeypatch.setenv("SHOPSTREAM_AIRFLOW_ADMIN_PASSWORD", "a-real-password")
     with pytest.raises(ValueError, match="placeholder"):
         Settings()
     monkeypatch.setenv("SHOPSTREAM_API_KEYS", "a-real-secret")
     assert Settings().api_key_list == ("a-real-secret",)
+
+
+def test_every_placeholder_is_named_in_one_refusal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOPSTREAM_ENVIRONMENT", "test")
+    with pytest.raises(ValueError, match="outside SHOPSTREAM_ENVIRONMENT=dev") as refused:
+        Settings()
+    message = str(refused.value)
+    assert "SHOPSTREAM_API_KEYS" in message
+    assert "SHOPSTREAM_AIRFLOW_ADMIN_PASSWORD" in message
+    monkeypatch.setenv("SHOPSTREAM_API_KEYS", "a-real-secret")
+    with pytest.raises(ValueError, match="SHOPSTREAM_AIRFLOW_ADMIN_PASSWORD") as refused:
+        Settings()
+    assert "SHOPSTREAM_API_KEYS" not in str(refused.value)
+    # Where Airflow is not run, its password is not needed.
+    assert not Settings(airflow_enabled=False).airflow_enabled
+    monkeypatch.setenv("SHOPSTREAM_AIRFLOW_ADMIN_PASSWORD", "another-real-secret")
+    assert not Settings().airflow_password_is_placeholder
+
+
+def test_placeholders_are_accepted_in_dev() -> None:
+    s = Settings()
+    assert s.environment == "dev"
+    assert s.airflow_password_is_placeholder
+    assert s.api_key_list == (DEV_API_KEY,)
 
 
 def test_secrets_are_not_printed() -> None:

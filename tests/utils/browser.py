@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -66,13 +66,20 @@ def metrics(page: Page) -> dict[str, str]:
 
 
 def screenshot_pages(
-    url: str, out: Path, customer: str = "1", window: str = "Last hour"
+    url: str,
+    out: Path,
+    customer: str = "1",
+    window: str = "Last hour",
+    sign_in: Callable[[Page], None] | None = None,
 ) -> list[Path]:
     """A full-page screenshot of each page (the Overview at `window`, the Customer page with
-    `customer` looked up)."""
+    `customer` looked up); `sign_in` first, from the sign-in page, when the dashboard has one."""
     out.mkdir(parents=True, exist_ok=True)
     shots = []
     with browser_page() as page:
+        if sign_in is not None:
+            page.goto(url)
+            sign_in(page)
         for name, path in PAGES.items():
             page.goto(f"{url}/{path}")
             wait_rendered(page)

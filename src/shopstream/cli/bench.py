@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import typer
+from rich.table import Table
 
 from shopstream.cli.common import console, fail, load_settings
 from shopstream.config import Settings
@@ -37,6 +38,7 @@ SOAK_OUTPUT = BENCH_DIR / "results" / "soak.json"
 DASHBOARD_OUTPUT = BENCH_DIR / "results" / "dashboard.json"
 DASHBOARD_SOAK_OUTPUT = BENCH_DIR / "results" / "dashboard-soak.json"
 SPIKES_OUTPUT = BENCH_DIR / "results" / "spikes.json"
+CHAOS_OUTPUT = BENCH_DIR / "results" / "chaos.json"
 
 
 def _harness(module: str) -> ModuleType:
@@ -362,7 +364,41 @@ def cmd_warehouse(
     console.print(f"results: {output}")
 
 
+def cmd_chaos(
+    scenarios: list[str] = typer.Argument(
+        None, help="Scenarios to run (default: all): broker-leader, two-brokers, broker-stopped."
+    ),
+    rate: float = typer.Option(200.0, min=1, max=2000, help="Orders/s of the open-loop load."),
+    output: Path = typer.Option(CHAOS_OUTPUT, help="Where to write the results (JSON)."),
+) -> None:
+    """Faults under load on throw-away stacks, each reconciled from the sources (make chaos)."""
+    chaos = _harness("chaos")
+    names = scenarios or list(chaos.SCENARIOS)
+    unknown = [n for n in names if n not in chaos.SCENARIOS]
+    if unknown:
+        fail(f"unknown scenario(s) {unknown}; known: {', '.join(chaos.SCENARIOS)}")
+    results = chaos.run_chaos(load_settings(), names, rate, output, console.print)
+    table = Table(title="shopstream chaos")
+    for col in ("scenario", "load", "acked", "lost", "doubled", "max 503 s", "p99 202 s",
+                "recovery s", "restarts", "result"):  # fmt: skip
+        table.add_column(col)
+    for r in results:
+        table.add_row(
+            r.scenario, r.load, str(r.acked), str(r.lost), str(r.doubled),
+            str(r.max_503_s or "-"), str(r.p99_202_during_s or "-"), str(r.recovery_s or "-"),
+            str(r.stream_restarts), "[green]passed[/]" if r.passed else "[red]FAILED[/]",
+        )  # fmt: skip
+    console.print(table)
+    for r in results:
+        for line in r.problems:
+            console.print(f"[red]{r.scenario}: {line}[/]")
+    console.print(f"results: {output}")
+    if not all(r.passed for r in results):
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
+    app.command("chaos")(cmd_chaos)
     bench = typer.Typer(help="Benchmarks (results in bench/results/).", no_args_is_help=True)
     bench.command("ingest")(cmd_ingest)
     bench.command("stream")(cmd_stream)

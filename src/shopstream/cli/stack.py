@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import typer
+from confluent_kafka import KafkaException
 from rich.table import Table
 
 from shopstream.cli.common import console, fail, load_settings
-from shopstream.config import Settings
+from shopstream.config import DEV_AIRFLOW_PASSWORD, Settings
 from shopstream.db import migrate
 from shopstream.messaging import ensure_topics
+from shopstream.messaging.cluster import cluster_health
 from shopstream.stack import StackError, airflow, down, status, up
 from shopstream.stack.airflow import ADMIN_USER, airflow_url, exec_airflow
 from shopstream.stack.manager import ServiceStatus
@@ -46,6 +48,19 @@ def _table(rows: list[ServiceStatus]) -> Table:
     return table
 
 
+def _print_kafka_cluster(settings: Settings) -> None:
+    """One line on the Kafka cluster: its brokers and the partitions short of replicas."""
+    try:
+        health = cluster_health(settings.kafka_servers, timeout=3)
+    except KafkaException as exc:
+        console.print(f"Kafka cluster: [red]unreachable[/] ({exc})")
+        return
+    style = "red" if health.offline else "yellow" if health.under_replicated else "green"
+    console.print(f"Kafka cluster: [{style}]{health.summary()}[/]")
+    for part in health.under_replicated[:10]:
+        console.print(f"  under-replicated: {part}")
+
+
 def cmd_up() -> None:
     """Start the local stack (only what is not running yet) and wait until it is ready."""
     start_stack(load_settings())
@@ -58,14 +73,17 @@ def start_stack(settings: Settings) -> None:
     except (StackError, installer.InstallError) as exc:
         fail(str(exc))
     console.print(_table(rows))
+    _print_kafka_cluster(settings)
     if settings.dashboard_enabled:
         console.print(f"Dashboard: {settings.dashboard_url}")
     if settings.airflow_enabled:
-        password = settings.airflow_admin_password.get_secret_value()
-        console.print(
-            f"Airflow: {airflow_url(settings)} (user {ADMIN_USER}, password {password}; "
-            "set SHOPSTREAM_AIRFLOW_ADMIN_PASSWORD to change it)"
+        # The development placeholder is public anyway; a real password is never printed.
+        password = (
+            f"password {DEV_AIRFLOW_PASSWORD}; set SHOPSTREAM_AIRFLOW_ADMIN_PASSWORD to change it"
+            if settings.airflow_password_is_placeholder
+            else "the password in SHOPSTREAM_AIRFLOW_ADMIN_PASSWORD"
         )
+        console.print(f"Airflow: {airflow_url(settings)} (user {ADMIN_USER}, {password})")
     console.print(f"API docs: {settings.api_url}/docs   logs: {settings.data_path / 'logs'}")
 
 
@@ -77,11 +95,14 @@ def cmd_down() -> None:
 
 def cmd_status() -> None:
     """Show each service's state and address; exits 1 unless everything is up."""
+    settings = load_settings()
     try:
-        rows = status(load_settings())
+        rows = status(settings)
     except installer.InstallError as exc:
         fail(str(exc))
     console.print(_table(rows))
+    if any(r.name.startswith("kafka") and r.state in ("running", "external") for r in rows):
+        _print_kafka_cluster(settings)
     if any(r.state not in ("running", "external") for r in rows):
         raise typer.Exit(1)
 

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from shopstream.cli.common import console, fail, load_settings, store
-from shopstream.stack.services import dashboard_command
+from shopstream.stack.services import dashboard_command, dashboard_secrets
 from shopstream.streaming.dlq import replay
 
 __all__ = ["register"]
@@ -103,6 +103,10 @@ def cmd_dashboard() -> None:
     """Serve the dashboard in the foreground (`shopstream up` also runs it as a service)."""
 
     settings = load_settings()
+    problem = settings.dashboard_exposure_problem()
+    if problem is not None:
+        fail(problem)
+    dashboard_secrets(settings)
     command = dashboard_command(settings)
     console.print(f"dashboard: {settings.dashboard_url} (Ctrl-C stops)")
     os.execv(command[0], command)  # noqa: S606 - our own fixed command line

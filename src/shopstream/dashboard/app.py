@@ -1,15 +1,18 @@
 """The shopstream dashboard: `streamlit run` this file (`shopstream dashboard` does).
 
 Pages are grouped in the navigation: live pages read MongoDB, History reads the warehouse.
+Every page is behind `access.gate` (sign-in, when a provider is configured).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
+from shopstream.dashboard import access
 from shopstream.dashboard.views import customer, health, history, overview, spikes
 
 st.set_page_config(page_title="shopstream", page_icon="🛒", layout="wide")
+access.gate()  # nothing below runs for a session that may not see the pages
 
 PAGES = {
     "Live": [

@@ -11,8 +11,16 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from shopstream.config import Settings
+from shopstream.messaging.cluster import default_replication
 
-__all__ = ["READINESS_TOPIC", "TopicSpec", "ensure_topics", "kafka_roundtrip", "topic_specs"]
+__all__ = [
+    "READINESS_TOPIC",
+    "TopicSpec",
+    "ensure_topics",
+    "kafka_roundtrip",
+    "topic_replication",
+    "topic_specs",
+]
 
 log = logging.getLogger(__name__)
 
@@ -26,28 +34,46 @@ WEEK_MS = 7 * 24 * 3600 * 1000
 class TopicSpec:
     name: str
     partitions: int
+    replication: int
     config: dict[str, str]
 
 
-def topic_specs(settings: Settings) -> list[TopicSpec]:
-    """The topics shopstream owns. Orders are kept a week: the lake is the long-term copy."""
+def topic_specs(settings: Settings, replication: int) -> list[TopicSpec]:
+    """The topics shopstream owns, with `replication` replicas each. Orders are kept a week: the
+    lake is the long-term copy. A write needs two in-sync replicas where there are two or more
+    (acks=all then means "on two brokers"), so one broker can be lost without losing a write."""
     durable = {
         "retention.ms": str(WEEK_MS),
-        "min.insync.replicas": str(min(2, settings.topic_replication)),
+        "min.insync.replicas": str(min(2, replication)),
     }
     return [
-        TopicSpec(settings.orders_topic, settings.topic_partitions, durable),
-        TopicSpec(settings.dlq_topic, settings.topic_partitions, {**durable, "retention.ms": "-1"}),
+        TopicSpec(settings.orders_topic, settings.topic_partitions, replication, durable),
+        TopicSpec(
+            settings.dlq_topic,
+            settings.topic_partitions,
+            replication,
+            {**durable, "retention.ms": "-1"},
+        ),
     ]
+
+
+def topic_replication(settings: Settings, admin: AdminClient) -> int:
+    """`SHOPSTREAM_TOPIC_REPLICATION`, else three replicas on a cluster of three or more
+    brokers (else one per broker)."""
+    if settings.topic_replication is not None:
+        return settings.topic_replication
+    return default_replication(len(admin.list_topics(timeout=10).brokers))
 
 
 def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> list[str]:
     """Creates missing topics; returns the names created. Existing topics are left alone."""
     admin = AdminClient({"bootstrap.servers": settings.kafka_servers})
-    specs = specs if specs is not None else topic_specs(settings)
+    specs = (
+        specs if specs is not None else topic_specs(settings, topic_replication(settings, admin))
+    )
     existing = admin.list_topics(timeout=10).topics
     wanted = [
-        NewTopic(s.name, s.partitions, settings.topic_replication, config=s.config)
+        NewTopic(s.name, s.partitions, s.replication, config=s.config)
         for s in specs
         if s.name not in existing
     ]
@@ -66,8 +92,11 @@ def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> l
 def kafka_roundtrip(bootstrap: str, timeout: float = 10.0) -> None:
     """Produces one record with acks=all and reads it back; raises if either fails."""
     admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 3000, **_QUIET})
-    if READINESS_TOPIC not in admin.list_topics(timeout=timeout).topics:
-        futures = admin.create_topics([NewTopic(READINESS_TOPIC, 1, 1)])
+    meta = admin.list_topics(timeout=timeout)
+    if READINESS_TOPIC not in meta.topics:
+        # Replicated like the data, so the probe still answers with one broker down.
+        replicas = default_replication(len(meta.brokers))
+        futures = admin.create_topics([NewTopic(READINESS_TOPIC, 1, replicas)])
         try:
             futures[READINESS_TOPIC].result(timeout=timeout)
         except KafkaException as exc:

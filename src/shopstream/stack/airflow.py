@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -35,6 +34,7 @@ from psycopg import sql
 from shopstream.config import Settings, get_settings, settings_env
 from shopstream.stack import probes
 from shopstream.stack.probes import pg_superuser_dsn
+from shopstream.stack.secrets import generated_secret, write_private
 from shopstream.tools.venvs import ensure_venv, venv_path
 from shopstream.warehouse import dbt
 
@@ -102,14 +102,6 @@ def airflow_database_url(settings: Settings) -> str:
     return urlunsplit(("postgresql+psycopg2", parts.netloc, f"/{AIRFLOW_DATABASE}", "", ""))
 
 
-def _secret(path: Path) -> str:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
 def airflow_env(settings: Settings) -> dict[str, str]:
     """Airflow's whole configuration, as `AIRFLOW__*` variables, plus what DAG tasks need."""
     home = airflow_home(settings)
@@ -131,7 +123,7 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__API__PORT": str(settings.airflow_port),
         "AIRFLOW__API__BASE_URL": url,
         "AIRFLOW__API__WORKERS": "1",
-        "AIRFLOW__API_AUTH__JWT_SECRET": _secret(home / "jwt_secret"),
+        "AIRFLOW__API_AUTH__JWT_SECRET": generated_secret(home / "jwt_secret"),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
@@ -180,9 +172,8 @@ def first_day(setting: date | None, settings: Settings, zone: str | None = None)
 def _write_password(settings: Settings) -> None:
     home = airflow_home(settings)
     home.mkdir(parents=True, exist_ok=True)
-    path = home / "passwords.json"
-    path.write_text(json.dumps({ADMIN_USER: settings.airflow_admin_password.get_secret_value()}))
-    path.chmod(0o600)
+    password = settings.airflow_admin_password.get_secret_value()
+    write_private(home / "passwords.json", json.dumps({ADMIN_USER: password}))
 
 
 def _ensure_database(settings: Settings) -> None:

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shopstream.config import Settings, settings_env
-from shopstream.stack.services import External, Service, build_services, external_services
+from shopstream.stack.services import (
+    External,
+    Service,
+    build_services,
+    external_services,
+    kafka_nodes,
+)
 from shopstream.stack.supervisor import Supervisor
 
 __all__ = ["ServiceStatus", "StackError", "down", "status", "up"]
@@ -49,6 +55,8 @@ def up(
     `provision` runs once the data services are ready and before the API starts
     (migrations, topics).
     """
+    if settings.dashboard_enabled and (problem := settings.dashboard_exposure_problem()):
+        raise StackError(problem)  # before anything starts
     data = settings.data_path
     data.mkdir(parents=True, exist_ok=True)
     data.chmod(0o755)  # the postgres account must be able to enter it when we run as root
@@ -73,6 +81,7 @@ def up(
 def down(settings: Settings, report: Report = log.info) -> bool:
     """Stops what `up` started (by supervisord's PID), keeping all data."""
     sup = Supervisor(settings.data_path)
+    _stop_kafka_nodes_together(sup, settings)
     stopped = sup.stop()
     report(
         "stack stopped; data kept in " + str(settings.data_path) if stopped else "stack not running"
@@ -105,6 +114,27 @@ def status(settings: Settings) -> list[ServiceStatus]:
 
 
 # ----------------------------------------------------------------------------- internals
+
+
+def _stop_kafka_nodes_together(sup: Supervisor, settings: Settings, timeout: float = 60) -> None:
+    """A cluster's nodes all at once. supervisord stops programs one after another, and a node
+    shuts down by asking the controller quorum to move its partitions: the last node of three
+    has no quorum left to ask and would wait out its stop timeout (60 s) before being killed.
+    Signalled together, they still have their majority while each one leaves (~8 s)."""
+    if settings.kafka_brokers < 2 or not settings.is_managed("kafka"):
+        return
+    names = [n.name for n in kafka_nodes(settings)]
+    running = [n for n, info in sup.processes().items() if n in names and info.get("pid")]
+    rpc = sup.rpc()
+    for name in running:
+        with contextlib.suppress(xmlrpc.client.Fault):
+            rpc.supervisor.stopProcess(name, False)  # do not wait: signal the next one now
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        procs = sup.processes()
+        if not any(procs.get(n, {}).get("statename") in ("RUNNING", "STOPPING") for n in names):
+            return
+        time.sleep(0.2)
 
 
 def _stack_env(settings: Settings) -> dict[str, str]:

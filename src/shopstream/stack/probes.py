@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from confluent_kafka.admin import AdminClient
 
 from shopstream.config import Settings
 from shopstream.messaging import kafka_roundtrip
+from shopstream.messaging.cluster import cluster_health
 from shopstream.store.client import connect
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "pg_superuser_dsn",
     "postgres",
     "stream",
+    "tcp",
 ]
 
 PG_SUPERUSER = "postgres"  # the managed cluster's superuser (initdb -U)
@@ -55,8 +58,19 @@ def bootstrap_postgres(superuser_dsn: str, role: str, database: str) -> None:
             )
 
 
-def kafka(bootstrap: str) -> None:
+def kafka(bootstrap: str, brokers: int = 1) -> None:
+    """A write acknowledged by every in-sync replica and read back, once `brokers` brokers
+    have registered with the cluster."""
+    known = len(cluster_health(bootstrap).brokers)
+    if known < brokers:
+        raise RuntimeError(f"{known} of {brokers} Kafka brokers registered so far")
     kafka_roundtrip(bootstrap, timeout=10.0)
+
+
+def tcp(host: str, port: int) -> None:
+    """Something accepts connections on host:port."""
+    with socket.create_connection((host, port), timeout=2):
+        pass
 
 
 def kafka_reachable(bootstrap: str) -> None:

@@ -5,21 +5,32 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from importlib import resources
 from pathlib import Path
 
 from shopstream.config import Settings
+from shopstream.messaging.cluster import default_replication
 from shopstream.stack import airflow, probes
 from shopstream.stack.probes import PG_SUPERUSER, pg_superuser_dsn
+from shopstream.stack.secrets import generated_secret, write_private
 from shopstream.tools import install
 
-__all__ = ["Service", "build_services", "external_services"]
+__all__ = [
+    "KafkaNode",
+    "Service",
+    "build_services",
+    "dashboard_secrets",
+    "external_services",
+    "kafka_nodes",
+]
 
 
 @dataclass(frozen=True)
@@ -150,17 +161,53 @@ def postgres_service(settings: Settings) -> Service:
 # ----------------------------------------------------------------------------- Kafka
 
 
-def _render_kafka_config(settings: Settings, kafka_dir: Path) -> Path:
+@dataclass(frozen=True)
+class KafkaNode:
+    """One node of the managed Kafka (KRaft, broker and controller in one JVM)."""
+
+    node_id: int
+    name: str  # the supervised program: `kafka` alone, `kafka-<id>` in a cluster
+    port: int
+    controller_port: int
+    directory: Path
+
+
+def kafka_nodes(settings: Settings) -> list[KafkaNode]:
+    single = settings.kafka_brokers == 1
+    return [
+        KafkaNode(
+            node_id=i,
+            name="kafka" if single else f"kafka-{i}",
+            port=port,
+            controller_port=controller,
+            directory=settings.data_path / ("kafka" if single else f"kafka-{i}"),
+        )
+        for i, (port, controller) in enumerate(settings.kafka_node_ports, start=1)
+    ]
+
+
+def _render_kafka_config(settings: Settings, node: KafkaNode) -> Path:
+    nodes = kafka_nodes(settings)
+    if len(nodes) == 1:
+        quorum = f"controller.quorum.bootstrap.servers={settings.host}:{node.controller_port}"
+    else:
+        voters = ",".join(f"{n.node_id}@{settings.host}:{n.controller_port}" for n in nodes)
+        quorum = f"controller.quorum.voters={voters}"
+    replication = default_replication(len(nodes))
     template = resources.files("shopstream.stack").joinpath("kafka-server.properties").read_text()
-    conf = kafka_dir / "server.properties"
+    conf = node.directory / "server.properties"
     conf.write_text(
         template.replace("@HOST@", settings.host)
-        .replace("@PORT@", str(settings.kafka_port))
-        .replace("@CONTROLLER_PORT@", str(settings.kafka_controller_port))
-        .replace("@LOG_DIR@", str(kafka_dir / "data"))
+        .replace("@NODE_ID@", str(node.node_id))
+        .replace("@QUORUM@", quorum)
+        .replace("@REPLICATION@", str(replication))
+        .replace("@MIN_ISR@", str(min(2, replication)))
+        .replace("@PORT@", str(node.port))
+        .replace("@CONTROLLER_PORT@", str(node.controller_port))
+        .replace("@LOG_DIR@", str(node.directory / "data"))
     )
     log4j = resources.files("shopstream.stack").joinpath("kafka-log4j2.properties").read_text()
-    (kafka_dir / "log4j2.properties").write_text(log4j)
+    (node.directory / "log4j2.properties").write_text(log4j)
     return conf
 
 
@@ -172,24 +219,30 @@ def _java() -> str:
     return str(java)
 
 
-def _prepare_kafka(settings: Settings, kafka_dir: Path, libs: Path) -> None:
+def _cluster_id(settings: Settings, node: KafkaNode) -> str:
+    """A Kafka cluster id (a base64url-encoded 16-byte UUID), the same for every node of a
+    stack (one node keeps the id it was formatted with before clusters existed)."""
+    seed = node.directory if settings.kafka_brokers == 1 else settings.data_path / "kafka-cluster"
+    digest = hashlib.sha256(str(seed).encode()).digest()[:16]
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def _prepare_kafka(settings: Settings, node: KafkaNode, libs: Path) -> None:
     install.ensure_kafka(settings.cache_path)
-    kafka_dir.mkdir(parents=True, exist_ok=True)
-    conf = _render_kafka_config(settings, kafka_dir)
-    if (kafka_dir / "data" / "meta.properties").exists():
+    node.directory.mkdir(parents=True, exist_ok=True)
+    conf = _render_kafka_config(settings, node)
+    if (node.directory / "data" / "meta.properties").exists():
         return
-    # A Kafka cluster id is a base64url-encoded 16-byte UUID.
-    digest = hashlib.sha256(str(kafka_dir).encode()).digest()[:16]
-    cluster_id = base64.urlsafe_b64encode(digest).decode().rstrip("=")
     cmd = [
         _java(),
         "-cp",
         f"{libs}/*",
-        f"-Dlog4j2.configurationFile={kafka_dir / 'log4j2.properties'}",
+        f"-Dlog4j2.configurationFile={node.directory / 'log4j2.properties'}",
         "kafka.tools.StorageTool",
         "format",
-        "--standalone",
-        f"--cluster-id={cluster_id}",  # ids may start with "-"
+        # one node: a dynamic quorum of itself; several: the static voters of the config
+        *(["--standalone"] if settings.kafka_brokers == 1 else []),
+        f"--cluster-id={_cluster_id(settings, node)}",  # ids may start with "-"
         "-c",
         str(conf),
         "--ignore-formatted",
@@ -199,33 +252,50 @@ def _prepare_kafka(settings: Settings, kafka_dir: Path, libs: Path) -> None:
         raise RuntimeError(f"formatting Kafka storage failed:\n{proc.stdout}{proc.stderr}")
 
 
-def kafka_service(settings: Settings) -> Service:
+def _kafka_ready(settings: Settings, node: KafkaNode, last: bool) -> None:
+    """The last node to start: the whole cluster takes a write on every broker and reads it
+    back. Any other node: its controller listens (it cannot elect a leader alone, so waiting
+    for more would wait for nodes that start after it)."""
+    if not last:
+        probes.tcp(settings.host, node.controller_port)
+        return
+    probes.kafka(settings.kafka_servers, brokers=settings.kafka_brokers)
+
+
+def kafka_services(settings: Settings) -> list[Service]:
     libs = install.kafka_libs_dir(settings.cache_path)
-    kafka_dir = settings.data_path / "kafka"
-    command = [
-        _java(),
-        f"-Xmx{settings.kafka_heap}",
-        f"-Dlog4j2.configurationFile={kafka_dir / 'log4j2.properties'}",
-        "-cp",
-        f"{libs}/*",
-        "kafka.Kafka",
-        str(kafka_dir / "server.properties"),
-    ]
-    return Service(
-        name="kafka",
-        title="Kafka",
-        command=command,
-        ports={
-            settings.kafka_port: "SHOPSTREAM_KAFKA_PORT",
-            settings.kafka_controller_port: "SHOPSTREAM_KAFKA_CONTROLLER_PORT",
-        },
-        address=settings.kafka_servers,
-        ready=lambda: probes.kafka(settings.kafka_servers),
-        prepare=lambda: _prepare_kafka(settings, kafka_dir, libs),
-        stopwaitsecs=60,
-        exitcodes="0,143",  # the JVM exits 128+SIGTERM after a clean shutdown
-        priority=20,
-    )
+    nodes = kafka_nodes(settings)
+    services = []
+    for node in nodes:
+        command = [
+            _java(),
+            f"-Xmx{settings.kafka_heap}",
+            f"-Dlog4j2.configurationFile={node.directory / 'log4j2.properties'}",
+            "-cp",
+            f"{libs}/*",
+            "kafka.Kafka",
+            str(node.directory / "server.properties"),
+        ]
+        offset = 2 * (node.node_id - 1)
+        port_note = f" + {offset}" if offset else ""
+        services.append(
+            Service(
+                name=node.name,
+                title="Kafka" if len(nodes) == 1 else f"Kafka node {node.node_id}",
+                command=command,
+                ports={
+                    node.port: f"SHOPSTREAM_KAFKA_PORT{port_note}",
+                    node.controller_port: f"SHOPSTREAM_KAFKA_CONTROLLER_PORT{port_note}",
+                },
+                address=f"{settings.host}:{node.port}",
+                ready=partial(_kafka_ready, settings, node, node is nodes[-1]),
+                prepare=partial(_prepare_kafka, settings, node, libs),
+                stopwaitsecs=60,
+                exitcodes="0,143",  # the JVM exits 128+SIGTERM after a clean shutdown
+                priority=20 + node.node_id,
+            )
+        )
+    return services
 
 
 # ----------------------------------------------------------------------------- MongoDB role
@@ -339,10 +409,37 @@ def dashboard_app() -> Path:
     return Path(spec.origin).with_name("app.py")
 
 
+def dashboard_secrets(settings: Settings) -> Path:
+    """Streamlit's secrets file for the dashboard (its `[auth]` section: the OIDC provider,
+    this client, the redirect URI and the cookie's secret), written 0600 into the data dir.
+    Without sign-in configured it holds no section (st.login is never called then)."""
+    path = settings.data_path / "dashboard" / "secrets.toml"
+    lines = ["# written by shopstream from the SHOPSTREAM_DASHBOARD_* settings; do not edit"]
+    if settings.dashboard_sign_in:
+        assert settings.dashboard_oidc_client_secret is not None  # the validator requires all three
+        cookie = settings.dashboard_cookie_secret
+        values = {
+            "redirect_uri": f"{settings.dashboard_url}/oauth2callback",
+            "cookie_secret": cookie.get_secret_value()
+            if cookie is not None
+            else generated_secret(settings.data_path / "dashboard" / "cookie_secret"),
+            "client_id": settings.dashboard_oidc_client_id,
+            "client_secret": settings.dashboard_oidc_client_secret.get_secret_value(),
+            "server_metadata_url": settings.dashboard_oidc_metadata_url,
+        }
+        # TOML's basic strings take JSON's escapes.
+        lines += ["[auth]", *(f"{key} = {json.dumps(value)}" for key, value in values.items())]
+    write_private(path, "\n".join(lines) + "\n")
+    return path
+
+
 def dashboard_command(settings: Settings, executable: str = sys.executable) -> list[str]:
-    """Streamlit serving the dashboard app, headless, on the dashboard port."""
+    """Streamlit serving the dashboard app, headless, on the dashboard port, with its secrets
+    file (`dashboard_secrets`, written before it starts)."""
+    secrets = settings.data_path / "dashboard" / "secrets.toml"
     return [
         executable, "-m", "streamlit", "run", str(dashboard_app()),
+        "--secrets.files", str(secrets),
         "--server.port", str(settings.dashboard_port),
         "--server.address", settings.host,
         "--server.headless", "true",
@@ -353,6 +450,13 @@ def dashboard_command(settings: Settings, executable: str = sys.executable) -> l
     ]  # fmt: skip
 
 
+def _prepare_dashboard(settings: Settings) -> None:
+    problem = settings.dashboard_exposure_problem()
+    if problem is not None:
+        raise RuntimeError(problem)
+    dashboard_secrets(settings)
+
+
 def dashboard_service(settings: Settings) -> Service:
     return Service(
         name="dashboard",
@@ -360,7 +464,8 @@ def dashboard_service(settings: Settings) -> Service:
         command=dashboard_command(settings),
         ports={settings.dashboard_port: "SHOPSTREAM_DASHBOARD_PORT"},
         address=settings.dashboard_url,
-        ready=lambda: probes.http_ok(f"{settings.dashboard_url}/_stcore/health"),
+        ready=lambda: probes.http_ok(f"{settings.dashboard_local_url}/_stcore/health"),
+        prepare=lambda: _prepare_dashboard(settings),
         priority=60,
     )
 
@@ -417,7 +522,7 @@ def build_services(settings: Settings) -> list[Service]:
     if settings.is_managed("postgres"):
         services.append(postgres_service(settings))
     if settings.is_managed("kafka"):
-        services.append(kafka_service(settings))
+        services.extend(kafka_services(settings))
     if settings.is_managed("mongo"):
         services.append(mongo_service(settings))
     services.append(api_service(settings))

@@ -16,6 +16,7 @@ from typing import Any
 
 from supervisor.xmlrpc import SupervisorTransport
 
+from shopstream.stack.secrets import write_private
 from shopstream.stack.services import Service
 
 __all__ = ["Supervisor"]
@@ -88,8 +89,7 @@ class Supervisor:
         self.logs.mkdir(parents=True, exist_ok=True)
         old = self.conf.read_text() if self.conf.exists() else None
         if old != text:
-            self.conf.write_text(text)
-            self.conf.chmod(0o600)
+            write_private(self.conf, text)
         return old is not None and old != text
 
     def log_path(self, name: str) -> Path:
@@ -156,6 +156,22 @@ class Supervisor:
                 raise RuntimeError(
                     f"supervisord could not start {name}: {fault.faultString}"
                 ) from None
+
+    def kill_program(self, name: str, timeout: float = 30.0) -> int:
+        """SIGKILLs the program (a crash, not a shutdown) and keeps it down until
+        `start_program`; returns the PID killed. supervisord restarts a program that dies
+        unexpectedly, so the restart it begins is stopped at once."""
+        pid = int(self.processes()[name]["pid"])
+        if not pid:
+            raise RuntimeError(f"{name} is not running")
+        os.killpg(os.getpgid(pid), signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while self.processes().get(name, {}).get("pid") == pid:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"supervisord did not notice that {name} ({pid}) died")
+            time.sleep(0.05)
+        self.stop_program(name)
+        return pid
 
     def stop_program(self, name: str) -> None:
         try:

@@ -27,6 +27,7 @@ from shopstream.store.ferretdb import open_store
 from shopstream.store.protocols import Store
 from tests.utils import drop_history
 from tests.utils.dates import HARD, Instant
+from tests.utils.oidc import VIEWER
 from tests.utils.orders import expected, order_doc, random_orders, write_orders
 from tests.utils.spikes import SPIKE_DAY, SPIKER
 from tests.utils.spikes import dataset as spike_dataset
@@ -220,11 +221,18 @@ def test_pipeline_health_shows_services_batches_and_dead_letters(
     assert "p50 **0.40 s**, p95 **0.90 s**" in " ".join(m.value for m in at.markdown)
 
 
-def test_the_app_opens_on_the_overview(store: Store) -> None:
+def test_the_app_asks_for_sign_in_then_opens_on_the_overview(store: Store) -> None:
     at = AppTest.from_file(str(APP_PATH), default_timeout=30)
+    at.user = {"is_logged_in": False}
+    at.run()
+    assert not at.exception
+    assert [b.label for b in at.button] == ["Sign in"]
+    assert not at.metric  # no page ran
+    at.user = {"is_logged_in": True, "email": VIEWER}
     at.run()
     assert not at.exception
     assert at.title[0].value == "Overview"
+    assert f"Signed in as **{VIEWER}**" in [c.value for c in at.sidebar.caption]
 
 
 def test_the_spikes_page_shows_detected_days_and_todays_emerging_spikes(

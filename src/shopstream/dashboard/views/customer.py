@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import streamlit as st
 
-from shopstream.dashboard import resources
+from shopstream.dashboard import access, resources
 from shopstream.dashboard.format import local_time, money, number
 from shopstream.store.customer_pages import MAX_QUERY, CustomerMatch, history, search
 from shopstream.store.errors import StoreUnavailableError
@@ -23,6 +23,7 @@ def render() -> None:
         max_chars=MAX_QUERY,
         placeholder="Customer id, or the start of a name or email",
     )
+    me = access.viewer()
     if not text.strip():
         st.info("Type a customer id, or the first letters of a name or an email address.")
         return
@@ -32,10 +33,14 @@ def render() -> None:
     except psycopg.Error as exc:
         st.error(f"PostgreSQL is not answering ({type(exc).__name__}): is the stack up?")
         return
+    if not me.sees_emails:
+        # Whoever may not read addresses may not probe them either: id and name matches only.
+        wanted = text.strip().lower()
+        matches = [m for m in matches if str(m.id) == wanted or m.name.lower().startswith(wanted)]
     if not matches:
         st.warning(f"No customer has the id, or a name or email starting with, “{text.strip()}”.")
         return
-    labels = {m.id: f"{m.name} · {m.email} · #{m.id}" for m in matches}
+    labels = {m.id: f"{m.name} · {me.email_of(m.email)} · #{m.id}" for m in matches}
     chosen = st.selectbox(
         f"{len(matches)} match{'es' if len(matches) != 1 else ''}",
         [m.id for m in matches],
@@ -61,7 +66,7 @@ def _profile(c: CustomerMatch) -> None:
     tz = resources.tz()
     st.subheader(c.name)
     cols = st.columns(4)
-    cols[0].markdown(f"**Email**  \n{c.email}")
+    cols[0].markdown(f"**Email**  \n{access.viewer().email_of(c.email)}")
     cols[1].markdown(f"**City**  \n{c.city}, {c.country}")
     cols[2].markdown(f"**Segment**  \n{c.segment.replace('_', ' ')}")
     cols[3].markdown(f"**Customer since**  \n{local_time(c.signup_at, tz, True)[:10]}")

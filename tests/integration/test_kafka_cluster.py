@@ -1,0 +1,153 @@
+"""A three-broker Kafka under the API's load: one broker killed (-9) keeps 202s flowing, two
+killed make the API answer 503 within its bound (no 202 without the in-sync quorum), and the
+cluster heals by itself. Every acknowledged order is in the topic exactly once.
+
+The stack: three managed KRaft nodes and an API of its own, on the session's PostgreSQL and
+MongoDB. `make chaos` runs the longer versions with the streaming job and a reconciliation of
+MongoDB and the lake (docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from shopstream.config import Settings
+from shopstream.messaging.cluster import cluster_health
+from shopstream.stack import down, up
+from shopstream.stack.supervisor import Supervisor
+from tests.integration.conftest import API_KEY, new_base_dir, provision, read_back, stack_settings
+from tests.utils import wait_until
+
+pytestmark = pytest.mark.integration
+
+
+class Client(threading.Thread):
+    """Posts orders one after another; remembers every answer with its latency."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.answers: list[tuple[float, int, float, str]] = []  # (sent, status, seconds, id)
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        with httpx.Client(base_url=self.url, headers={"X-API-Key": API_KEY}, timeout=30) as c:
+            while not self.stop.is_set():
+                oid = str(uuid.uuid4())
+                body = {
+                    "order_id": oid,
+                    "customer_id": 4,
+                    "items": [{"product_id": 2, "quantity": 1}],
+                }
+                sent = time.monotonic()
+                resp = c.post("/order", json=body)
+                self.answers.append((sent, resp.status_code, time.monotonic() - sent, oid))
+                assert resp.status_code in (202, 503), resp.text
+                if resp.status_code == 503:
+                    assert resp.headers["Retry-After"]
+                    time.sleep(0.2)
+                else:
+                    time.sleep(0.02)
+
+
+def answers_between(clients: list[Client], start: float, end: float) -> list[tuple[int, float]]:
+    return [(st, secs) for c in clients for sent, st, secs, _ in c.answers if start <= sent < end]
+
+
+def leader_of_most_partitions(settings: Settings) -> int:
+    meta = AdminClient({"bootstrap.servers": settings.kafka_servers}).list_topics(timeout=10)
+    leaders = Counter(p.leader for p in meta.topics[settings.orders_topic].partitions.values())
+    return leaders.most_common(1)[0][0]
+
+
+@pytest.fixture
+def cluster(stack: Settings) -> Iterator[Settings]:
+    base = new_base_dir()
+    settings = stack_settings(
+        base,
+        kafka_brokers=3,
+        topic_partitions=6,
+        postgres_dsn=stack.postgres_url,
+        mongo_uri=stack.mongo_url,
+        dashboard_enabled=False,
+    )
+    try:
+        up(settings, provision=provision)
+        yield settings
+    finally:
+        down(settings)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_three_broker_cluster_loses_one_broker_then_two_and_keeps_every_acknowledged_order(
+    cluster: Settings,
+) -> None:
+    health = cluster_health(cluster.kafka_servers)
+    assert sorted(health.brokers) == [1, 2, 3]
+    assert health.under_replicated == ()
+    meta = AdminClient({"bootstrap.servers": cluster.kafka_servers}).list_topics(timeout=10)
+    assert all(len(p.replicas) == 3 for p in meta.topics[cluster.orders_topic].partitions.values())
+
+    sup = Supervisor(cluster.data_path)
+    clients = [Client(cluster.api_url) for _ in range(8)]
+    for c in clients:
+        c.start()
+    try:
+        time.sleep(2)
+        # One broker lost: the partitions it led move; the API keeps answering 202.
+        first = leader_of_most_partitions(cluster)
+        killed_at = time.monotonic()
+        sup.kill_program(f"kafka-{first}")
+        time.sleep(10)
+        one_down = answers_between(clients, killed_at, time.monotonic())
+        assert [st for st, _ in one_down].count(202) > 50
+        assert all(st == 202 for st, _ in one_down), Counter(st for st, _ in one_down)
+        health = cluster_health(cluster.kafka_servers)
+        assert first not in health.brokers
+        assert health.under_replicated  # two replicas of three in sync
+
+        # Two lost: no write reaches two in-sync replicas; 503 within the API's bound.
+        second = next(b for b in (1, 2, 3) if b != first)
+        sup.kill_program(f"kafka-{second}")
+        both_at = time.monotonic()
+        time.sleep(12)
+        # sent from a second after the kill: answered by now (within 5 s), none of them a 202
+        two_down = answers_between(clients, both_at + 1, time.monotonic() - 6)
+        assert two_down, "no answer while two brokers were down"
+        assert all(st == 503 for st, _ in two_down), Counter(st for st, _ in two_down)
+        slowest = max(secs for _, secs in answers_between(clients, both_at, time.monotonic()))
+        assert slowest <= cluster.produce_timeout_s, slowest
+
+        # Back: the API recovers by itself and the replicas catch up.
+        back_at = time.monotonic()
+        sup.start_program(f"kafka-{first}")
+        sup.start_program(f"kafka-{second}")
+
+        def recovered() -> bool:
+            later = answers_between(clients, back_at + 1, time.monotonic())
+            return any(st == 202 for st, _ in later)
+
+        wait_until(recovered, "the API to answer 202 again", timeout=90)
+        time.sleep(2)
+    finally:
+        for c in clients:
+            c.stop.set()
+        for c in clients:
+            c.join(timeout=60)
+    in_sync = lambda: not cluster_health(cluster.kafka_servers).under_replicated  # noqa: E731
+    wait_until(in_sync, "every replica back in sync", timeout=120)
+
+    accepted = {oid for c in clients for _, st, _, oid in c.answers if st == 202}
+    found = read_back(cluster, accepted, timeout=60)
+    assert set(found) == accepted, f"{len(accepted - set(found))} acknowledged orders lost"
+    doubled = [oid for oid, records in found.items() if len(records) > 1]
+    assert not doubled, f"{len(doubled)} orders doubled in the topic"
