@@ -59,7 +59,7 @@ bench-check: install ## Streaming targets (issue 18) as a regression guard: exit
 soak: install ## The streaming job for 30 min at 200 orders/s: flat? writes bench/results/soak.json
 	$(BIN)/shopstream bench soak
 
-chaos: install ## Fault scenarios under load, each reconciled (~15 min); bench/results/chaos.json
+chaos: install ## Fault scenarios under load, each reconciled (~20 min); bench/results/chaos.json
 	$(BIN)/shopstream chaos
 
 up: install ## Start the local stack

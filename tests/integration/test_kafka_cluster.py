@@ -9,7 +9,10 @@ MongoDB and the lake (docs/reliability.md).
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -20,7 +23,7 @@ import httpx
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from shopstream.config import Settings
+from shopstream.config import Settings, settings_env
 from shopstream.messaging.cluster import cluster_health
 from shopstream.stack import down, up
 from shopstream.stack.supervisor import Supervisor
@@ -96,6 +99,17 @@ def test_a_three_broker_cluster_loses_one_broker_then_two_and_keeps_every_acknow
     assert health.under_replicated == ()
     meta = AdminClient({"bootstrap.servers": cluster.kafka_servers}).list_topics(timeout=10)
     assert all(len(p.replicas) == 3 for p in meta.topics[cluster.orders_topic].partitions.values())
+    shown = subprocess.run(
+        [sys.executable, "-m", "shopstream", "status"],
+        env={**os.environ, **settings_env(cluster), "COLUMNS": "200"},  # one line each
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "3 broker(s) [1, 2, 3]" in shown.stdout
+    assert "0 under-replicated" in shown.stdout
+    assert all(f"Kafka node {n}" in shown.stdout for n in (1, 2, 3))
 
     sup = Supervisor(cluster.data_path)
     clients = [Client(cluster.api_url) for _ in range(8)]

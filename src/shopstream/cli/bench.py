@@ -366,7 +366,9 @@ def cmd_warehouse(
 
 def cmd_chaos(
     scenarios: list[str] = typer.Argument(
-        None, help="Scenarios to run (default: all): broker-leader, two-brokers, broker-stopped."
+        None,
+        help="Scenarios to run (default: all): broker-leader, two-brokers, broker-stopped, "
+        "store-killed, postgres-restarted.",
     ),
     rate: float = typer.Option(200.0, min=1, max=2000, help="Orders/s of the open-loop load."),
     output: Path = typer.Option(CHAOS_OUTPUT, help="Where to write the results (JSON)."),

@@ -116,7 +116,7 @@ def status(settings: Settings) -> list[ServiceStatus]:
 # ----------------------------------------------------------------------------- internals
 
 
-def _stop_kafka_nodes_together(sup: Supervisor, settings: Settings, timeout: float = 60) -> None:
+def _stop_kafka_nodes_together(sup: Supervisor, settings: Settings, timeout: float = 30) -> None:
     """A cluster's nodes all at once. supervisord stops programs one after another, and a node
     shuts down by asking the controller quorum to move its partitions: the last node of three
     has no quorum left to ask and would wait out its stop timeout (60 s) before being killed.
