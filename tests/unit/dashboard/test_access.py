@@ -88,3 +88,12 @@ def test_when_the_dashboard_refuses(values: dict[str, object], problem: str | No
         assert found is not None
         assert problem in found
         assert "SHOPSTREAM_DASHBOARD_OIDC_METADATA_URL" in found
+
+
+def test_up_refuses_an_exposed_dashboard_before_starting_anything(tmp_path: Path) -> None:
+    from shopstream.stack import StackError, up
+
+    exposed = Settings(data_dir=tmp_path / "data", host="0.0.0.0")  # noqa: S104 (under test)
+    with pytest.raises(StackError, match="not a loopback address"):
+        up(exposed, report=lambda _: None)
+    assert not (tmp_path / "data").exists()  # nothing was prepared, let alone started
