@@ -1,9 +1,10 @@
 """Who is looking: the sign-in gate in front of every page, and who sees customers' e-mails.
 
 With a provider configured (`SHOPSTREAM_DASHBOARD_OIDC_*`), Streamlit's own `st.login` signs
-people in by OpenID Connect; nothing of the pages runs before that. `SHOPSTREAM_DASHBOARD_ALLOWED
-_USERS` narrows who may use it once signed in, `SHOPSTREAM_DASHBOARD_EMAIL_VIEWERS` who sees
-customers' addresses unmasked (everyone else sees `a•••@example.com`). Without a provider the
+people in by OpenID Connect; nothing of the pages runs before that.
+`SHOPSTREAM_DASHBOARD_ALLOWED_USERS` narrows who may use it once signed in,
+`SHOPSTREAM_DASHBOARD_EMAIL_VIEWERS` who sees customers' addresses unmasked (everyone else sees
+`a•••@example.com`). Without a provider the
 dashboard serves only in `dev` on loopback (`Settings.dashboard_exposure_problem`), where the
 one person at the keyboard sees everything.
 """
