@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 import time
-import uuid
 
 import httpx
 import pytest
@@ -13,44 +11,16 @@ from shopstream.config import Settings
 from shopstream.stack import probes
 from shopstream.stack.supervisor import Supervisor
 from tests.integration.conftest import API_KEY, read_back
+from tests.utils.clients import OrderClient
 
 pytestmark = pytest.mark.integration
-
-
-class Client(threading.Thread):
-    """Posts orders continuously and remembers what the API acknowledged."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(daemon=True)
-        self.url = url
-        self.accepted: list[str] = []
-        self.unavailable = 0
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        with httpx.Client(base_url=self.url, headers={"X-API-Key": API_KEY}, timeout=30) as c:
-            while not self.stop.is_set():
-                oid = str(uuid.uuid4())
-                body = {
-                    "order_id": oid,
-                    "customer_id": 4,
-                    "items": [{"product_id": 2, "quantity": 1}],
-                }
-                resp = c.post("/order", json=body)
-                if resp.status_code == 202:
-                    self.accepted.append(oid)
-                elif resp.status_code == 503:
-                    self.unavailable += 1
-                    time.sleep(0.2)
-                else:
-                    raise AssertionError(resp.text)
 
 
 def test_broker_outage_gives_503_then_recovers_without_losing_acknowledged_orders(
     stack: Settings,
 ) -> None:
     sup = Supervisor(stack.data_path)
-    client = Client(stack.api_url)
+    client = OrderClient(stack.api_url, API_KEY)
     client.start()
     time.sleep(1)
     sup.stop_program("kafka")

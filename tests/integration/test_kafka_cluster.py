@@ -13,13 +13,10 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from confluent_kafka.admin import AdminClient
 
@@ -29,40 +26,14 @@ from shopstream.stack import down, up
 from shopstream.stack.supervisor import Supervisor
 from tests.integration.conftest import API_KEY, new_base_dir, provision, read_back, stack_settings
 from tests.utils import wait_until
+from tests.utils.clients import OrderClient
 
 pytestmark = pytest.mark.integration
 
 
-class Client(threading.Thread):
-    """Posts orders one after another; remembers every answer with its latency."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(daemon=True)
-        self.url = url
-        self.answers: list[tuple[float, int, float, str]] = []  # (sent, status, seconds, id)
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        with httpx.Client(base_url=self.url, headers={"X-API-Key": API_KEY}, timeout=30) as c:
-            while not self.stop.is_set():
-                oid = str(uuid.uuid4())
-                body = {
-                    "order_id": oid,
-                    "customer_id": 4,
-                    "items": [{"product_id": 2, "quantity": 1}],
-                }
-                sent = time.monotonic()
-                resp = c.post("/order", json=body)
-                self.answers.append((sent, resp.status_code, time.monotonic() - sent, oid))
-                assert resp.status_code in (202, 503), resp.text
-                if resp.status_code == 503:
-                    assert resp.headers["Retry-After"]
-                    time.sleep(0.2)
-                else:
-                    time.sleep(0.02)
-
-
-def answers_between(clients: list[Client], start: float, end: float) -> list[tuple[int, float]]:
+def answers_between(
+    clients: list[OrderClient], start: float, end: float
+) -> list[tuple[int, float]]:
     return [(st, secs) for c in clients for sent, st, secs, _ in c.answers if start <= sent < end]
 
 
@@ -112,7 +83,7 @@ def test_a_three_broker_cluster_loses_one_broker_then_two_and_keeps_every_acknow
     assert all(f"Kafka node {n}" in shown.stdout for n in (1, 2, 3))
 
     sup = Supervisor(cluster.data_path)
-    clients = [Client(cluster.api_url) for _ in range(8)]
+    clients = [OrderClient(cluster.api_url, API_KEY) for _ in range(8)]
     for c in clients:
         c.start()
     try:
