@@ -169,6 +169,9 @@ class Settings(BaseSettings):
     spike_margin: float = Field(default=1.6, ge=1.0)  # units > margin x P95
     spike_weekday: bool = True  # weekday-aware baseline
     spike_grace_minutes: int = Field(default=30, ge=0)  # after the watermark passes the day
+    # the detector's one-writer lease: a dead run's lease frees after this (a heartbeat keeps a
+    # live run's); a run waits up to twice this for it
+    spike_lease_ttl_s: float = Field(default=30.0, ge=3.0, le=3600.0)
     spike_emerging_every_min: int = Field(default=5, ge=1, le=59)  # the intraday DAG's schedule
     # The daily DAG's first day (catchup runs every day from it); default: 30 days before `up`.
     spike_start_date: date | None = None

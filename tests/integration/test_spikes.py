@@ -1,10 +1,13 @@
 """Demand spikes on the real store: daily demand from the stream's rollups, the day's spikes,
-idempotent reruns, range backfills, stale spikes cleared, and today's emerging spikes."""
+idempotent reruns, range backfills, stale spikes cleared, today's emerging spikes, and a run
+killed mid-way whose retry gives what an undisturbed run gives."""
 
 from __future__ import annotations
 
 import dataclasses
 import random
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
@@ -13,10 +16,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from shopstream.config import Settings
+from shopstream import failpoints
+from shopstream.config import Settings, settings_env
+from shopstream.domain.documents import DAILY_DEMAND, DEMAND_HISTORY, DEMAND_SPIKES, LEASES
 from shopstream.spikes.detector import run
 from shopstream.spikes.intraday import refresh
 from shopstream.spikes.rule import Rule
+from shopstream.store.client import connect
 from shopstream.store.protocols import Store
 from tests.utils import fresh_store
 from tests.utils.orders import order_doc, write_orders
@@ -158,3 +164,95 @@ def test_emerging_spikes_of_today(store: Any, stack: Settings) -> None:
     assert (stored.local_time, stored.count) == ("11:00", 1)
     assert stored.spikes == third["spikes"]
     del orders
+
+
+# ----------------------------------------------------------------------------- killed mid-way
+
+DERIVED = (DAILY_DEMAND, DEMAND_HISTORY, DEMAND_SPIKES)
+UNTIMED = ("computed_at", "detected_at")  # when, not what
+LEASE_TTL_S = 3.0
+KILLED_RANGE = (SPIKE_DAY - timedelta(days=2), SPIKE_DAY + timedelta(days=2))
+
+
+def _derived(stack: Settings, database: str) -> dict[str, dict[Any, Any]]:
+    """Every document the detector writes, by collection and `_id`, without its times."""
+    client = connect(stack.mongo_url, app="shopstream-test")
+    try:
+        db = client[database]
+        return {
+            name: {
+                d["_id"]: {k: v for k, v in d.items() if k not in UNTIMED} for d in db[name].find()
+            }
+            for name in DERIVED
+        }
+    finally:
+        client.close()
+
+
+def _spikes_cli(stack: Settings, database: str, first: date, last: date, failpoint: str) -> int:
+    """`shopstream spikes run` over [first, last] as the DAG's task runs it, on `database`,
+    with RULE (a failpoint armed when given); its exit code (-9: killed)."""
+    settings = stack.model_copy(
+        update={
+            "mongo_database": database,
+            "business_timezone": TIMEZONE,
+            "spike_lease_ttl_s": LEASE_TTL_S,
+            "spike_lookback_days": RULE.lookback_days,
+            "spike_min_history_days": RULE.min_history_days,
+            "spike_min_units": RULE.min_units,
+            "spike_min_orders": RULE.min_orders,
+            "spike_margin": RULE.margin,
+            "spike_weekday": RULE.weekday,
+        }
+    )
+    env = {**settings_env(settings), failpoints.ENV: failpoint}
+    command = [sys.executable, "-m", "shopstream", "spikes", "run", "--force"]
+    command += ["--from", first.isoformat(), "--to", last.isoformat()]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode in (0, -9), done.stderr[-3000:]
+    return done.returncode
+
+
+@pytest.fixture(scope="module")
+def undisturbed(stack: Settings) -> Iterator[tuple[str, dict[str, dict[Any, Any]]]]:
+    """A store of its own with the dataset, and what an undisturbed run over KILLED_RANGE
+    writes."""
+    with fresh_store(stack, "spikes_killed") as opened:
+        write_orders(opened, dataset(), TZ, stack)
+        database = opened.name
+        assert _spikes_cli(stack, database, *KILLED_RANGE, "") == 0
+        documents = _derived(stack, database)
+        assert len(documents[DEMAND_SPIKES]) == 6  # five days and the index
+        assert documents[DEMAND_SPIKES][SPIKE_DAY.isoformat()]["count"] == 1
+        yield database, documents
+
+
+@pytest.mark.parametrize(
+    "failpoint",
+    [
+        "demand.before_calendar=1",  # the first quarter's shards written, no day loaded yet
+        "demand.before_calendar=2",  # the first quarter loaded, the second's shards written
+        "spikes.day_stored=2",  # two days detected, three to go
+    ],
+)
+def test_a_run_killed_mid_way_then_retried_equals_an_undisturbed_run(
+    stack: Settings, undisturbed: tuple[str, dict[str, dict[Any, Any]]], failpoint: str
+) -> None:
+    """SIGKILL inside a range run (the lookback's days loaded across a quarter's boundary),
+    holding the lease: the retry takes the dead run's lease over once it expires and leaves
+    every document as an undisturbed run does; no lease is left behind. (Written after the
+    calendar, the first sales were lost by a kill at `demand.before_calendar=2`.)"""
+    database, documents = undisturbed
+    client = connect(stack.mongo_url, app="shopstream-test")
+    try:
+        for name in DERIVED:
+            client[database].drop_collection(name)
+        assert _spikes_cli(stack, database, *KILLED_RANGE, failpoint) == -9
+        # killed holding the lease: it is still there, its holder dead
+        assert client[database][LEASES].count_documents({}) == 1
+        assert _derived(stack, database) != documents
+        assert _spikes_cli(stack, database, *KILLED_RANGE, "") == 0  # the retry
+        assert client[database][LEASES].count_documents({}) == 0
+    finally:
+        client.close()
+    assert _derived(stack, database) == documents

@@ -4,6 +4,7 @@ and mart tables, reruns, untouched neighbours, late orders, and loud reconciliat
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -19,6 +20,7 @@ import streamlit as st
 from pyspark.sql import SparkSession
 from streamlit.testing.v1 import AppTest
 
+from shopstream import failpoints
 from shopstream.config import Settings, settings_env
 from shopstream.stack.airflow import DAGS_FOLDER, ensure_airflow
 from shopstream.streaming.committed import committed_files
@@ -172,6 +174,50 @@ def test_a_rerun_leaves_identical_tables(lake: tuple[Settings, SourceOrders]) ->
     assert all(first.values())
     load_day(settings, date.fromisoformat(DAY))
     assert {t: _table(settings, t, DAY, LOAD_COLUMNS) for t in tables} == first
+
+
+def _warehouse_cli(settings: Settings, *args: str, failpoint: str = "") -> int:
+    """`shopstream warehouse ...` as the DAG's tasks run it (a failpoint armed when given);
+    its exit code (-9: killed)."""
+    env = {**settings_env(settings), failpoints.ENV: failpoint}
+    command = [sys.executable, "-m", "shopstream", "warehouse", *args]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode in (0, -9), done.stdout[-2000:] + done.stderr[-3000:]
+    return done.returncode
+
+
+def test_a_load_killed_in_its_transaction_changes_nothing_and_its_retry_is_exact(
+    lake: tuple[Settings, SourceOrders],
+) -> None:
+    """SIGKILL after the day's rows are deleted and inserted, before the commit: the day keeps
+    its previous load's rows (ids and times included), the audit does not change, and the
+    retry of the day's run leaves the tables an undisturbed run leaves."""
+    settings, _ = lake
+    day = date.fromisoformat(DAY)
+    tables = ("raw.orders", *MARTS)
+    undisturbed = {t: _table(settings, t, DAY, LOAD_COLUMNS) for t in tables}
+    raw = _table(settings, "raw.orders", DAY)
+    with open_warehouse(settings) as wh:
+        before = wh.latest_load(day)
+    assert before is not None
+
+    killed = _warehouse_cli(
+        settings, "raw", "--date", DAY, failpoint="warehouse.replace_day.before_commit"
+    )
+    assert killed == -9
+    assert _table(settings, "raw.orders", DAY) == raw
+    with open_warehouse(settings) as wh:
+        after = wh.latest_load(day)
+    assert after is not None
+    assert (after.load_id, after.status) == (before.load_id, before.status)
+
+    assert _warehouse_cli(settings, "load", "--date", DAY, "--force") == 0  # the retry
+    assert {t: _table(settings, t, DAY, LOAD_COLUMNS) for t in tables} == undisturbed
+    with open_warehouse(settings) as wh:
+        retried = wh.latest_load(day)
+    assert retried is not None
+    assert retried.status == "built"
+    assert retried.load_id != before.load_id
 
 
 def history_page() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -16,7 +17,7 @@ from shopstream.store.errors import StoreUnavailableError, translating
 from shopstream.store.ferretdb import open_store
 from shopstream.store.protocols import Store
 
-__all__ = ["console", "fail", "load_settings", "parse_day", "store"]
+__all__ = ["console", "exit_on_sigterm", "fail", "load_settings", "parse_day", "store"]
 
 console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -32,6 +33,18 @@ def load_settings(service: bool = False) -> Settings:
     level = settings.log_level.upper()
     configure_logging(level if service or level == "DEBUG" else "WARNING")
     return settings
+
+
+def exit_on_sigterm() -> None:
+    """For batch commands: SIGTERM (Airflow stopping a task, `kill`) ends the command as an
+    exception in its main thread, so its `finally` blocks run first (a lease released, a
+    transaction rolled back) instead of the process vanishing mid-way. SIGKILL cannot be
+    caught: for that, every batch write is safe to redo and the lease expires by itself."""
+
+    def _stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _stop)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -6,16 +6,21 @@ from datetime import datetime, timedelta
 
 import typer
 
-from shopstream.cli.common import console, fail, load_settings, parse_day, store
+from shopstream.cli.common import console, exit_on_sigterm, fail, load_settings, parse_day, store
 from shopstream.spikes import rule_from
 from shopstream.spikes.complete import day_complete
 from shopstream.spikes.detector import run
 from shopstream.spikes.intraday import refresh
-from shopstream.store.leases import LeaseBusyError
+from shopstream.store.leases import LeaseBusyError, LeaseLostError
 
 __all__ = ["register"]
 
 spikes = typer.Typer(help="Detect demand spikes (a P95 rule per product).", no_args_is_help=True)
+
+
+@spikes.callback()
+def _batch() -> None:
+    exit_on_sigterm()  # a stopped task releases what it holds
 
 
 _LOOKBACK = typer.Option(
@@ -67,8 +72,11 @@ def cmd_run(
             if not verdict.complete:
                 fail(f"{verdict.reason}. Wait, or pass --force to run on what is there.")
         try:
-            results = run(opened, lo, hi, tz, rule, report=console.print)
-        except LeaseBusyError as exc:
+            results = run(
+                opened, lo, hi, tz, rule, report=console.print,
+                lease_ttl_s=settings.spike_lease_ttl_s,
+            )  # fmt: skip
+        except (LeaseBusyError, LeaseLostError) as exc:
             fail(str(exc))
     total = sum(r.spikes for r in results)
     console.print(f"[bold]{len(results)} day(s), {total} spike(s)[/] ({rule})")

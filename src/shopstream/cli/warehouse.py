@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import typer
 
-from shopstream.cli.common import console, fail, load_settings, parse_day
+from shopstream.cli.common import console, exit_on_sigterm, fail, load_settings, parse_day
 from shopstream.config import Settings
 from shopstream.warehouse import open_warehouse
 from shopstream.warehouse.base import WarehouseError
@@ -36,6 +36,12 @@ warehouse = typer.Typer(
     no_args_is_help=True,
 )
 T = TypeVar("T")
+
+
+@warehouse.callback()
+def _batch() -> None:
+    exit_on_sigterm()  # a stopped task releases what it holds
+
 
 _DAY = typer.Option(None, "--date", help="The lake day, UTC (default: yesterday).")
 

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from shopstream.failpoints import failpoint
 from shopstream.spikes.rule import Rule, Verdicts, evaluate, history_matrix, weekday_factors
 from shopstream.store.protocols import Store
 from shopstream.store.records import DayDemand, History
@@ -140,13 +141,15 @@ def run(
     rule: Rule,
     report: Report = log.info,
     chunk_days: int = 31,
+    lease_ttl_s: float = 30.0,
 ) -> list[DayResult]:
     """Detects the spikes of business days [first, last] of the business timezone `zone`
-    (see the module's docstring)."""
+    (see the module's docstring), holding the demand history's lease (`lease_ttl_s`: how soon
+    the lease of a run that died frees)."""
     if last < first:
         raise ValueError(f"the range ends ({last}) before it starts ({first})")
     results: list[DayResult] = []
-    with store.leases.hold() as held:
+    with store.leases.hold(ttl_s=lease_ttl_s) as held:
         start = first - timedelta(days=rule.lookback_days)
         have = store.demand.loaded_days(start, first - timedelta(days=1))
         missing = [d for d in _days(start, first - timedelta(days=1)) if d not in have]
@@ -165,6 +168,7 @@ def run(
             demand = demands.get(day) or store.demand.stored_day(day)
             spikes, verdicts = detect(history, demand, rule)
             _store_spikes(store, day, spikes, rule, verdicts, zone.key)
+            failpoint("spikes.day_stored")
             eligible = int(np.sum(verdicts.history_days >= rule.min_history_days))
             results.append(
                 DayResult(day, len(history.product_ids), eligible, demand.units, len(spikes))

@@ -50,6 +50,7 @@ from shopstream.domain.documents import (
     history_shard_key,
     hour_key,
 )
+from shopstream.failpoints import failpoint
 from shopstream.store.mongo import find_each
 from shopstream.store.records import DayDemand, History
 
@@ -161,8 +162,14 @@ def periods_between(start: date, end: date) -> list[str]:
 
 
 def load_days(db: Database[dict[str, Any]], days: Sequence[DayDemand], timezone: str) -> None:
-    """Stores days' demand: `daily_demand`, then the history (each quarter's shard documents
-    and calendar read and rewritten once however many days), then the first sales."""
+    """Stores days' demand: `daily_demand`, the first sales, then the history (each quarter's
+    shard documents and calendar read and rewritten once however many days).
+
+    The order makes a crash anywhere safe: a day is loaded once its quarter's calendar names
+    it, and that is written last; everything before it is rewritten by the next run, which
+    loads every day the calendar lacks. (The first sales before the calendar: a first sale
+    only moves earlier, so writing it early is never wrong, and written after the calendar a
+    crash in between left loaded days whose first sales no rerun would add.)"""
     if not days:
         return
     db[DAILY_DEMAND].bulk_write(
@@ -172,11 +179,6 @@ def load_days(db: Database[dict[str, Any]], days: Sequence[DayDemand], timezone:
         ],
         ordered=False,
     )
-    by_period: dict[str, list[DayDemand]] = defaultdict(list)
-    for d in days:
-        by_period[history_period(d.day)].append(d)
-    for period, group in sorted(by_period.items()):
-        _load_period(db, period, group)
     first = db[DEMAND_HISTORY].find_one({"_id": FIRST_SALES_KEY}) or {"products": {}}
     firsts: dict[str, str] = dict(first.get("products", {}))
     for d in days:
@@ -188,6 +190,11 @@ def load_days(db: Database[dict[str, Any]], days: Sequence[DayDemand], timezone:
     db[DEMAND_HISTORY].replace_one(
         {"_id": FIRST_SALES_KEY}, {"_id": FIRST_SALES_KEY, "products": firsts}, upsert=True
     )
+    by_period: dict[str, list[DayDemand]] = defaultdict(list)
+    for d in days:
+        by_period[history_period(d.day)].append(d)
+    for period, group in sorted(by_period.items()):
+        _load_period(db, period, group)
 
 
 def _load_period(db: Database[dict[str, Any]], period: str, days: Iterable[DayDemand]) -> None:
@@ -226,6 +233,7 @@ def _load_period(db: Database[dict[str, Any]], period: str, days: Iterable[DayDe
     ]
     if writes:
         coll.bulk_write(writes, ordered=False)
+    failpoint("demand.before_calendar")
     cal_key = history_calendar_key(period)
     calendar = coll.find_one({"_id": cal_key}) or {"_id": cal_key, "period": period, "days": {}}
     for d in days:

@@ -245,7 +245,9 @@ class _Leases:
         self.db = db
 
     @contextmanager
-    def hold(self, wait_s: float = 60.0, ttl_s: float = 900.0) -> Iterator[LeaseHolder]:
+    def hold(
+        self, wait_s: float | None = None, ttl_s: float = leases.DEFAULT_TTL_S
+    ) -> Iterator[LeaseHolder]:
         with translating(), leases.lease(self.db, wait_s, ttl_s) as held:
             yield held
 

@@ -205,15 +205,19 @@ class SpikeStore(Protocol):
 
 
 class LeaseHolder(Protocol):
-    def renew(self) -> None: ...
+    def renew(self) -> None:
+        """Extends the lease now; raises `store.leases.LeaseLostError` if it is not held any
+        more (call it between units of work: a heartbeat keeps it alive meanwhile)."""
+        ...
 
 
 class Leases(Protocol):
     def hold(
-        self, wait_s: float = 60.0, ttl_s: float = 900.0
+        self, wait_s: float | None = None, ttl_s: float = 30.0
     ) -> AbstractContextManager[LeaseHolder]:
-        """Holds the demand history's lease for a block; waits up to `wait_s`, then raises
-        `store.leases.LeaseBusyError` naming the holder."""
+        """Holds the demand history's lease for a block (a heartbeat extends it; a dead
+        holder's lease expires after `ttl_s`); waits up to `wait_s` (default twice `ttl_s`),
+        then raises `store.leases.LeaseBusyError` naming the holder."""
         ...
 
 

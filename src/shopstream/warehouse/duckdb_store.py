@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 
 from shopstream.config import Settings
+from shopstream.failpoints import failpoint
 from shopstream.warehouse.base import LOAD_COLUMNS, DayCounts, LoadRecord, WarehouseError
 from shopstream.warehouse.lakeday import LakeDay, ensure_present, lake_dataset, local_paths
 
@@ -78,6 +79,7 @@ class DuckDBWarehouse:
             self.con.execute("delete from raw.orders where dt = ?", [lake.day])
             if lake.files:
                 self._insert_day(lake, load_id)
+            failpoint("warehouse.replace_day.before_commit")
             self.con.execute("commit")
         except BaseException:
             self.con.execute("rollback")

@@ -27,6 +27,7 @@ import snowflake.connector
 from snowflake.connector.errors import DatabaseError
 
 from shopstream.config import Settings
+from shopstream.failpoints import failpoint
 from shopstream.warehouse.base import LOAD_COLUMNS, DayCounts, LoadRecord, WarehouseError
 from shopstream.warehouse.lakeday import LakeDay, LakeFile
 
@@ -182,6 +183,7 @@ class SnowflakeWarehouse:
                 f"from {incoming}",
                 (lake.day, load_id),
             )
+            failpoint("warehouse.replace_day.before_commit")
             self._exec("commit")
         except BaseException:
             self.con.rollback()
