@@ -17,8 +17,10 @@ Scenarios: `broker-leader` (kill -9 the broker leading most partitions of a 3-br
 back after 30 s), `two-brokers` (kill -9 two of three for 15 s: 503 within 5 s, no 202), and
 `broker-stopped` (the only broker of a 1-broker stack stopped for 12 s under 32 concurrent
 clients: every answer within 5 s), `store-killed` (kill -9 the MongoDB role for 20 s: the job
-waits or is restarted, exact either way) and `postgres-restarted` (PostgreSQL stopped for 10 s:
-the API keeps answering from its cache of known ids; the job reconnects). Results: JSON
+waits or is restarted, exact either way; the dashboard's Overview, open in one headless
+Chromium tab throughout and never reloaded, shows the store unavailable meanwhile and its KPIs
+again within 60 s of the restart) and `postgres-restarted` (PostgreSQL stopped for 10 s: the
+API keeps answering from its cache of known ids; the job reconnects). Results: JSON
 (`--output`) and the table of docs/reliability.md.
 """
 
@@ -50,6 +52,8 @@ from shopstream.store.errors import StoreUnavailableError
 from shopstream.store.ferretdb import open_store
 from shopstream.store.protocols import Store
 from shopstream.streaming.committed import committed_files
+from shopstream_bench.chaos_dashboard import STACK_SETTINGS as DASHBOARD_SETTINGS
+from shopstream_bench.chaos_dashboard import DashboardWatch, Sample
 from shopstream_bench.isolated import CUSTOMERS, PRODUCTS, isolated_stack
 from shopstream_bench.machine import describe_machine
 from shopstream_bench.results import percentile
@@ -193,6 +197,10 @@ class ChaosResult:
     p99_202_during_s: float | None = None  # accepted orders sent during the fault
     answers_during: dict[str, int] = field(default_factory=dict)  # status -> count
     recovery_s: float | None = None
+    # Scenarios watching the dashboard: the fault's start to the page's "not answering" error,
+    # and the restart to the error gone and the KPIs shown again (same tab, never reloaded).
+    dashboard_unavailable_after_s: float | None = None
+    dashboard_recovered_after_s: float | None = None
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -382,8 +390,55 @@ def _broker_stopped(settings: Settings, load: Load, result: ChaosResult, report:
 
 def _store_killed(settings: Settings, load: Load, result: ChaosResult, report: Report) -> None:
     """The MongoDB role killed (-9) for 20 s: the API does not need it (202s go on); the job
-    retries its batch or is restarted by supervisord, and the books must still balance."""
-    _program_down(settings, load, result, report, "mongo", 20, kill=True)
+    retries its batch or is restarted by supervisord, and the books must still balance.
+
+    The dashboard's Overview is open meanwhile in one headless Chromium tab, opened once before
+    the kill and only read after (never reloaded): it must show the store's "not answering"
+    error while the store is down, then its KPIs without the error within 60 s of the restart,
+    and keep them for two more refreshes.
+    """
+    watch = DashboardWatch(settings.dashboard_local_url)
+    report(f"dashboard: Overview open at {watch.url}, read every {watch.interval_s} s")
+    watch.start()  # its failure to load is judged with the rest
+    try:
+        killed, back = _program_down(settings, load, result, report, "mongo", 20, kill=True)
+        # `back`: supervisord asked to start it (the store may answer before startsecs end)
+        until = back + 60  # the page's KPIs without the error, or give up
+        _wait(lambda: watch.first(back, _healthy) is not None, until - time.monotonic())
+        time.sleep(2 * settings.dashboard_refresh_s)  # two more refreshes: does it stay so?
+    finally:
+        watch.stop()
+    _judge_dashboard(watch, killed, back, result)
+
+
+def _healthy(sample: Sample) -> bool:
+    return sample.healthy
+
+
+def _judge_dashboard(
+    watch: DashboardWatch, killed: float, back: float, result: ChaosResult
+) -> None:
+    if watch.failure is not None:
+        result.problems.append(f"dashboard: reading the page failed: {watch.failure}")
+    error = watch.first(killed, lambda s: s.error)
+    if error is None or error.at > back:
+        result.problems.append("dashboard: the page never showed the store unavailable")
+    else:
+        result.dashboard_unavailable_after_s = round(error.at - killed, 1)
+    healthy = watch.first(back, _healthy)
+    if healthy is None or healthy.at > back + 60:
+        result.problems.append("dashboard: no KPIs without the error within 60 s of the restart")
+    else:
+        result.dashboard_recovered_after_s = round(healthy.at - back, 1)
+        if watch.first(healthy.at, lambda s: s.error) is not None:
+            result.problems.append("dashboard: the error came back after the recovery")
+    if watch.reloaded:
+        result.problems.append(f"dashboard: the page reloaded ({watch.loads} loads)")
+    result.notes.append(
+        f"dashboard: {len(watch.samples)} reads of the Overview every {watch.interval_s} s, "
+        f"one tab, {watch.loads} load(s); from the kill (restart at +{back - killed:.1f} s): "
+        + watch.timeline(killed)
+    )
 
 
 def _postgres_restarted(
@@ -402,7 +457,9 @@ def _program_down(
     program: str,
     seconds: float,
     kill: bool,
-) -> None:
+) -> tuple[float, float]:
+    """Stops `program` for `seconds` and judges the answers meanwhile and the recovery;
+    returns when it went down and when it was asked to start again (time.monotonic())."""
     sup = Supervisor(settings.data_path)
     report(f"{'kill -9' if kill else 'stop'} {program}; back in {seconds:.0f} s")
     began = time.monotonic()
@@ -411,6 +468,7 @@ def _program_down(
     else:
         sup.stop_program(program)
     time.sleep(seconds)
+    restarted = time.monotonic()  # asked; supervisord answers once it has run for 2 s
     sup.start_program(program)
     back = time.monotonic()
     during = load.between(began, back)
@@ -431,6 +489,7 @@ def _program_down(
             result.problems.append(f"no order sent after {program}'s restart stored in 300 s")
     finally:
         store.close()
+    return began, restarted
 
 
 def _stored_after(store: Store, load: Load, after: float) -> bool:
@@ -450,6 +509,7 @@ class Scenario:
     brokers: int
     clients: int  # 0: open loop at the rate
     summary: str
+    dashboard: bool = False  # the stack runs the dashboard (the scenario watches it)
 
 
 SCENARIOS = {
@@ -460,7 +520,9 @@ SCENARIOS = {
     "broker-stopped": Scenario(
         _broker_stopped, 1, 32, "the only broker stopped for 12 s, 32 concurrent clients"
     ),
-    "store-killed": Scenario(_store_killed, 1, 0, "kill -9 the MongoDB role, back after 20 s"),
+    "store-killed": Scenario(
+        _store_killed, 1, 0, "kill -9 the MongoDB role, back after 20 s", dashboard=True
+    ),
     "postgres-restarted": Scenario(
         _postgres_restarted, 1, 0, "PostgreSQL stopped for 10 s, then started"
     ),
@@ -479,7 +541,7 @@ def run_scenario(
         kafka_brokers=scenario.brokers,
         stream_enabled=True,
         stream_trigger_s=0.5,
-        dashboard_enabled=False,
+        **(DASHBOARD_SETTINGS if scenario.dashboard else {"dashboard_enabled": False}),
     ) as settings:
         load = Load(settings, rate=rate, clients=scenario.clients)
         pid = _driver_pid(settings)
