@@ -27,14 +27,17 @@ API keeps answering from its cache of known ids; the job reconnects). Results: J
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
+import shutil
 import statistics
+import tempfile
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +48,7 @@ import pyarrow.parquet as pq
 from confluent_kafka.admin import AdminClient
 
 from shopstream.config import Settings
+from shopstream.failpoints import ENV, ONCE_ENV
 from shopstream.messaging.cluster import cluster_health
 from shopstream.messaging.tail import tail
 from shopstream.stack.supervisor import Supervisor
@@ -52,6 +56,9 @@ from shopstream.store.errors import StoreUnavailableError
 from shopstream.store.ferretdb import open_store
 from shopstream.store.protocols import Store
 from shopstream.streaming.committed import committed_files
+from shopstream_bench.chaos_airflow import FAILPOINTS as AIRFLOW_FAILPOINTS
+from shopstream_bench.chaos_airflow import airflow_task_killed
+from shopstream_bench.chaos_airflow import stack_settings as airflow_settings
 from shopstream_bench.chaos_dashboard import STACK_SETTINGS as DASHBOARD_SETTINGS
 from shopstream_bench.chaos_dashboard import DashboardWatch, Sample
 from shopstream_bench.isolated import CUSTOMERS, PRODUCTS, isolated_stack
@@ -492,6 +499,14 @@ def _program_down(
     return began, restarted
 
 
+def _airflow_task_killed(
+    settings: Settings, load: Load, result: ChaosResult, report: Report
+) -> None:
+    """Tasks of both DAGs killed mid-way; the retries must equal an undisturbed run
+    (`chaos_airflow`)."""
+    airflow_task_killed(settings, result, report)
+
+
 def _stored_after(store: Store, load: Load, after: float) -> bool:
     """Whether the first order accepted after `after` is in MongoDB already."""
     accepted = [a.order_id for a in load.between(after, 1e12) if a.status == 202][:1]
@@ -510,6 +525,8 @@ class Scenario:
     clients: int  # 0: open loop at the rate
     summary: str
     dashboard: bool = False  # the stack runs the dashboard (the scenario watches it)
+    stack: Callable[[Settings], dict[str, Any]] | None = None  # more settings of its stack
+    failpoints: str = ""  # armed in the stack's processes, each firing once
 
 
 SCENARIOS = {
@@ -526,7 +543,24 @@ SCENARIOS = {
     "postgres-restarted": Scenario(
         _postgres_restarted, 1, 0, "PostgreSQL stopped for 10 s, then started"
     ),
+    "airflow-task-killed": Scenario(
+        _airflow_task_killed,
+        1,
+        0,
+        "Airflow's load task killed in its transaction, a dbt task and the spike task "
+        "holding its lease killed; retried by the scheduler",
+        stack=airflow_settings,
+        failpoints=AIRFLOW_FAILPOINTS,
+    ),
 }
+
+
+@contextlib.contextmanager
+def _removed(path: Path) -> Iterator[Path]:
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def run_scenario(
@@ -535,14 +569,21 @@ def run_scenario(
     scenario = SCENARIOS[name]
     load_text = f"{scenario.clients} clients" if scenario.clients else f"{rate:.0f} orders/s"
     result = ChaosResult(name, load_text)
-    with isolated_stack(
-        base,
-        report,
-        kafka_brokers=scenario.brokers,
-        stream_enabled=True,
-        stream_trigger_s=0.5,
-        **(DASHBOARD_SETTINGS if scenario.dashboard else {"dashboard_enabled": False}),
-    ) as settings:
+    once = Path(tempfile.mkdtemp(prefix="shopstream-failpoints-"))  # each fires once
+    env = {ENV: scenario.failpoints, ONCE_ENV: str(once)} if scenario.failpoints else {}
+    with (
+        _removed(once),
+        isolated_stack(
+            base,
+            report,
+            env=env,
+            kafka_brokers=scenario.brokers,
+            stream_enabled=True,
+            stream_trigger_s=0.5,
+            **(DASHBOARD_SETTINGS if scenario.dashboard else {"dashboard_enabled": False}),
+            **(scenario.stack(base) if scenario.stack else {}),
+        ) as settings,
+    ):
         load = Load(settings, rate=rate, clients=scenario.clients)
         pid = _driver_pid(settings)
         load.start()

@@ -3,9 +3,12 @@ that a crash exactly there loses and doubles nothing (FoundationDB's and TiKV's 
 
 `SHOPSTREAM_FAILPOINTS="warehouse.replace_day.before_commit"` (comma-separated names; `name=N`
 for the N-th time the point is reached) makes `failpoint(name)` SIGKILL its own process there: no
-`finally`, no `atexit`, no rollback by the client, like `kill -9` or the OOM killer. Unset (as
-in production) it is one dict lookup. Not a `Settings` field: it is a test's instrument, read
-from the process environment only, and a production process never has it.
+`finally`, no `atexit`, no rollback by the client, like `kill -9` or the OOM killer. With
+`SHOPSTREAM_FAILPOINTS_ONCE=<dir>` a point fires once across processes: the first process to
+reach it creates `<dir>/<name>` and dies, the others (a retry) run through; that is how
+`shopstream chaos` arms the stack's Airflow tasks. Unset (as in production) a failpoint is one
+dict lookup. Not a `Settings` field: it is a test's instrument, read from the process
+environment only, and a production process never has it.
 
 The points (each a `failpoint(...)` call in the code):
 - `warehouse.replace_day.before_commit`: a day's raw load has deleted and inserted its rows,
@@ -22,10 +25,12 @@ import os
 import signal
 from collections import Counter
 from functools import cache
+from pathlib import Path
 
-__all__ = ["ENV", "failpoint"]
+__all__ = ["ENV", "ONCE_ENV", "failpoint"]
 
 ENV = "SHOPSTREAM_FAILPOINTS"
+ONCE_ENV = "SHOPSTREAM_FAILPOINTS_ONCE"
 _reached: Counter[str] = Counter()
 
 
@@ -44,5 +49,11 @@ def failpoint(name: str) -> None:
     if not spec or name not in (armed := _armed(spec)):
         return
     _reached[name] += 1
-    if _reached[name] == armed[name]:
-        os.kill(os.getpid(), signal.SIGKILL)
+    if _reached[name] != armed[name]:
+        return
+    if once := os.environ.get(ONCE_ENV):
+        try:  # the first process here claims the point; the others run through
+            os.close(os.open(Path(once) / name, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return
+    os.kill(os.getpid(), signal.SIGKILL)

@@ -368,7 +368,7 @@ def cmd_chaos(
     scenarios: list[str] = typer.Argument(
         None,
         help="Scenarios to run (default: all): broker-leader, two-brokers, broker-stopped, "
-        "store-killed, postgres-restarted.",
+        "store-killed, postgres-restarted, airflow-task-killed.",
     ),
     rate: float = typer.Option(200.0, min=1, max=2000, help="Orders/s of the open-loop load."),
     output: Path = typer.Option(CHAOS_OUTPUT, help="Where to write the results (JSON)."),
