@@ -204,8 +204,9 @@ class ChaosResult:
     p99_202_during_s: float | None = None  # accepted orders sent during the fault
     answers_during: dict[str, int] = field(default_factory=dict)  # status -> count
     recovery_s: float | None = None
-    # Scenarios watching the dashboard: the fault's start to the page's "not answering" error,
-    # and the restart to the error gone and the KPIs shown again (same tab, never reloaded).
+    # Scenarios watching the dashboard: the store held down (killed, supervisord's own restart
+    # stopped) to the page's "not answering" error, and the restart to the error gone and the
+    # KPIs shown again (same tab, never reloaded).
     dashboard_unavailable_after_s: float | None = None
     dashboard_recovered_after_s: float | None = None
     notes: list[str] = field(default_factory=list)
@@ -408,30 +409,28 @@ def _store_killed(settings: Settings, load: Load, result: ChaosResult, report: R
     report(f"dashboard: Overview open at {watch.url}, read every {watch.interval_s} s")
     watch.start()  # its failure to load is judged with the rest
     try:
-        killed, back = _program_down(settings, load, result, report, "mongo", 20, kill=True)
+        down, back = _program_down(settings, load, result, report, "mongo", 20, kill=True)
         # `back`: supervisord asked to start it (the store may answer before startsecs end)
         until = back + 60  # the page's KPIs without the error, or give up
         _wait(lambda: watch.first(back, _healthy) is not None, until - time.monotonic())
         time.sleep(2 * settings.dashboard_refresh_s)  # two more refreshes: does it stay so?
     finally:
         watch.stop()
-    _judge_dashboard(watch, killed, back, result)
+    _judge_dashboard(watch, down, back, result)
 
 
 def _healthy(sample: Sample) -> bool:
     return sample.healthy
 
 
-def _judge_dashboard(
-    watch: DashboardWatch, killed: float, back: float, result: ChaosResult
-) -> None:
+def _judge_dashboard(watch: DashboardWatch, down: float, back: float, result: ChaosResult) -> None:
     if watch.failure is not None:
         result.problems.append(f"dashboard: reading the page failed: {watch.failure}")
-    error = watch.first(killed, lambda s: s.error)
+    error = watch.first(down, lambda s: s.error)
     if error is None or error.at > back:
         result.problems.append("dashboard: the page never showed the store unavailable")
     else:
-        result.dashboard_unavailable_after_s = round(error.at - killed, 1)
+        result.dashboard_unavailable_after_s = round(error.at - down, 1)
     healthy = watch.first(back, _healthy)
     if healthy is None or healthy.at > back + 60:
         result.problems.append("dashboard: no KPIs without the error within 60 s of the restart")
@@ -443,8 +442,8 @@ def _judge_dashboard(
         result.problems.append(f"dashboard: the page reloaded ({watch.loads} loads)")
     result.notes.append(
         f"dashboard: {len(watch.samples)} reads of the Overview every {watch.interval_s} s, "
-        f"one tab, {watch.loads} load(s); from the kill (restart at +{back - killed:.1f} s): "
-        + watch.timeline(killed)
+        f"one tab, {watch.loads} load(s); from the store held down (restart at "
+        f"+{back - down:.1f} s): " + watch.timeline(down)
     )
 
 
@@ -466,7 +465,9 @@ def _program_down(
     kill: bool,
 ) -> tuple[float, float]:
     """Stops `program` for `seconds` and judges the answers meanwhile and the recovery;
-    returns when it went down and when it was asked to start again (time.monotonic())."""
+    returns when it was down for good and when it was asked to start again
+    (time.monotonic()). A kill is followed by stopping the restart supervisord begins at once,
+    which can take a while on a loaded machine; `seconds` count from then."""
     sup = Supervisor(settings.data_path)
     report(f"{'kill -9' if kill else 'stop'} {program}; back in {seconds:.0f} s")
     began = time.monotonic()
@@ -474,6 +475,9 @@ def _program_down(
         sup.kill_program(program)
     else:
         sup.stop_program(program)
+    down = time.monotonic()
+    if down - began > 5:
+        result.notes.append(f"{program} held down {down - began:.1f} s after the kill/stop began")
     time.sleep(seconds)
     restarted = time.monotonic()  # asked; supervisord answers once it has run for 2 s
     sup.start_program(program)
@@ -496,7 +500,7 @@ def _program_down(
             result.problems.append(f"no order sent after {program}'s restart stored in 300 s")
     finally:
         store.close()
-    return began, restarted
+    return down, restarted
 
 
 def _airflow_task_killed(
