@@ -19,9 +19,11 @@ back after 30 s), `two-brokers` (kill -9 two of three for 15 s: 503 within 5 s, 
 clients: every answer within 5 s), `store-killed` (kill -9 the MongoDB role for 20 s: the job
 waits or is restarted, exact either way; the dashboard's Overview, open in one headless
 Chromium tab throughout and never reloaded, shows the store unavailable meanwhile and its KPIs
-again within 60 s of the restart) and `postgres-restarted` (PostgreSQL stopped for 10 s: the
-API keeps answering from its cache of known ids; the job reconnects). Results: JSON
-(`--output`) and the table of docs/reliability.md.
+again within 60 s of the restart), `postgres-restarted` (PostgreSQL stopped for 10 s: the
+API keeps answering from its cache of known ids; the job reconnects) and `airflow-task-killed`
+(the stack's Airflow runs yesterday's warehouse load and spike detection with tasks killed
+mid-way; the scheduler's retries must leave what an undisturbed run leaves:
+`chaos_airflow`). Results: JSON (`--output`) and the table of docs/reliability.md.
 """
 
 from __future__ import annotations
