@@ -165,8 +165,13 @@ class Settings(BaseSettings):
     spike_lookback_days: int = Field(default=90, ge=1, le=3650)
     spike_min_history_days: int = Field(default=14, ge=1)
     spike_min_units: int = Field(default=5, ge=0)
-    spike_min_orders: int = Field(default=16, ge=0)  # orders with the product on the day
-    spike_margin: float = Field(default=1.6, ge=1.0)  # units > margin x P95
+    spike_min_orders: int = Field(default=3, ge=0)  # orders with the product on the day
+    spike_margin: float = Field(default=1.3, ge=1.0)  # units > margin x P95
+    # the noise test: P(orders >= the day's) under the product's own negative binomial must be
+    # below alpha (0: no test); the precision/recall dial (docs/spikes.md, "The rule")
+    spike_alpha: float = Field(default=3e-5, ge=0.0, lt=1.0)
+    # a store event when the whole store sells above this times its usual (0: no store events)
+    spike_store_margin: float = Field(default=1.3, ge=0.0)
     spike_weekday: bool = True  # weekday-aware baseline
     spike_grace_minutes: int = Field(default=30, ge=0)  # after the watermark passes the day
     # the detector's one-writer lease: a dead run's lease frees after this (a heartbeat keeps a
@@ -176,6 +181,18 @@ class Settings(BaseSettings):
     # The daily DAG's first day (catchup runs every day from it); default: 30 days before `up`.
     spike_start_date: date | None = None
     spike_catchup: bool = True  # False: after an outage, run only the latest day
+    # Spike alerts (docs/spikes.md, "Alerts"): each new spike of a product and day is POSTed
+    # once to this URL (unset: no alerts). A Slack webhook URL holds its token: a secret.
+    spike_webhook_url: SecretStr | None = None
+    spike_webhook_format: Literal["json", "slack"] = "json"
+    # a POST is tried this many times, waiting backoff_s, then twice that, ... in between;
+    # what still fails is retried by the next spike run (the intraday one every few minutes)
+    spike_webhook_attempts: int = Field(default=4, ge=1, le=10)
+    spike_webhook_backoff_s: float = Field(default=1.0, ge=0.0, le=60.0)
+    spike_webhook_timeout_s: float = Field(default=5.0, gt=0.0, le=60.0)
+    # alerts go out for today's and the last N days' spikes only (a backfill or a catchup of
+    # older days alerts nobody), and undelivered ones are retried as long as their day is in it
+    spike_webhook_max_age_days: int = Field(default=1, ge=0, le=30)
 
     # Airflow (its own virtualenv; metadata in the stack's PostgreSQL, database `airflow`).
     airflow_enabled: bool = True  # whether `up` runs Airflow

@@ -14,12 +14,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 
 from shopstream import failpoints
 from shopstream.config import Settings, settings_env
 from shopstream.domain.documents import DAILY_DEMAND, DEMAND_HISTORY, DEMAND_SPIKES, LEASES
-from shopstream.spikes.detector import run
+from shopstream.spikes.detector import expected_days, run, window
 from shopstream.spikes.intraday import refresh
 from shopstream.spikes.rule import Rule
 from shopstream.store.client import connect
@@ -95,6 +96,10 @@ def test_daily_demand_and_spikes_of_a_day(store: Any) -> None:
         day = (start + timedelta(days=i)).isoformat()
         assert history.units[row, i] == truth[day][SPIKER]
     assert history.units[row, history.column(SPIKE_DAY)] == 60
+    # and its orders (the noise test's input): four a day, sixty buyers on the spike day
+    assert history.orders is not None
+    assert history.orders[row, history.column(SPIKE_DAY)] == 60
+    assert set(history.orders[row, :-1].tolist()) == {4}
 
     spikes = _spikes(db, SPIKE_DAY)
     assert [s["product_id"] for s in spikes.spikes] == [SPIKER]  # not the newcomer: 10 days
@@ -108,6 +113,10 @@ def test_daily_demand_and_spikes_of_a_day(store: Any) -> None:
     assert len(spike["history"]) == 30
     assert spike["history"][-1] == truth[(SPIKE_DAY - timedelta(days=1)).isoformat()][SPIKER]
     assert spikes.rule == RULE.as_document()
+    assert spike["orders"] == 60
+    assert spike["orders_expected"] == pytest.approx(4.0)
+    assert spike["p_value"] < RULE.alpha
+    assert spikes.store == {"level": 1.0, "event": False, "products_used": 5, "margin": 1.3}
 
 
 def test_a_rerun_gives_the_same_result(store: Any) -> None:
@@ -137,13 +146,66 @@ def test_a_range_backfill_and_stale_spikes_cleared(store: Any) -> None:
     assert len(_spikes(db, SPIKE_DAY).spikes) == 1
 
 
+def test_a_store_event_is_kept_and_left_out_of_later_histories(store: Any) -> None:
+    db, _ = store
+    event = SPIKE_DAY - timedelta(days=5)
+    _detect(db, event, event)  # five products: too few to measure the store's level
+    assert db.spikes.store_events() == {}
+    ordinary = _spikes(db, event)
+    surge = {**ordinary.store, "event": True, "level": 1.8}
+    doc = {"day": ordinary.day, "spikes": ordinary.spikes, "count": len(ordinary.spikes),
+           "rule": ordinary.rule, "store": surge}  # fmt: skip
+    db.spikes.write_day(event.isoformat(), doc)  # as a run on a bigger store would have
+    assert db.spikes.store_events() == {event.isoformat(): 1.8}
+    _detect(db, SPIKE_DAY, SPIKE_DAY)
+    spike = _spikes(db, SPIKE_DAY).spikes[0]
+    assert spike["history"][(event - date.fromisoformat(spike["history_start"])).days] is None
+    assert spike["history_days"] == 29  # the event day is not one of the product's days
+    _detect(db, event, event)  # decided again: not an event, so out of the index
+    assert db.spikes.store_events() == {}
+    _detect(db, SPIKE_DAY, SPIKE_DAY)
+    assert _spikes(db, SPIKE_DAY).spikes[0]["history_days"] == 30
+
+
+def test_a_spike_labelled_expected_leaves_later_baselines(store: Any, stack: Settings) -> None:
+    db, _ = store
+    _detect(db, SPIKE_DAY, SPIKE_DAY)
+    env = settings_env(
+        stack.model_copy(update={"mongo_database": db.name, "business_timezone": TIMEZONE})
+    )
+    label = [sys.executable, "-m", "shopstream", "spikes", "label", "--date", str(SPIKE_DAY)]
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*label, *args], env=env, capture_output=True, text=True, timeout=60)
+
+    wrong = cli("expected", "--product", "2")
+    assert wrong.returncode == 1
+    assert f"product 2 is not a spike of {SPIKE_DAY} (its spikes: {SPIKER})" in wrong.stderr
+    assert cli("maybe", "--product", str(SPIKER)).returncode == 1
+    done = cli("expected", "--product", str(SPIKER), "--note", "a promotion", "--by", "ana")
+    assert done.returncode == 0, done.stderr
+    [stored] = db.spikes.labels()
+    assert (stored.day, stored.product_id, stored.label, stored.note, stored.by) == (
+        str(SPIKE_DAY), SPIKER, "expected", "a promotion", "ana",
+    )  # fmt: skip
+    later = SPIKE_DAY + timedelta(days=2)
+    history = db.demand.read_history(later - timedelta(days=RULE.lookback_days), later)
+    history.excluded = expected_days(db)
+    w = window(history, later, RULE)
+    row = list(history.product_ids).index(SPIKER)
+    assert np.isnan(w.history[row, -2])  # the expected day is not one of its days
+    assert np.isfinite(w.history[:, -2]).sum() == len(history.product_ids) - 1  # others keep it
+    assert cli("clear", "--product", str(SPIKER)).returncode == 0
+    assert db.spikes.labels() == []
+
+
 def test_emerging_spikes_of_today(store: Any, stack: Settings) -> None:
     db, orders = store
     today = FIRST + timedelta(days=DAYS)  # the day after the dataset
     _detect(db, today - timedelta(days=1), today - timedelta(days=1))  # history up to yesterday
     rng = random.Random(3)
     morning = [order_doc(rng.randint(1, 50), _at(today, 1, 5), [(p, 3, 1000)]) for p in STEADY]
-    rush = [order_doc(7, _at(today, 9, m), [(4, 5, 1000)]) for m in range(10, 50, 10)]
+    rush = [order_doc(7, _at(today, 9, m), [(4, 1, 1000)]) for m in range(10, 50, 2)]
     write_orders(db, morning, TZ, stack)
     first = refresh(db, _at(today, 8, 0), TZ, RULE)
     # at 08:00 products 1-5 have sold 3 each, a normal day's first quarter: nothing yet
@@ -154,6 +216,7 @@ def test_emerging_spikes_of_today(store: Any, stack: Settings) -> None:
     assert [(s["product_id"], s["above"]) for s in second["spikes"]] == [(4, True)]
     spike = second["spikes"][0]
     assert spike["units"] == 23  # against ~5 by 10:00 on a normal day
+    assert spike["orders"] == 21  # against ~2 (p ~ 10^-13): many buyers, not one big order
     assert spike["crossed_at"] == _at(today, 10, 0)
     assert spike["units"] > spike["threshold"]
     # later in the day, a refresh keeps the time it first crossed
@@ -203,6 +266,8 @@ def _spikes_cli(stack: Settings, database: str, first: date, last: date, failpoi
             "spike_min_orders": RULE.min_orders,
             "spike_margin": RULE.margin,
             "spike_weekday": RULE.weekday,
+            "spike_alpha": RULE.alpha,
+            "spike_store_margin": RULE.store_margin,
         }
     )
     env = {**settings_env(settings), failpoints.ENV: failpoint}

@@ -10,6 +10,7 @@ import pytest
 
 from shopstream.domain import OrderIn
 from shopstream.simulator.model import DemandModel, Spike, plan_spikes
+from shopstream.simulator.runner import parse_surge
 
 PRODUCTS = np.arange(1, 1001)  # rank order: product 1 is the best seller
 CUSTOMERS = np.arange(1, 5001)
@@ -96,6 +97,24 @@ def test_injected_spike_shows_in_the_data_and_the_ground_truth() -> None:
     assert daily[day] > 3 * usual
     expected_extra = 4.0 * m.expected_units(40, day)
     assert m.injected[spike] == pytest.approx(expected_extra, rel=0.25)
+
+
+def test_a_store_wide_surge_multiplies_every_hour_of_its_day() -> None:
+    day = date(2026, 3, 4)  # a Wednesday
+    m = model()
+    m.surges = {day: 1.8}
+    start = datetime(2026, 3, 4, tzinfo=UTC)
+    plain = model().expected_orders(start, start + timedelta(days=1))
+    assert m.expected_orders(start, start + timedelta(days=1)) == pytest.approx(1.8 * plain)
+    assert m.expected_orders(start + timedelta(days=1), start + timedelta(days=2)) == (
+        model().expected_orders(start + timedelta(days=1), start + timedelta(days=2))
+    )
+    drawn = len(m.generate(start, start + timedelta(days=1)))
+    assert abs(drawn - 1.8 * plain) < 5 * (1.8 * plain) ** 0.5  # Poisson: within 5 sd
+    assert parse_surge("2026-03-04:1.8") == (day, 1.8)
+    for bad in ("2026-03-04", "2026-13-04:2", "2026-03-04:x", "2026-03-04:0"):
+        with pytest.raises(ValueError, match="surge"):
+            parse_surge(bad)
 
 
 def test_spikes_are_planned_on_popular_products_and_given_days() -> None:

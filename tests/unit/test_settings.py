@@ -85,6 +85,20 @@ def test_secrets_are_not_printed() -> None:
     assert DEV_API_KEY not in repr(s)
 
 
+def test_the_spike_webhooks_url_is_a_secret_that_child_processes_still_get(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = "https://hooks.slack.com/services/T0/B0/xoxb-token-7f"
+    monkeypatch.setenv("SHOPSTREAM_SPIKE_WEBHOOK_URL", url)
+    monkeypatch.setenv("SHOPSTREAM_SPIKE_WEBHOOK_FORMAT", "slack")
+    s = Settings()
+    assert "xoxb-token-7f" not in repr(s)
+    assert s.spike_webhook_format == "slack"
+    assert settings_env(s)["SHOPSTREAM_SPIKE_WEBHOOK_URL"] == url  # the DAGs' tasks need it
+    monkeypatch.delenv("SHOPSTREAM_SPIKE_WEBHOOK_URL")
+    assert Settings().spike_webhook_url is None  # unset: no alerts
+
+
 def test_settings_env_round_trips_for_child_processes(monkeypatch: pytest.MonkeyPatch) -> None:
     original = Settings(api_port=8123, kafka_bootstrap="k:1", data_dir=Path("rel/dir"))
     for key, value in settings_env(original).items():

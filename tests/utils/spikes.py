@@ -40,8 +40,8 @@ def at_local(day: date, hour: int, minute: int, tz: ZoneInfo) -> datetime:
 
 def dataset(tz: ZoneInfo) -> list[dict[str, Any]]:
     """Products 1-5 sell 8-12 units a day in four orders spread over the local day; product 3
-    sells 60 on SPIKE_DAY; product 6 starts 10 days before it (too little history) and sells
-    80 that day. Unit price: 1000 + product id cents."""
+    sells 60 on SPIKE_DAY, to 60 buyers; product 6 starts 10 days before it (too little
+    history) and sells 80 that day. Unit price: 1000 + product id cents."""
     rng = random.Random(9)
     orders = []
     for i in range(DAYS):
@@ -54,8 +54,11 @@ def dataset(tz: ZoneInfo) -> list[dict[str, Any]]:
                 units = 80
             parts = [units // 4 + (1 if k < units % 4 else 0) for k in range(4)]
             for hour, qty in zip(LOCAL_HOURS, parts, strict=True):
-                at = at_local(day, hour, rng.randint(0, 59), tz)
-                orders.append(order_doc(rng.randint(1, 50), at, [(pid, qty, 1000 + pid)]))
+                # a spike is many buyers (one unit each), an ordinary day four orders
+                sizes = [1] * qty if units >= 60 else [qty]
+                for size in sizes:
+                    at = at_local(day, hour, rng.randint(0, 59), tz)
+                    orders.append(order_doc(rng.randint(1, 50), at, [(pid, size, 1000 + pid)]))
     return orders
 
 

@@ -172,7 +172,12 @@ def cmd_demo(
         # about one injected spike a day after the first two weeks (their ground truth is in
         # spikes_truth.json; `shopstream bench spikes` scores the detector against it)
         spikes = max(history_days - 14, 0)
-        history = SimOptions(backfill_days=history_days, orders_per_day=3000, spikes=spikes)
+        # and a store-wide sale five days ago (x1.8): the Demand spikes page's store event
+        sale = (settings.clock.today() - timedelta(days=5)).isoformat()
+        surge = (f"{sale}:1.8",) if history_days >= 21 else ()
+        history = SimOptions(
+            backfill_days=history_days, orders_per_day=3000, spikes=spikes, surge=surge
+        )
         asyncio.run(run_simulation(settings, history, truth, key))
     console.rule(f"live: ~{rate:g} orders/s through POST /order -> Kafka '{settings.orders_topic}'")
     watcher = _Watcher(settings.kafka_servers, settings.orders_topic)

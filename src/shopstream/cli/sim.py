@@ -20,6 +20,7 @@ from shopstream.simulator.runner import (
     live,
     load_catalog,
     parse_spike,
+    parse_surge,
     write_truth,
 )
 from shopstream.simulator.sender import OrderSender, SendStats
@@ -84,6 +85,7 @@ class SimOptions:
     orders_per_day: float = 5000
     spikes: int = 3
     spike: tuple[str, ...] = ()
+    surge: tuple[str, ...] = ()  # YYYY-MM-DD:FACTOR: the whole store's orders x FACTOR that day
     seed: int = 42
     signups_per_day: float = 200
     concurrency: int = 8
@@ -106,7 +108,9 @@ async def run_simulation(
     )
     # Keep the first two weeks of a backfill spike-free: a spike needs a history to stand out
     # (the detector judges a product after SHOPSTREAM_SPIKE_MIN_HISTORY_DAYS, 14 by default).
+    model.surges = dict(parse_surge(s) for s in opts.surge)
     eligible = days[14:] if len(days) > 14 else days
+    eligible = [d for d in eligible if d not in model.surges] or eligible  # truth stays clear
     explicit = tuple(parse_spike(s) for s in opts.spike)
     known = set(products.tolist())
     for s in explicit:
@@ -163,6 +167,9 @@ def cmd_simulate(
     orders_per_day: float = typer.Option(5000, min=1, help="Backfill: average orders per day."),
     spikes: int = typer.Option(3, min=0, help="Random demand spikes to inject."),
     spike: list[str] = typer.Option([], help="Explicit spike PRODUCT_ID:YYYY-MM-DD:MULTIPLIER."),
+    surge: list[str] = typer.Option(
+        [], help="A store-wide surge YYYY-MM-DD:FACTOR (every product's orders x FACTOR)."
+    ),
     seed_value: int = typer.Option(42, "--seed", help="Random seed (backfills are reproducible)."),
     signups_per_day: float = typer.Option(200, min=0, help="New customers per day."),
     truth: Path | None = typer.Option(None, help="Spike ground-truth file (JSON)."),
@@ -180,6 +187,7 @@ def cmd_simulate(
             orders_per_day,
             spikes,
             tuple(spike),
+            tuple(surge),
             seed_value,
             signups_per_day,
             concurrency,

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import getpass
 from datetime import datetime, timedelta
 
 import typer
+from rich.markup import escape
 
 from shopstream.cli.common import console, exit_on_sigterm, fail, load_settings, parse_day, store
 from shopstream.spikes import rule_from
+from shopstream.spikes.alerts import Outcome, send_daily, send_emerging
 from shopstream.spikes.complete import day_complete
 from shopstream.spikes.detector import run
 from shopstream.spikes.intraday import refresh
 from shopstream.store.leases import LeaseBusyError, LeaseLostError
+from shopstream.store.records import LABELS
 
 __all__ = ["register"]
 
@@ -31,6 +35,14 @@ _MIN_UNITS = typer.Option(None, "--min-units", help="Fewest units on the day to 
 _MIN_ORDERS = typer.Option(None, "--min-orders", help="Fewest orders on the day to call a spike.")
 _MARGIN = typer.Option(None, "--margin", help="Units must exceed MARGIN x P95.")
 _WEEKDAY = typer.Option(None, "--weekday/--no-weekday", help="Weekday-aware baseline.")
+_ALPHA = typer.Option(
+    None, "--alpha", help="The noise test's significance; 0 turns it off (SHOPSTREAM_SPIKE_ALPHA)."
+)
+_STORE_MARGIN = typer.Option(
+    None,
+    "--store-margin",
+    help="A store event above this store level; 0: none (SHOPSTREAM_SPIKE_STORE_MARGIN).",
+)
 
 
 @spikes.command("run")
@@ -45,6 +57,8 @@ def cmd_run(
     min_orders: int = _MIN_ORDERS,
     margin: float = _MARGIN,
     weekday: bool = _WEEKDAY,
+    alpha: float = _ALPHA,
+    store_margin: float = _STORE_MARGIN,
 ) -> None:
     """Store each product's daily demand and the day's spikes (idempotent; reruns replace)."""
     settings = load_settings()
@@ -61,7 +75,8 @@ def cmd_run(
     try:
         rule = rule_from(
             settings, lookback_days=lookback, min_history_days=min_history, min_units=min_units,
-            min_orders=min_orders, margin=margin, weekday=weekday,
+            min_orders=min_orders, margin=margin, weekday=weekday, alpha=alpha,
+            store_margin=store_margin,
         )  # fmt: skip
     except ValueError as exc:
         fail(f"invalid rule: {exc}")
@@ -78,8 +93,10 @@ def cmd_run(
             )  # fmt: skip
         except (LeaseBusyError, LeaseLostError) as exc:
             fail(str(exc))
+        sent = send_daily(opened, settings, [r.day for r in results])
     total = sum(r.spikes for r in results)
     console.print(f"[bold]{len(results)} day(s), {total} spike(s)[/] ({rule})")
+    _print_alerts(sent)
 
 
 @spikes.command("emerging")
@@ -99,6 +116,7 @@ def cmd_emerging(
             fail("--at needs a timezone offset (e.g. +00:00)")
     with store(settings) as opened:
         doc = refresh(opened, moment, settings.clock.zone, rule_from(settings))
+        sent = send_emerging(opened, settings, doc["day"])
     console.print(f"{doc['day']} as of {doc['local_time']}: {doc['count']} emerging spike(s)")
     for s in doc["spikes"]:
         mark = "above" if s["above"] else "was above"
@@ -106,6 +124,16 @@ def cmd_emerging(
             f"  {s['product_id']:>7} {s['name'] or '':30} {s['units']:>6} units "
             f"(threshold {s['threshold']}) {mark}, crossed {s['crossed_at']:%H:%M}"
         )
+    _print_alerts(sent)
+
+
+def _print_alerts(sent: Outcome) -> None:
+    """What the spike alerts did; a delivery that failed is a warning, not a failed command
+    (the spikes are stored; the next run retries)."""
+    for line in sent.lines():
+        console.print(line)
+    if warning := sent.warning():
+        console.print(f"[bold yellow]warning:[/] {escape(warning)}")
 
 
 @spikes.command("complete")
@@ -141,12 +169,54 @@ def cmd_show(
     if found is None:
         fail(f"{day} has not been detected: run `shopstream spikes run --date {day}`")
     console.print(f"{day}: {len(found.spikes)} spike(s), rule {found.rule}")
+    if found.store.get("event"):
+        console.print(f"  store event: the whole store sold x{found.store['level']:.2f} its usual")
     for s in found.spikes:
         ratio = s["ratio"] or float("inf")
+        noise = ""
+        if s.get("p_value") is not None:
+            expected = f"{s['orders_expected']:.1f} expected (p {s['p_value']:.2g})"
+            noise = f", {s['orders']} orders vs {expected}"
         console.print(
             f"  {s['product_id']:>7} {s['name'] or '':30} {s['category'] or '':12} "
-            f"{s['units']:>6} units, P95 {s['p95']:.1f}, x{ratio:.2f}"
+            f"{s['units']:>6} units, P95 {s['p95']:.1f}, x{ratio:.2f}{noise}"
         )
+
+
+@spikes.command("label")
+def cmd_label(
+    label: str = typer.Argument(
+        ..., help="expected (a promotion, a known event), wrong (a false alarm) or clear."
+    ),
+    day: str = typer.Option(..., "--date", help="The spike's business day."),
+    product: int = typer.Option(..., "--product", help="The product id."),
+    note: str = typer.Option("", help="Why (shown on the Demand spikes page)."),
+    by: str = typer.Option(None, help="Who labels it (default: this user)."),
+) -> None:
+    """Label a detected spike. An expected day is left out of the product's later baselines
+    (it takes effect from the next run); labels show on the Demand spikes page."""
+    settings = load_settings()
+    when = parse_day(day, "--date")
+    assert when is not None
+    if label not in (*LABELS, "clear"):
+        fail(f"the label is one of {', '.join(LABELS)} or clear, not {label!r}")
+    with store(settings) as opened:
+        found = opened.spikes.spikes_of(when.isoformat())
+        if found is None:
+            fail(f"{when} has not been detected: run `shopstream spikes run --date {when}`")
+        if label != "clear" and product not in {s["product_id"] for s in found.spikes}:
+            detected = ", ".join(str(s["product_id"]) for s in found.spikes) or "none"
+            fail(f"product {product} is not a spike of {when} (its spikes: {detected})")
+        opened.spikes.set_label(
+            when.isoformat(),
+            product,
+            None if label == "clear" else label,
+            note=note,
+            by=by or getpass.getuser(),
+            at=settings.clock.now(),
+        )
+    done = "cleared" if label == "clear" else f"labelled {label}"
+    console.print(f"{when}, product {product}: {done}")
 
 
 def register(app: typer.Typer) -> None:

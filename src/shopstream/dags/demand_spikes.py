@@ -43,7 +43,9 @@ demand history).
    (reschedules itself every 5 minutes; fails after 12 hours).
 2. **detect_spikes**: `shopstream spikes run --date D`: each product's demand of D into
    `daily_demand`, D's spikes (units above the margin times the P95 of the product's own
-   history) into `demand_spikes`, replacing what D had. Safe to rerun (clear the task).
+   history) into `demand_spikes`, replacing what D had. Safe to rerun (clear the task). New
+   spikes of a recent D are then posted to the spike webhook, once each (if one is set:
+   `SHOPSTREAM_SPIKE_WEBHOOK_URL`); a failed POST does not fail the task.
 
 Rule and grace: `SHOPSTREAM_SPIKE_*` settings; see docs/spikes.md.
 """
@@ -53,8 +55,9 @@ EMERGING_DOC = f"""
 
 Every {EVERY} minutes: `shopstream spikes emerging --at <run time>` compares each product's
 units so far today with the P95 of its units up to the same time on earlier days and stores
-the products above it in `emerging_spikes` (with the time each first crossed). No catchup:
-only the latest state matters.
+the products above it in `emerging_spikes` (with the time each first crossed), then posts each
+product newly above to the spike webhook (if one is set) and retries alerts that failed. No
+catchup: only the latest state matters.
 """
 
 DEFAULTS = {

@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 __all__ = [
+    "ALERT_STATUS_KEY",
     "CUSTOMER_DAYS",
     "CUSTOMER_SETS",
     "DAILY_DEMAND",
@@ -32,7 +33,10 @@ __all__ = [
     "ROLLUP_HOUR",
     "ROLLUP_MINUTE",
     "ROLLUP_TOTAL",
+    "SPIKE_ALERTS",
     "SPIKE_DAYS_KEY",
+    "SPIKE_LABELS",
+    "SPIKE_LABELS_KEY",
     "STREAM_BATCHES",
     "STREAM_STATUS",
     "TOTAL_KEY",
@@ -45,6 +49,7 @@ __all__ = [
     "day_products_keys",
     "dead_letter_key",
     "history_calendar_key",
+    "history_orders_key",
     "history_period",
     "history_shard_key",
     "hour_key",
@@ -75,8 +80,15 @@ DEMAND_HISTORY = "demand_history"  # _id: history_shard_key, history_calendar_ke
 DEMAND_SPIKES = "demand_spikes"  # _id: the business day (its spikes), or SPIKE_DAYS_KEY
 EMERGING_SPIKES = "emerging_spikes"  # _id: the business day (today's provisional spikes)
 LEASES = "leases"  # _id: what a lease guards ("demand_history": one spike run at a time)
+# _id: the business day (its spike alerts' deliveries, by product id or "store"), or
+#   ALERT_STATUS_KEY (the last attempt and delivery, undelivered alerts by day)
+SPIKE_ALERTS = "spike_alerts"
+ALERT_STATUS_KEY = "status"
 FIRST_SALES_KEY = "first_sales"
 SPIKE_DAYS_KEY = "days"
+# _id: SPIKE_LABELS_KEY: every label users gave a detected spike, by day and product id
+SPIKE_LABELS = "spike_labels"
+SPIKE_LABELS_KEY = "labels"
 
 # A day's products are spread over this many `rollup_day_product` documents (by product id),
 # so a micro-batch rewrites at most this many per day however many products it sold, and a
@@ -119,6 +131,12 @@ def history_shard_key(period: str, product_id: int) -> str:
     """`2026Q4|07`: the `demand_history` document with this product's daily units of a
     quarter."""
     return f"{period}|{product_id % PRODUCT_SHARDS:02d}"
+
+
+def history_orders_key(period: str, shard: int) -> str:
+    """`2026Q4|07|orders`: the daily orders (orders with the product) of shard 7's products
+    over a quarter, beside their units (read only for the noise test's recent days)."""
+    return f"{period}|{shard:02d}|orders"
 
 
 def history_calendar_key(period: str) -> str:

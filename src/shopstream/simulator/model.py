@@ -6,6 +6,8 @@
   activity weight, so a few customers order often.
 - Injected spikes multiply one product's expected units on one (business) day; the extra
   units arrive as additional orders through the day, and are counted as ground truth.
+- Store-wide surges (`surges`: business day -> factor, a sale or a holiday) multiply the
+  whole store's order rate on a day; the detector reports such a day as one store event.
 - Everything comes from one seeded generator: the same seed and windows give the same
   orders, order ids included, so a rerun backfill is deduplicated downstream. An order id is
   derived from the seed and the order itself (time, customer, sequence), so other windows (a
@@ -119,6 +121,7 @@ class DemandModel:
         self._activity = self.rng.lognormal(0.0, 1.0, len(self.customers))
         self._customer_cum = np.cumsum(self._activity)
         self.spikes = spikes
+        self.surges: dict[date, float] = {}  # business day -> the store's order rate factor
         self.injected: Counter[Spike] = Counter()
         # Per business day of what `generate` covered: the model's mean and the orders drawn.
         self.expected: defaultdict[date, float] = defaultdict(float)
@@ -129,10 +132,10 @@ class DemandModel:
     # ------------------------------------------------------------------ rates
 
     def hourly_rate(self, local: datetime) -> float:
-        """Expected orders per hour at this local time."""
-        return (
-            self.orders_per_day / 24 * DAILY_PROFILE[local.hour] * WEEKLY_PROFILE[local.weekday()]
-        )
+        """Expected orders per hour at this local time (a surge day's included)."""
+        surge = self.surges.get(local.date(), 1.0)
+        shape = DAILY_PROFILE[local.hour] * WEEKLY_PROFILE[local.weekday()]
+        return self.orders_per_day / 24 * shape * surge
 
     def calibrate(self, per_second: float, at: datetime) -> None:
         """Sets the level so that the rate at `at` is `per_second` orders/s."""

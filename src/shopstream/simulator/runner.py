@@ -18,7 +18,16 @@ from shopstream.simulator.catalog import customer_rows
 from shopstream.simulator.model import DemandModel, Spike
 from shopstream.simulator.sender import OrderSender, SendStats
 
-__all__ = ["Signups", "backfill", "backfill_days", "live", "load_catalog", "write_truth"]
+__all__ = [
+    "Signups",
+    "backfill",
+    "backfill_days",
+    "live",
+    "load_catalog",
+    "parse_spike",
+    "parse_surge",
+    "write_truth",
+]
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +160,25 @@ def write_truth(path: Path, model: DemandModel, meta: dict[str, Any]) -> None:
         for day in sorted(model.generated)
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({**meta, "per_day": per_day, "spikes": spikes}, indent=2) + "\n")
+    surges = {day.isoformat(): factor for day, factor in sorted(model.surges.items())}
+    document = {**meta, "per_day": per_day, "spikes": spikes, "surges": surges}
+    path.write_text(json.dumps(document, indent=2) + "\n")
+
+
+def parse_surge(text: str) -> tuple[date, float]:
+    """`YYYY-MM-DD:FACTOR`, e.g. `2026-11-27:1.8`: the whole store's orders x1.8 that day."""
+    try:
+        day, factor = text.split(":")
+        value = float(factor)
+    except ValueError:
+        raise ValueError(f"bad surge {text!r}; expected YYYY-MM-DD:FACTOR") from None
+    try:
+        when = date.fromisoformat(day)
+    except ValueError:
+        raise ValueError(f"bad surge {text!r}; expected YYYY-MM-DD:FACTOR") from None
+    if value <= 0:
+        raise ValueError(f"bad surge {text!r}: the factor must be positive")
+    return when, value
 
 
 def parse_spike(text: str) -> Spike:

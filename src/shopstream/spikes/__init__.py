@@ -1,8 +1,10 @@
-"""Demand spikes: a daily P95 rule over each product's own history, and its intraday warning.
+"""Demand spikes: a daily rule over each product's own history (above its P95 and its own noise),
+store-wide events, and the rule's intraday warning.
 
-`rule` (pure arithmetic), `demand` (daily demand from the rollups, and the history documents),
-`detector` (a day's or a range's run), `intraday` (today's emerging spikes), `complete` (is a
-day complete?), `lease` (one history writer at a time). docs/spikes.md describes all of it.
+`rule` (pure arithmetic), `nb` (the negative binomial's tail), `detector` (a day's or a
+range's run), `intraday` (today's emerging spikes), `complete` (is a day complete?),
+`quality` (precision and recall against simulated spikes). The daily demand and its history
+live in the store (`shopstream.store.demand_history`). docs/spikes.md describes all of it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ def rule_from(settings: Settings, **overrides: Any) -> Rule:
         "min_units": settings.spike_min_units,
         "min_orders": settings.spike_min_orders,
         "margin": settings.spike_margin,
+        "alpha": settings.spike_alpha,
+        "store_margin": settings.spike_store_margin,
         "weekday": settings.spike_weekday,
     }
     values.update({k: v for k, v in overrides.items() if v is not None})

@@ -2,9 +2,11 @@
 
 For each day D: its demand is read from the rollups and stored (`store.demand_history`); the history
 of the `lookback_days` before D is loaded too where it is missing (a first run needs no
-separate backfill); the rule (`spikes.rule`) runs over every product at once; and D's spikes
-replace what `demand_spikes` held for D (a rerun gives the same result, a day without spikes
-clears stale ones).
+separate backfill); the store's level on D is measured (`rule.store_level`) and a day above
+`store_margin` is a store event, every product then judged against its baseline times that
+level and the day left out of later histories; the rule (`spikes.rule`) runs over every product
+at once; and D's spikes replace what `demand_spikes` held for D (a rerun gives the same result,
+a day without spikes clears stale ones).
 """
 
 from __future__ import annotations
@@ -19,11 +21,30 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from shopstream.failpoints import failpoint
-from shopstream.spikes.rule import Rule, Verdicts, evaluate, history_matrix, weekday_factors
+from shopstream.spikes.nb import orders_needed
+from shopstream.spikes.rule import (
+    Rule,
+    Verdicts,
+    evaluate,
+    history_matrix,
+    store_level,
+    usual_units,
+    weekday_factors,
+    weekday_scale,
+)
 from shopstream.store.protocols import Store
 from shopstream.store.records import DayDemand, History
 
-__all__ = ["DayResult", "Window", "detect", "ratio_value", "run", "window"]
+__all__ = [
+    "DayResult",
+    "Detection",
+    "Window",
+    "detect",
+    "expected_days",
+    "ratio_value",
+    "run",
+    "window",
+]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +58,8 @@ class DayResult:
     eligible: int  # of which with enough history
     units: int
     spikes: int
+    store_level: float = 1.0
+    store_event: bool = False
 
 
 @dataclass
@@ -49,11 +72,15 @@ class Window:
     weekday: int
     factors: np.ndarray  # (7,)
     start: date
+    orders: np.ndarray  # (N,) orders on D
+    orders_history: np.ndarray  # (N, L) NaN where a day does not count or was not read
 
 
 def window(history: History, day: date, rule: Rule) -> Window:
-    """The rule's inputs for day D: D's units and the zero-filled history of the lookback
-    days before it (NaN before each product's first sale and on days never loaded)."""
+    """The rule's inputs for day D: D's units and orders, and the zero-filled history of the
+    lookback days before it (NaN before each product's first sale, on days never loaded, on
+    earlier store-event days and on a product's days labelled expected; the orders NaN too
+    before `history.orders_from`)."""
     c = history.column(day)
     lo = c - rule.lookback_days
     if lo < 0:
@@ -66,13 +93,31 @@ def window(history: History, day: date, rule: Rule) -> Window:
         ],
         dtype=np.int64,
     )
-    hist = history_matrix(history.units[:, lo:c], np.maximum(firsts, 0))
-    loaded = history.loaded[lo:c]
-    hist[:, ~loaded] = np.nan
+    firsts = np.maximum(firsts, 0)
+    counted = history.loaded[lo:c].copy()
+    for event in history.store_events:
+        if lo <= history.column(event) < c:
+            counted[history.column(event) - lo] = False
+    hist = history_matrix(history.units[:, lo:c], firsts)
+    hist[:, ~counted] = np.nan
+    if history.orders is None and (rule.alpha or rule.min_orders):
+        raise ValueError("the rule needs each product's daily orders: the history has none")
+    counts = history.orders if history.orders is not None else np.zeros_like(history.units)
+    orders_hist = history_matrix(counts[:, lo:c], firsts)
+    orders_hist[:, ~counted] = np.nan
+    if history.excluded:  # days labelled expected: out of that product's history
+        row = {int(p): i for i, p in enumerate(history.product_ids)}
+        for pid, days in history.excluded.items():
+            for d in days:
+                if pid in row and lo <= history.column(d) < c:
+                    hist[row[pid], history.column(d) - lo] = np.nan
+                    orders_hist[row[pid], history.column(d) - lo] = np.nan
+    read_from = history.column(history.orders_from) if history.orders_from else c
+    orders_hist[:, : max(0, min(read_from - lo, c - lo))] = np.nan
     weekdays = np.array([(start + timedelta(days=i)).weekday() for i in range(c - lo)])
     # the store's weekly shape from the days it sold anything (not the days before it opened,
-    # which are loaded as zeros, nor a store-wide outage)
-    selling = loaded & (history.store_units[lo:c] > 0)
+    # which are loaded as zeros, nor a store-wide outage or surge)
+    selling = counted & (history.store_units[lo:c] > 0)
     factors = weekday_factors(history.store_units[lo:c][selling], weekdays[selling])
     return Window(
         units=history.units[:, c].astype(np.float64),
@@ -81,7 +126,19 @@ def window(history: History, day: date, rule: Rule) -> Window:
         weekday=day.weekday(),
         factors=factors,
         start=start,
+        orders=counts[:, c].astype(np.float64),
+        orders_history=orders_hist,
     )
+
+
+def expected_days(store: Store) -> dict[int, set[date]]:
+    """The days users labelled a product's spike `expected` (a promotion, a known event), by
+    product: left out of its later histories."""
+    days: dict[int, set[date]] = {}
+    for label in store.spikes.labels():
+        if label.label == "expected":
+            days.setdefault(label.product_id, set()).add(date.fromisoformat(label.day))
+    return days
 
 
 def ratio_value(value: float) -> float | None:
@@ -89,23 +146,52 @@ def ratio_value(value: float) -> float | None:
     return round(float(value), 4) if np.isfinite(value) else None
 
 
-def detect(
-    history: History, demand: DayDemand, rule: Rule
-) -> tuple[list[dict[str, Any]], Verdicts]:
-    """Day D's spikes (as stored in `demand_spikes`), strongest first, and every verdict."""
+@dataclass
+class Detection:
+    """Day D's outcome: its spikes (as stored in `demand_spikes`, strongest first), the
+    store's level and every product's verdict."""
+
+    spikes: list[dict[str, Any]]
+    store: dict[str, Any]  # level, event, products_used, margin
+    verdicts: Verdicts
+
+    @property
+    def level(self) -> float:
+        """The level the baselines were scaled by (1 unless a store event)."""
+        return float(self.store["level"]) if self.store["event"] else 1.0
+
+
+def detect(history: History, demand: DayDemand, rule: Rule) -> Detection:
+    """Day D's store level, spikes and verdicts (the history must hold D and its lookback;
+    D's units and orders are `history`'s column D, `demand` names the products)."""
     w = window(history, demand.day, rule)
-    sold = {p["product_id"]: p for p in demand.products}
-    orders = np.array([sold.get(int(p), {}).get("orders", 0) for p in history.product_ids])
+    scale = weekday_scale(rule, w.history.shape[1], w.weekdays, w.weekday, w.factors)
+    level, used = store_level(w.units, usual_units(w.history * scale[None, :], rule), rule)
+    event = bool(rule.store_margin) and level > rule.store_margin
+    store = {
+        "level": round(level, 4),
+        "event": event,
+        "products_used": used,
+        "margin": rule.store_margin,
+    }
     verdicts = evaluate(
         w.units, w.history, rule,
-        history_weekdays=w.weekdays, weekday=w.weekday, factors=w.factors, orders=orders,
+        history_weekdays=w.weekdays, weekday=w.weekday, factors=w.factors,
+        orders=w.orders, orders_history=w.orders_history, level=level if event else 1.0,
     )  # fmt: skip
+    found = np.flatnonzero(verdicts.spike)
+    needed = (
+        orders_needed(verdicts.expected_orders[found], verdicts.shape[found], rule.alpha)
+        if rule.alpha and found.size
+        else np.zeros(found.size, dtype=np.int64)
+    )
+    sold = {p["product_id"]: p for p in demand.products}
     spikes = []
-    for i in np.flatnonzero(verdicts.spike):
+    for i, need in zip(found, needed, strict=True):
         pid = int(history.product_ids[i])
         product = sold.get(pid, {})
         p95 = float(verdicts.p95[i])
-        raw = w.history[i]
+        tested = bool(rule.alpha)
         spikes.append(
             {
                 "product_id": pid,
@@ -113,20 +199,23 @@ def detect(
                 "category": product.get("category"),
                 "day": demand.day.isoformat(),
                 "units": int(w.units[i]),
-                "orders": int(product.get("orders", 0)),
+                "orders": int(w.orders[i]),
                 "revenue": product.get("revenue", 0.0),
                 "p95": round(p95, 4),
-                "threshold": round(rule.margin * p95, 4),
-                "ratio": None
-                if not np.isfinite(verdicts.ratio[i])
-                else round(float(verdicts.ratio[i]), 4),
+                "threshold": round(float(verdicts.threshold[i]), 4),
+                "ratio": ratio_value(verdicts.ratio[i]),
+                "store_level": round(level, 4) if event else 1.0,
+                "orders_expected": round(float(verdicts.expected_orders[i]), 4) if tested else None,
+                "dispersion": round(float(verdicts.shape[i]), 4) if tested else None,
+                "p_value": float(f"{verdicts.p_value[i]:.4g}") if tested else None,
+                "orders_needed": int(need) if tested else None,
                 "history_days": int(verdicts.history_days[i]),
                 "history_start": w.start.isoformat(),
-                "history": [None if np.isnan(v) else int(v) for v in raw],
+                "history": [None if np.isnan(v) else int(v) for v in w.history[i]],
             }
         )
     spikes.sort(key=lambda s: (-(s["ratio"] or float("inf")), s["product_id"]))
-    return spikes, verdicts
+    return Detection(spikes, store, verdicts)
 
 
 def _days(start: date, end: date) -> list[date]:
@@ -163,38 +252,58 @@ def run(
             report(
                 f"demand loaded: {part[0].day} .. {part[-1].day} ({i + len(part)}/{len(todo)} days)"
             )
-        history = store.demand.read_history(start, last)
+        history = store.demand.read_history(
+            start, last, orders_from=first - timedelta(days=rule.test_window)
+        )
+        # earlier runs' store events (the days of this range are decided again, in order)
+        history.store_events = {
+            date.fromisoformat(d): level
+            for d, level in store.spikes.store_events().items()
+            if date.fromisoformat(d) < first
+        }
+        history.excluded = expected_days(store)
         for day in _days(first, last):
             demand = demands.get(day) or store.demand.stored_day(day)
-            spikes, verdicts = detect(history, demand, rule)
-            _store_spikes(store, day, spikes, rule, verdicts, zone.key)
+            found = detect(history, demand, rule)
+            if found.store["event"]:
+                history.store_events[day] = found.store["level"]
+            _store_spikes(store, day, found, rule, zone.key)
             failpoint("spikes.day_stored")
-            eligible = int(np.sum(verdicts.history_days >= rule.min_history_days))
+            eligible = int(np.sum(found.verdicts.history_days >= rule.min_history_days))
             results.append(
-                DayResult(day, len(history.product_ids), eligible, demand.units, len(spikes))
+                DayResult(
+                    day,
+                    len(history.product_ids),
+                    eligible,
+                    demand.units,
+                    len(found.spikes),
+                    found.store["level"],
+                    found.store["event"],
+                )
             )
             held.renew()
-            report(f"{day}: {len(spikes)} spikes among {eligible} products with history")
+            event = (
+                f"; store event: the whole store x{found.store['level']:.2f}"
+                if found.store["event"]
+                else ""
+            )
+            report(
+                f"{day}: {len(found.spikes)} spikes among {eligible} products with history{event}"
+            )
     return results
 
 
-def _store_spikes(
-    store: Store,
-    day: date,
-    spikes: list[dict[str, Any]],
-    rule: Rule,
-    verdicts: Verdicts,
-    timezone: str,
-) -> None:
+def _store_spikes(store: Store, day: date, found: Detection, rule: Rule, timezone: str) -> None:
     iso = day.isoformat()
     doc = {
         "_id": iso,
         "day": iso,
         "timezone": timezone,
-        "spikes": spikes,
-        "count": len(spikes),
+        "spikes": found.spikes,
+        "count": len(found.spikes),
+        "store": found.store,
         "rule": rule.as_document(),
-        "products_evaluated": int(np.sum(verdicts.history_days >= rule.min_history_days)),
+        "products_evaluated": int(np.sum(found.verdicts.history_days >= rule.min_history_days)),
         "detected_at": datetime.now(UTC),
     }
     store.spikes.write_day(iso, doc)

@@ -2,11 +2,13 @@
 
 At local time t of business day D, a product is emerging when its units so far (the stream's
 `rollup_day_product` for D: exact, live) exceed `margin` times the P95 of its cumulative units
-up to t on the history days. A history day's cumulative units up to t are that day's units
-times the share of the store's units sold by t on that day (its `hours`, interpolated within
-the hour): products are taken to share the store's intraday shape, so no per-product hourly
-history has to be stored (docs/spikes.md). The guards (minimum history days, minimum units)
-and the weekday-aware baseline are the daily rule's.
+up to t on the history days, and its orders so far are unlikely under its own noise (the daily
+rule's test, the expected orders being the history days' orders by t). A history day's
+cumulative units (orders) up to t are that day's units (orders) times the share of the store's
+units sold by t on that day (its `hours`, interpolated within the hour): products are taken to
+share the store's intraday shape, so no per-product hourly history has to be stored
+(docs/spikes.md). The floors and the weekday-aware baseline are the daily rule's; every
+baseline is scaled by the store's level so far (`store_level`), event or not.
 
 `emerging_spikes` `"2026-11-28"` holds the day's emerging spikes; a product keeps the time it
 first crossed (`crossed_at`) through later refreshes, and `above` says whether it still is.
@@ -21,7 +23,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from shopstream.domain.clock import day_bounds
-from shopstream.spikes.detector import Window, ratio_value, window
+from shopstream.spikes.detector import Window, expected_days, ratio_value, window
 from shopstream.spikes.rule import Rule, evaluate
 from shopstream.store.protocols import Store
 from shopstream.store.records import History
@@ -65,7 +67,13 @@ def refresh(store: Store, at: datetime, zone: ZoneInfo, rule: Rule) -> dict[str,
     start, _ = day_bounds(day, zone)
     at_hours = (at.astimezone(UTC) - start).total_seconds() / 3600
     lookback = (day - timedelta(days=rule.lookback_days), day - timedelta(days=1))
-    history = store.demand.read_history(*lookback)
+    history = store.demand.read_history(
+        *lookback, orders_from=day - timedelta(days=rule.test_window)
+    )
+    history.store_events = {
+        date.fromisoformat(d): level for d, level in store.spikes.store_events().items()
+    }  # surges the daily run found: left out of the baselines as there
+    history.excluded = expected_days(store)
     today = store.demand.read_day(day, zone)
     so_far = {p["product_id"]: p for p in today.products}
     history = _with_today(history, day, so_far)
@@ -73,10 +81,10 @@ def refresh(store: Store, at: datetime, zone: ZoneInfo, rule: Rule) -> dict[str,
     share = elapsed_share(history.store_hours[: rule.lookback_days], at_hours)
     level = store_level(today.units, history.store_units[: rule.lookback_days] * share, w, rule)
     cumulative = w.history * share[None, :] * level
-    orders = np.array([so_far.get(int(p), {}).get("orders", 0) for p in history.product_ids])
     verdicts = evaluate(
         w.units, cumulative, rule,
-        history_weekdays=w.weekdays, weekday=w.weekday, factors=w.factors, orders=orders,
+        history_weekdays=w.weekdays, weekday=w.weekday, factors=w.factors, orders=w.orders,
+        orders_history=w.orders_history, orders_share=share * level,
     )  # fmt: skip
     iso = day.isoformat()
     previous = store.spikes.emerging(iso)
@@ -94,6 +102,13 @@ def refresh(store: Store, at: datetime, zone: ZoneInfo, rule: Rule) -> dict[str,
             "name": product.get("name", earlier.get("name")),
             "category": product.get("category", earlier.get("category")),
             "units": int(w.units[i]),
+            "orders": int(w.orders[i]),
+            "orders_expected": None
+            if not np.isfinite(verdicts.expected_orders[i])
+            else round(float(verdicts.expected_orders[i]), 4),
+            "p_value": None
+            if not np.isfinite(verdicts.p_value[i])
+            else float(f"{verdicts.p_value[i]:.4g}"),
             "p95": None if p95 is None else round(p95, 4),
             "threshold": None if p95 is None else round(rule.margin * p95, 4),
             "ratio": ratio_value(verdicts.ratio[i]),
@@ -126,9 +141,13 @@ def _with_today(history: History, day: date, so_far: dict[int, dict[str, Any]]) 
     all_ids = np.array(ids + extra, dtype=np.int64)
     units = np.zeros((len(all_ids), history.days + 1), dtype=np.int64)
     units[: len(ids), : history.days] = history.units
+    orders = np.zeros_like(units)
+    if history.orders is not None:
+        orders[: len(ids), : history.days] = history.orders
     index = {p: i for i, p in enumerate(all_ids.tolist())}
     for pid, product in so_far.items():
         units[index[pid], history.days] = product["units"]
+        orders[index[pid], history.days] = product.get("orders", 0)
     firsts = dict(history.first_sale)
     for pid in extra:
         firsts.setdefault(pid, day)
@@ -140,4 +159,8 @@ def _with_today(history: History, day: date, so_far: dict[int, dict[str, Any]]) 
         store_units=np.append(history.store_units, 0),
         store_hours=np.vstack([history.store_hours, np.zeros((1, 24), dtype=np.int64)]),
         first_sale=firsts,
+        orders=orders,
+        orders_from=history.orders_from or day,
+        store_events=dict(history.store_events),
+        excluded=history.excluded,
     )

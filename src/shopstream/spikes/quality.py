@@ -9,13 +9,16 @@ writing the suite's 180,000 orders would add over a minute to its quality test);
 Spark are not involved: this measures the rule, not the pipeline. `evaluate` runs rules over
 every day and `score` compares their spikes with the injected ones, overall and by the
 product's volume band.
+
+The three simulated stores of issue 21 (300 to 30,000 orders a day, drawn without a database)
+are in `shopstream.spikes.stores`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,15 +32,33 @@ from shopstream.spikes.detector import detect, run
 from shopstream.spikes.rule import Rule
 from shopstream.store.protocols import Store
 
-__all__ = ["BANDS", "Score", "band", "evaluate", "score", "simulate"]
+__all__ = [
+    "BANDS",
+    "CATEGORIES",
+    "SELLERS",
+    "Score",
+    "band",
+    "evaluate",
+    "score",
+    "simulate",
+]
 
 # (upper bound of expected units a day, name)
 BANDS = ((5.0, "low (<5 units/day)"), (50.0, "mid (5-50)"), (math.inf, "high (>=50)"))
-_CATEGORIES = ("Books", "Toys", "Garden", "Kitchen", "Sports", "Music", "Beauty", "Office")
+CATEGORIES = ("Books", "Toys", "Garden", "Kitchen", "Sports", "Music", "Beauty", "Office")
+
+
+SELLERS = ("slow", "mid", "fast")  # BANDS' bands by short name (the three stores' scores)
 
 
 def band(expected_units: float) -> str:
     return next(name for limit, name in BANDS if expected_units < limit)
+
+
+def band_index(expected_units: np.ndarray) -> np.ndarray:
+    """Each product's band as an index into BANDS (and SELLERS)."""
+    limits = [limit for limit, _ in BANDS[:-1]]
+    return np.searchsorted(limits, np.asarray(expected_units, dtype=np.float64), side="right")
 
 
 @dataclass
@@ -105,7 +126,7 @@ def _enriched(order: dict[str, Any], prices: dict[int, int]) -> dict[str, Any]:
             {
                 "product_id": p,
                 "name": f"Product {p}",
-                "category": _CATEGORIES[p % len(_CATEGORIES)],
+                "category": CATEGORIES[p % len(CATEGORIES)],
                 "unit_price": prices[p] / 100,
                 "quantity": q,
                 "line_total": prices[p] * q / 100,
@@ -130,16 +151,22 @@ def simulate(
     spikes: int,
     seed: int,
     quiet_days: int = 14,
+    surge: float | None = None,
     report: Callable[[str], None] = lambda _: None,
 ) -> DemandModel:
     """Writes `days` simulated business days from `first` into the rollups the detector reads;
-    returns the model (its `spikes` are the ground truth; none in the first `quiet_days`)."""
+    returns the model (its `spikes` are the ground truth; none in the first `quiet_days`). With
+    `surge`, the last day without an injected spike is a store-wide surge of that factor
+    (`model.surges`: a store event to find)."""
     tz = zone
     store.rollups.ensure_layout(zone)
     ids = np.arange(1, products + 1, dtype=np.int64)
     model = DemandModel(ids, np.arange(1, 20_001, dtype=np.int64), orders_per_day, seed, zone.key)
     span = [first + timedelta(days=i) for i in range(days)]
     model.spikes = plan_spikes(ids, span[quiet_days:], spikes, seed)
+    if surge is not None:
+        spiked = {s.day for s in model.spikes}
+        model.surges = {next(d for d in reversed(span) if d not in spiked): surge}
     rng = np.random.default_rng([seed, 3])
     prices = {int(p): int(rng.integers(199, 19_999)) for p in ids}
     writer = store.rollups.writer()
@@ -175,12 +202,15 @@ def evaluate(
     run(store, first, last, zone, Rule(**{**base.as_document(), "lookback_days": lookback}),
         report=report)  # fmt: skip
     history = store.demand.read_history(first - timedelta(days=lookback), last)
+    demands = [
+        store.demand.stored_day(first + timedelta(days=i)) for i in range((last - first).days + 1)
+    ]
     found: dict[str, dict[date, set[int]]] = {name: {} for name in rules}
-    day = first
-    while day <= last:
-        demand = store.demand.stored_day(day)
-        for name, rule in rules.items():
-            spikes, _ = detect(history, demand, rule)
-            found[name][day] = {s["product_id"] for s in spikes}
-        day += timedelta(days=1)
+    for name, rule in rules.items():
+        seen = replace(history, store_events={})  # each rule finds its own store events
+        for demand in demands:
+            result = detect(seen, demand, rule)
+            if result.store["event"]:
+                seen.store_events[demand.day] = result.store["level"]
+            found[name][demand.day] = {s["product_id"] for s in result.spikes}
     return found

@@ -1,7 +1,7 @@
 """The document store (the MongoDB role: FerretDB v1 here, or a real MongoDB).
 
 Everything outside this package holds a `protocols.Store` from `ferretdb.open_store(settings)`
-and calls its parts (orders, rollups, demand, spikes, leases, status, dead letters); values
+and calls its parts (orders, rollups, demand, spikes, alerts, leases, status, dead letters); values
 cross as `records` dataclasses, the domain's deltas and the order documents the transform
 builds. Every FerretDB workaround lives in the modules behind `ferretdb.FerretStore`, each
 documenting its layout; docs/architecture.md draws the layers and says how to add another

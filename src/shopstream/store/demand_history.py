@@ -16,8 +16,13 @@ Documents (docs/spikes.md):
   first day), as BSON binary: FerretDB v1 converts every array element on every read (a shard
   of 156 products' year took 560 ms as an int array, 41 ms as binary), and a quarter is what a
   day's run rewrites (a year per document made a 10,000-product run rewrite 15 MB);
+  `"2026Q4|07|orders"`: the same products' daily orders (orders containing the product), in
+  the same encoding, apart from the units so that a run reads only the quarters its noise
+  test needs (the last 90 days) and never a 365-day lookback's older orders;
   `"2026Q4|days"`: the days of the quarter the history holds (a day missing here was never
-  loaded, as opposed to a day without sales), with the store's totals and hours of each;
+  loaded, as opposed to a day without sales), with the store's totals and hours of each, and
+  the quarter's `layout` (a quarter of an older layout counts as not loaded: the next run
+  loads its days again from the rollups, which keep them);
   `"first_sales"`: each product's first day with sales (where its zero-filled history starts).
 
 A run rewrites whole documents (one writer at a time: `shopstream.store.leases`), so loading
@@ -46,6 +51,7 @@ from shopstream.domain.documents import (
     ROLLUP_HOUR,
     day_products_keys,
     history_calendar_key,
+    history_orders_key,
     history_period,
     history_shard_key,
     hour_key,
@@ -69,6 +75,7 @@ __all__ = [
 ]
 
 _PERIOD_DAYS = 92  # the longest quarter
+LAYOUT = 2  # 1: units only; 2: orders beside them (issue 21)
 _UNITS = np.dtype("<i4")  # the history's encoding (`units_encoding` in each document)
 
 
@@ -197,45 +204,60 @@ def load_days(db: Database[dict[str, Any]], days: Sequence[DayDemand], timezone:
         _load_period(db, period, group)
 
 
+def _shard_document(
+    key: str, period: str, shard: int, entries: dict[int, np.ndarray], field: str
+) -> dict[str, Any]:
+    return {
+        "_id": key,
+        "period": period,
+        "first_day": period_start(period).isoformat(),
+        "shard": shard,
+        f"{field}_encoding": "int32 little-endian, index = day of the quarter",
+        "products": [{"product_id": p, field: encode_units(entries[p])} for p in sorted(entries)],
+    }
+
+
 def _load_period(db: Database[dict[str, Any]], period: str, days: Iterable[DayDemand]) -> None:
     days = list(days)
     coll = db[DEMAND_HISTORY]
-    keys = [f"{period}|{s:02d}" for s in range(PRODUCT_SHARDS)]
-    shards: dict[str, dict[int, np.ndarray]] = {}
-    for key, doc in zip(keys, find_each(coll, keys), strict=True):
-        entries = (doc or {}).get("products", [])
-        shards[key] = {int(e["product_id"]): decode_units(e["units"]) for e in entries}
+    cal_key = history_calendar_key(period)
+    calendar = coll.find_one({"_id": cal_key}) or {}
+    if calendar.get("layout", 1) < LAYOUT:  # days loaded without orders: loaded again
+        calendar = {"_id": cal_key, "period": period, "layout": LAYOUT, "days": {}}
+    series: dict[str, dict[int, dict[int, np.ndarray]]] = {"units": {}, "orders": {}}
+    keys = {
+        "units": [history_shard_key(period, s) for s in range(PRODUCT_SHARDS)],
+        "orders": [history_orders_key(period, s) for s in range(PRODUCT_SHARDS)],
+    }
+    for field, shard_keys in keys.items():
+        for shard, doc in enumerate(find_each(coll, shard_keys)):
+            series[field][shard] = {
+                int(e["product_id"]): decode_units(e[field])
+                for e in (doc or {}).get("products", [])
+            }
     for d in days:
         index = _index(d.day)
-        sold = {p["product_id"]: p["units"] for p in d.products}
-        for pid in sold:
-            shards[history_shard_key(period, pid)].setdefault(pid, np.zeros(_PERIOD_DAYS, np.int64))
-        for entries in shards.values():
-            for pid, units in entries.items():
-                units[index] = sold.get(pid, 0)
+        for field in ("units", "orders"):
+            sold = {p["product_id"]: int(p[field]) for p in d.products}
+            shards = series[field]
+            for pid in sold:
+                shards[pid % PRODUCT_SHARDS].setdefault(pid, np.zeros(_PERIOD_DAYS, np.int64))
+            for entries in shards.values():
+                for pid, values in entries.items():
+                    values[index] = sold.get(pid, 0)
     writes = [
         ReplaceOne(
-            {"_id": key},
-            {
-                "_id": key,
-                "period": period,
-                "first_day": period_start(period).isoformat(),
-                "shard": int(key.split("|")[1]),
-                "units_encoding": "int32 little-endian, index = day of the quarter",
-                "products": [
-                    {"product_id": p, "units": encode_units(entries[p])} for p in sorted(entries)
-                ],
-            },
+            {"_id": keys[field][shard]},
+            _shard_document(keys[field][shard], period, shard, entries, field),
             upsert=True,
         )
-        for key, entries in shards.items()
+        for field in ("units", "orders")
+        for shard, entries in series[field].items()
         if entries
     ]
     if writes:
         coll.bulk_write(writes, ordered=False)
     failpoint("demand.before_calendar")
-    cal_key = history_calendar_key(period)
-    calendar = coll.find_one({"_id": cal_key}) or {"_id": cal_key, "period": period, "days": {}}
     for d in days:
         calendar["days"][d.day.isoformat()] = {
             "units": d.units,
@@ -247,47 +269,74 @@ def _load_period(db: Database[dict[str, Any]], period: str, days: Iterable[DayDe
     coll.replace_one({"_id": cal_key}, calendar, upsert=True)
 
 
-def read_history(db: Database[dict[str, Any]], start: date, end: date) -> History:
+def _calendar_days(doc: dict[str, Any] | None) -> dict[str, Any]:
+    """A quarter calendar's loaded days (none for a quarter of an older layout)."""
+    if not doc or doc.get("layout", 1) < LAYOUT:
+        return {}
+    return dict(doc.get("days") or {})
+
+
+def read_history(
+    db: Database[dict[str, Any]], start: date, end: date, orders_from: date | None = None
+) -> History:
     """The history of days [start, end]: one calendar and `PRODUCT_SHARDS` shard lookups per
-    quarter spanned (two for a 90-day lookback), and the first sales."""
+    quarter spanned (two for a 90-day lookback), and the first sales; the daily orders too,
+    of the days from `orders_from` (default `start`) on: `PRODUCT_SHARDS` lookups more per
+    quarter they span."""
     n = (end - start).days + 1
+    orders_from = max(start, orders_from or start)
     periods = periods_between(start, end)
+    order_periods = periods_between(orders_from, end) if orders_from <= end else []
     coll = db[DEMAND_HISTORY]
     keys = [history_calendar_key(p) for p in periods]
     keys += [f"{p}|{s:02d}" for p in periods for s in range(PRODUCT_SHARDS)]
+    keys += [history_orders_key(p, s) for p in order_periods for s in range(PRODUCT_SHARDS)]
     keys.append(FIRST_SALES_KEY)
     docs = dict(zip(keys, find_each(coll, keys), strict=True))
     first_doc = docs[FIRST_SALES_KEY] or {}
     loaded = np.zeros(n, dtype=bool)
     store_units = np.zeros(n, dtype=np.int64)
     store_hours = np.zeros((n, 24), dtype=np.int64)
-    rows: dict[int, np.ndarray] = {}
+    rows: dict[str, dict[int, np.ndarray]] = {"units": {}, "orders": {}}
     for period in periods:
         first = period_start(period)
         lo = max(start, first)
-        hi = min(
-            end,
-            period_start(history_period(first + timedelta(days=_PERIOD_DAYS))) - timedelta(days=1),
-        )
+        hi = min(end, _period_end(first))
         a, b = (lo - start).days, (hi - start).days + 1  # columns of this quarter
         i, j = (lo - first).days, (hi - first).days + 1  # slots in its arrays
-        for iso, info in ((docs.get(history_calendar_key(period)) or {}).get("days") or {}).items():
+        for iso, info in _calendar_days(docs.get(history_calendar_key(period))).items():
             col = (date.fromisoformat(iso) - start).days
             if 0 <= col < n:
                 loaded[col] = True
                 store_units[col] = int(info.get("units", 0))
                 store_hours[col] = info.get("hours") or [0] * 24
-        for s in range(PRODUCT_SHARDS):
-            for entry in (docs.get(f"{period}|{s:02d}") or {}).get("products", []):
+        sources = [("units", f"{period}|{s:02d}") for s in range(PRODUCT_SHARDS)]
+        if period in order_periods:
+            sources += [("orders", history_orders_key(period, s)) for s in range(PRODUCT_SHARDS)]
+        for field, key in sources:
+            for entry in (docs.get(key) or {}).get("products", []):
                 pid = int(entry["product_id"])
-                row = rows.get(pid)
+                row = rows[field].get(pid)
                 if row is None:
-                    row = rows[pid] = np.zeros(n, dtype=np.int64)
-                row[a:b] = decode_units(entry["units"])[i:j]
-    ids = np.array(sorted(rows), dtype=np.int64)
-    units = np.stack([rows[p] for p in ids]) if len(ids) else np.zeros((0, n), dtype=np.int64)
+                    row = rows[field][pid] = np.zeros(n, dtype=np.int64)
+                row[a:b] = decode_units(entry[field])[i:j]
+    ids = np.array(sorted(rows["units"]), dtype=np.int64)
+    empty = np.zeros((0, n), dtype=np.int64)
+    units = np.stack([rows["units"][p] for p in ids]) if len(ids) else empty
+    zero = np.zeros(n, dtype=np.int64)
+    orders = np.stack([rows["orders"].get(p, zero) for p in ids]) if len(ids) else empty
     firsts = {int(k): date.fromisoformat(v) for k, v in first_doc.get("products", {}).items()}
-    return History(start, ids, units, loaded, store_units, store_hours, firsts)
+    return History(
+        start,
+        ids,
+        units,
+        loaded,
+        store_units,
+        store_hours,
+        firsts,
+        orders=orders,
+        orders_from=orders_from if order_periods else None,
+    )
 
 
 def loaded_days(db: Database[dict[str, Any]], start: date, end: date) -> set[date]:
@@ -295,7 +344,7 @@ def loaded_days(db: Database[dict[str, Any]], start: date, end: date) -> set[dat
     keys = [history_calendar_key(p) for p in periods_between(start, end)]
     found: set[date] = set()
     for doc in find_each(db[DEMAND_HISTORY], keys):
-        found.update(date.fromisoformat(d) for d in (doc or {}).get("days", {}))
+        found.update(date.fromisoformat(d) for d in _calendar_days(doc))
     return {d for d in found if start <= d <= end}
 
 

@@ -11,7 +11,7 @@ layouts live beside the code that reads and writes them:
   distinct-customer bitmaps (`store.customer_sets`);
 - each product's daily demand, quarterly binary arrays in 64 shards (`store.demand_history`),
   the detected and emerging spikes (`store.spike_store`), the detector's lease
-  (`store.leases`);
+  (`store.leases`), the spike alerts' delivery ledger (`store.spike_alerts`);
 - the job's ledger and status documents (`store.stream_status`), the dead letters
   (`store.dead_letters`).
 
@@ -38,6 +38,8 @@ from shopstream.store import (
     demand_history,
     leases,
     rollup_store,
+    spike_alerts,
+    spike_labels,
     spike_store,
     stream_status,
 )
@@ -55,6 +57,8 @@ from shopstream.store.protocols import (
     Store,
 )
 from shopstream.store.records import (
+    AlertDelivery,
+    AlertStatus,
     BatchRecord,
     BatchSummary,
     DayDemand,
@@ -64,6 +68,7 @@ from shopstream.store.records import (
     History,
     QueryLag,
     QueryProgress,
+    SpikeLabel,
 )
 from shopstream.store.rollup_reader import RollupReader
 
@@ -206,8 +211,8 @@ class _Demand:
         demand_history.load_days(self.db, days, zone.key)
 
     @translated
-    def read_history(self, start: date, end: date) -> History:
-        return demand_history.read_history(self.db, start, end)
+    def read_history(self, start: date, end: date, orders_from: date | None = None) -> History:
+        return demand_history.read_history(self.db, start, end, orders_from)
 
     @translated
     def loaded_days(self, start: date, end: date) -> set[date]:
@@ -225,6 +230,9 @@ class _Spikes:
     def detected_days(self) -> dict[str, int]:
         return spike_store.detected_days(self.db)
 
+    def store_events(self) -> dict[str, float]:
+        return spike_store.store_events(self.db)
+
     def spikes_of(self, day: str) -> DaySpikes | None:
         return spike_store.spikes_of(self.db, day)
 
@@ -238,6 +246,41 @@ class _Spikes:
     @translated
     def write_emerging(self, day: str, doc: Mapping[str, Any]) -> None:
         spike_store.write_emerging(self.db, day, dict(doc))
+
+    def labels(self) -> list[SpikeLabel]:
+        return spike_labels.labels(self.db)
+
+    def set_label(
+        self,
+        day: str,
+        product_id: int,
+        label: str | None,
+        note: str = "",
+        by: str = "",
+        at: datetime | None = None,
+    ) -> None:
+        spike_labels.set_label(self.db, day, product_id, label, note, by, at)
+
+
+class _Alerts:
+    def __init__(self, db: StoreDatabase) -> None:
+        self.db = db
+
+    @translated
+    def ledger(self, day: str) -> dict[str, AlertDelivery]:
+        return spike_alerts.ledger(self.db, day)
+
+    @translated
+    def record(self, day: str, entries: Sequence[AlertDelivery]) -> None:
+        spike_alerts.record(self.db, day, entries)
+
+    @translated
+    def status(self) -> AlertStatus:
+        return spike_alerts.status(self.db)
+
+    @translated
+    def record_status(self, status: AlertStatus) -> None:
+        spike_alerts.record_status(self.db, status)
 
 
 class _Leases:
@@ -334,6 +377,7 @@ class FerretStore:
         self.rollups = _Rollups(db, bulk_size)
         self.demand = _Demand(db)
         self.spikes = _Spikes(db)
+        self.alerts = _Alerts(db)
         self.leases = _Leases(db)
         self.status = _Status(db)
         self.dead_letters = _DeadLetters(db)

@@ -30,6 +30,8 @@ from zoneinfo import ZoneInfo
 from shopstream.domain.rollups import CustomerSets, Deltas
 from shopstream.domain.windows import Span
 from shopstream.store.records import (
+    AlertDelivery,
+    AlertStatus,
     BatchRecord,
     BatchSummary,
     DayDemand,
@@ -42,6 +44,7 @@ from shopstream.store.records import (
     ProductRow,
     QueryLag,
     QueryProgress,
+    SpikeLabel,
     Totals,
     Trend,
 )
@@ -59,6 +62,7 @@ __all__ = [
     "RollupQueries",
     "RollupStore",
     "RollupWriter",
+    "SpikeAlerts",
     "SpikeStore",
     "Store",
     "StreamStatus",
@@ -179,8 +183,9 @@ class DemandHistory(Protocol):
         """Stores the days' demand and folds it into the history (hold the lease)."""
         ...
 
-    def read_history(self, start: date, end: date) -> History:
-        """Units per product per day over [start, end]."""
+    def read_history(self, start: date, end: date, orders_from: date | None = None) -> History:
+        """Units per product per day over [start, end], and orders from `orders_from` (default
+        `start`) on."""
         ...
 
     def loaded_days(self, start: date, end: date) -> set[date]: ...
@@ -195,6 +200,10 @@ class SpikeStore(Protocol):
         """Every detected day, newest first, with its number of spikes."""
         ...
 
+    def store_events(self) -> dict[str, float]:
+        """Every day the whole store surged (a store event), oldest first, with its level."""
+        ...
+
     def spikes_of(self, day: str) -> DaySpikes | None: ...
 
     def emerging(self, day: str) -> EmergingSpikes | None: ...
@@ -202,6 +211,39 @@ class SpikeStore(Protocol):
     def write_day(self, day: str, doc: Mapping[str, Any]) -> None: ...
 
     def write_emerging(self, day: str, doc: Mapping[str, Any]) -> None: ...
+
+    def labels(self) -> list[SpikeLabel]:
+        """Every label users gave a detected spike, by day then product."""
+        ...
+
+    def set_label(
+        self,
+        day: str,
+        product_id: int,
+        label: str | None,
+        note: str = "",
+        by: str = "",
+        at: datetime | None = None,
+    ) -> None:
+        """Labels a day's spike of a product (`expected` or `wrong`), or clears it (None)."""
+        ...
+
+
+class SpikeAlerts(Protocol):
+    """The spike alerts' delivery ledger: each business day's alerts by key (a product id, or
+    "store"), and one status for the Pipeline health page (docs/spikes.md, "Alerts")."""
+
+    def ledger(self, day: str) -> dict[str, AlertDelivery]:
+        """The day's alerts by key ({} before the first)."""
+        ...
+
+    def record(self, day: str, entries: Sequence[AlertDelivery]) -> None:
+        """Stores these alerts of the day, each whole (the day's others stay as they are)."""
+        ...
+
+    def status(self) -> AlertStatus: ...
+
+    def record_status(self, status: AlertStatus) -> None: ...
 
 
 class LeaseHolder(Protocol):
@@ -311,6 +353,8 @@ class Store(Protocol):
     def demand(self) -> DemandHistory: ...
     @property
     def spikes(self) -> SpikeStore: ...
+    @property
+    def alerts(self) -> SpikeAlerts: ...
     @property
     def leases(self) -> Leases: ...
     @property

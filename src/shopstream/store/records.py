@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from shopstream.domain.windows import Span
 
 __all__ = [
+    "LABELS",
+    "AlertDelivery",
+    "AlertState",
+    "AlertStatus",
     "BatchRecord",
     "BatchSummary",
     "DayDemand",
@@ -27,6 +31,7 @@ __all__ = [
     "ProductRow",
     "QueryLag",
     "QueryProgress",
+    "SpikeLabel",
     "Totals",
     "Trend",
 ]
@@ -181,7 +186,7 @@ class DayDemand:
 
 @dataclass
 class History:
-    """Daily units of every known product over consecutive days (oldest first)."""
+    """Daily units and orders of every known product over consecutive days (oldest first)."""
 
     start: date
     product_ids: np.ndarray  # (N,)
@@ -190,6 +195,12 @@ class History:
     store_units: np.ndarray  # (days,) the store's units
     store_hours: np.ndarray  # (days, 24) the store's units by local hour
     first_sale: dict[int, date]
+    orders: np.ndarray | None = None  # (N, days) int: orders with the product; 0 before
+    orders_from: date | None = None  # the first day whose orders were read (None: none were)
+    store_events: dict[date, float] = field(default_factory=dict)  # day -> store level:
+    #   days the whole store surged, left out of every product's later history
+    excluded: dict[int, set[date]] = field(default_factory=dict)  # product id -> days labelled
+    #   expected (a promotion, a known event), left out of that product's later history
 
     @property
     def days(self) -> int:
@@ -202,6 +213,22 @@ class History:
         return self.start + timedelta(days=column)
 
 
+LABELS = ("expected", "wrong")  # a known event (left out of the baseline) / a false alarm
+
+
+@dataclass(frozen=True)
+class SpikeLabel:
+    """What a user said of a detected spike: `expected` (a promotion, a known event: the day
+    is left out of the product's later baselines) or `wrong` (not a spike: a false alarm)."""
+
+    day: str
+    product_id: int
+    label: str
+    note: str = ""
+    by: str = ""
+    at: datetime | None = None
+
+
 @dataclass(frozen=True)
 class DaySpikes:
     """A day's detected spikes (`spikes`: the detector's documents, one per product)."""
@@ -211,6 +238,7 @@ class DaySpikes:
     rule: dict[str, Any]
     evaluated: int
     detected_at: datetime | None
+    store: dict[str, Any] = field(default_factory=dict)  # level, event, products_used, margin
 
 
 @dataclass(frozen=True)
@@ -224,3 +252,45 @@ class EmergingSpikes:
     count: int
     store_level: float | None
     rule: dict[str, Any]
+
+
+# ----------------------------------------------------------------------------- spike alerts
+
+AlertState = Literal["pending", "delivered", "failed"]
+
+
+@dataclass(frozen=True)
+class AlertDelivery:
+    """One spike alert in the delivery ledger: a product's (or the store's) alert of a day.
+
+    `alert` is the alert as posted (`spikes.alerts`), kept so that a retry posts the same
+    thing; `status` is "pending" from just before its first POST until the POST's outcome is
+    recorded. `confirmed_at`: when the daily run found the spike a product was alerted for as
+    emerging that day (that daily spike is not posted again)."""
+
+    key: str  # the product id, or "store" for the day's store event
+    kind: str  # "spike", "emerging" or "store_event"
+    status: AlertState
+    attempts: int  # POSTs tried so far, over every run
+    first_seen_at: datetime
+    alert: dict[str, Any]
+    delivered_at: datetime | None = None
+    last_error: str | None = None
+    confirmed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AlertStatus:
+    """The spike alerts' delivery, for the Pipeline health page (one document)."""
+
+    last_attempt_at: datetime | None = None
+    last_delivered_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    undelivered: dict[str, int] = field(default_factory=dict)  # day -> alerts not delivered
+    expired: int = 0  # alerts never delivered whose day left the retry window (given up)
+
+    @property
+    def pending(self) -> int:
+        """Alerts not delivered yet (retried by the next run)."""
+        return sum(self.undelivered.values())

@@ -18,6 +18,7 @@ __all__ = [
     "emerging",
     "history_points",
     "spikes_of",
+    "store_events",
     "write_day",
     "write_emerging",
 ]
@@ -32,6 +33,14 @@ def detected_days(db: Database[dict[str, Any]]) -> dict[str, int]:
 
 
 @translated
+def store_events(db: Database[dict[str, Any]]) -> dict[str, float]:
+    """Every store-event day (the whole store surged), oldest first, with its store level."""
+    doc = db[DEMAND_SPIKES].find_one({"_id": SPIKE_DAYS_KEY}) or {}
+    events: dict[str, float] = doc.get("store_events") or {}
+    return dict(sorted(events.items()))
+
+
+@translated
 def spikes_of(db: Database[dict[str, Any]], day: str) -> DaySpikes | None:
     doc = db[DEMAND_SPIKES].find_one({"_id": day})
     if doc is None:
@@ -42,6 +51,7 @@ def spikes_of(db: Database[dict[str, Any]], day: str) -> DaySpikes | None:
         rule=dict(doc.get("rule") or {}),
         evaluated=int(doc.get("products_evaluated", 0)),
         detected_at=doc.get("detected_at"),
+        store=dict(doc.get("store") or {}),
     )
 
 
@@ -75,13 +85,21 @@ def history_points(spike: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def write_day(db: Database[dict[str, Any]], day: str, doc: dict[str, Any]) -> None:
-    """Stores a day's spikes (`doc`, whose `count` is how many) and updates the index of
-    detected days (one writer at a time: the detector holds `store.leases`)."""
+    """Stores a day's spikes (`doc`, whose `count` is how many, and `store` the day's store
+    level) and updates the index of detected days and store events (one writer at a time: the
+    detector holds `store.leases`)."""
     coll = db[DEMAND_SPIKES]
     coll.replace_one({"_id": day}, {**doc, "_id": day}, upsert=True)
     index = coll.find_one({"_id": SPIKE_DAYS_KEY}) or {"_id": SPIKE_DAYS_KEY, "days": {}}
     index["days"][day] = doc["count"]
     index["days"] = dict(sorted(index["days"].items()))
+    events = dict(index.get("store_events") or {})
+    store = doc.get("store") or {}
+    if store.get("event"):
+        events[day] = store["level"]
+    else:
+        events.pop(day, None)
+    index["store_events"] = dict(sorted(events.items()))
     coll.replace_one({"_id": SPIKE_DAYS_KEY}, index, upsert=True)
 
 

@@ -245,9 +245,8 @@ def test_the_spikes_page_shows_detected_days_and_todays_emerging_spikes(
     before = SPIKE_DAY - timedelta(days=1)
     detect(store, before, SPIKE_DAY, utc, rule, report=lambda _: None)
     now = page_settings.clock.now()
-    write_orders(
-        store, [order_doc(9, now - timedelta(minutes=1), [(4, 200, 1000)])], utc, page_settings
-    )
+    rush = [order_doc(9 + i, now - timedelta(minutes=1), [(4, 5, 1000)]) for i in range(40)]
+    write_orders(store, rush, utc, page_settings)  # 40 buyers of product 4 this minute
     # today's window reaches back to the dataset's (loaded) days
     refresh(store, now, utc, Rule(**{**rule.as_document(), "lookback_days": 120}))
 
@@ -256,6 +255,7 @@ def test_the_spikes_page_shows_detected_days_and_todays_emerging_spikes(
     today = at.dataframe[0].value
     assert list(today["Product"]) == ["Product 4"]
     assert list(today["Units so far"]) == [200]
+    assert list(today["Orders so far"]) == [40]
     assert list(today["Still above"]) == ["yes"]
     picker = at.selectbox(key="spike_day")
     assert picker.options == [f"{SPIKE_DAY} · 1 spike", f"{before} · 0 spikes"]
@@ -264,6 +264,22 @@ def test_the_spikes_page_shows_detected_days_and_todays_emerging_spikes(
     assert list(day["Product"]) == [f"Product {SPIKER}"]
     assert int(day["Units"].iloc[0]) > 40  # most of the 60 fall on the UTC day
     assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")  # its history chart
+    assert list(day["Label"]) == [""]
+    assert not at.warning  # not a store event (and the page says why it would be)
+    # a user labels it expected from the page: stored, shown, and clearable
+    at.selectbox(key="label_product").set_value(SPIKER)
+    at.radio(key="label_kind").set_value("expected")
+    at.text_input(key="label_note").set_value("newsletter")
+    next(b for b in at.button if b.label == "Save label").click().run()
+    assert not at.exception
+    [label] = store.spikes.labels()
+    assert (label.day, label.product_id, label.label, label.note) == (
+        str(SPIKE_DAY), SPIKER, "expected", "newsletter",
+    )  # fmt: skip
+    assert label.by == "dashboard"  # no sign-in here
+    assert list(at.dataframe[1].value["Label"]) == ["expected (newsletter)"]
+    store.spikes.set_label(str(SPIKE_DAY), SPIKER, None)
+    assert store.spikes.labels() == []
     picker.set_value(str(before)).run()
     assert metrics(at)["Spikes"] == "0"
     assert any(f"No product spiked on {before}" in s.value for s in at.success)

@@ -1,5 +1,6 @@
 """The spike rule: numpy-equal percentiles, zero-fill, exclusion of D, the guards, the
-weekday-aware baseline (pure; no servers)."""
+weekday-aware baseline, the noise test on orders (the hand-built cases of
+docs/research/issue21-spike-guard.md, exact), store events (pure; no servers)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from shopstream.spikes.rule import Rule, evaluate, history_matrix, percentiles, 
 from shopstream.store.records import History
 
 PLAIN = Rule(
-    lookback_days=30, min_history_days=5, min_units=5, min_orders=0, margin=1.0, weekday=False
-)
+    lookback_days=30, min_history_days=5, min_units=5, min_orders=0, margin=1.0, weekday=False,
+    alpha=0, store_margin=0,
+)  # fmt: skip
 
 
 def _padded(rows: list[np.ndarray], width: int) -> np.ndarray:
@@ -113,8 +115,9 @@ def test_the_weekday_baseline_compares_a_saturday_with_saturday_levels() -> None
     factors = weekday_factors(store, weekdays)
     history = product[None, :]
     rule = Rule(
-        lookback_days=days, min_history_days=14, min_units=5, min_orders=0, margin=1.2, weekday=True
-    )
+        lookback_days=days, min_history_days=14, min_units=5, min_orders=0, margin=1.2,
+        weekday=True, alpha=0,
+    )  # fmt: skip
     flat = Rule(**{**rule.as_document(), "weekday": False})
     kw = {"history_weekdays": weekdays, "factors": factors}
     # 19 on a Monday is a spike against Monday's 10 but not against the raw P95 (20)
@@ -158,8 +161,9 @@ def _history(start: date, units: list[list[int]], firsts: dict[int, date]) -> Hi
 def test_the_window_excludes_day_d_and_starts_at_the_first_sale() -> None:
     start = date(2026, 1, 5)  # a Monday
     rule = Rule(
-        lookback_days=6, min_history_days=2, min_units=1, min_orders=0, margin=1.0, weekday=False
-    )
+        lookback_days=6, min_history_days=2, min_units=1, min_orders=0, margin=1.0,
+        weekday=False, alpha=0,
+    )  # fmt: skip
     h = _history(
         start,
         [[5, 0, 0, 2, 0, 0, 99], [0, 0, 0, 1, 0, 3, 7]],
@@ -183,7 +187,8 @@ def test_the_intraday_baseline_follows_the_stores_level_today() -> None:
     share = elapsed_share(hours, 12.0)
     assert share.tolist() == [0.5, 0.5]
     assert np.isnan(elapsed_share(np.zeros((1, 24)), 12.0)).all()
-    w = Window(np.zeros(1), np.zeros((1, 2)), np.array([0, 1]), 2, np.ones(7), date(2026, 1, 5))
+    w = Window(np.zeros(1), np.zeros((1, 2)), np.array([0, 1]), 2, np.ones(7), date(2026, 1, 5),
+               np.zeros(1), np.zeros((1, 2)))  # fmt: skip
     flat = Rule(weekday=False, min_orders=0)
     by_now = np.array([120.0, 120.0]) * share  # 60 units by noon on a usual day
     assert store_level(180.0, by_now, w, flat) == pytest.approx(3.0)  # three times as busy

@@ -1,5 +1,5 @@
-"""Pipeline health: services, stream lag, the last micro-batches, dead letters, the lake, the
-API's request rates."""
+"""Pipeline health: services, stream lag, the last micro-batches, dead letters, spike alerts'
+delivery, the lake, the API's request rates."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ def render() -> None:
         try:
             _stream(now)
             _dead_letters()
+            _spike_alerts(now)
         except StoreUnavailableError as exc:
             st.error(f"MongoDB is not answering ({exc.cause}): is the stack up?")
         _lake()
@@ -115,6 +116,41 @@ def _dead_letters() -> None:
         "now exists can be replayed:"
     )
     st.code(f"{REPLAY_COMMAND}            # add --dry-run to see what it would do", "bash")
+
+
+def _spike_alerts(now: datetime) -> None:
+    """The spike webhook's deliveries (never its URL: a Slack webhook's holds its token)."""
+    st.subheader("Spike alerts")
+    settings, tz = resources.settings(), resources.tz()
+    if settings.spike_webhook_url is None:
+        st.info("Spike alerts: none configured (SHOPSTREAM_SPIKE_WEBHOOK_URL).")
+        return
+    state = resources.store().alerts.status()
+    cols = st.columns(3)
+    cols[0].metric("Webhook", f"configured ({settings.spike_webhook_format})")
+    cols[1].metric(
+        "Last delivery",
+        ago(state.last_delivered_at, now),
+        help=f"At {local_time(state.last_delivered_at, tz, True)}",
+    )
+    cols[2].metric(
+        "Undelivered alerts",
+        number(state.pending),
+        help="Not delivered yet: every spike run posts them again while their day is recent",
+    )
+    if state.pending:
+        st.warning(
+            f"{state.pending} spike alert(s) not delivered; last error "
+            f"{ago(state.last_error_at, now)}: {state.last_error}. The next spike run retries "
+            f"them (the intraday one every {settings.spike_emerging_every_min} minutes)."
+        )
+    elif state.last_attempt_at is None:
+        st.caption("No spike alert has been posted yet.")
+    if state.expired:
+        st.caption(
+            f"{state.expired} alert(s) were never delivered and are no longer retried: their "
+            "day left the alert window (SHOPSTREAM_SPIKE_WEBHOOK_MAX_AGE_DAYS)."
+        )
 
 
 @st.cache_data(ttl=30, show_spinner=False)
