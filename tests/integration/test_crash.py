@@ -38,7 +38,7 @@ from tests.integration.conftest import API_KEY, CUSTOMERS, new_base_dir, provisi
 
 pytestmark = pytest.mark.integration
 
-KILLS = 3
+KILLS = 2  # the first mid-batch; a third (~25 s) moved out with issue 21 (`make chaos` kills more)
 
 
 def wait_until(check: Callable[[], bool], what: str, timeout: float = 180) -> None:

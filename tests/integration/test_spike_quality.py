@@ -29,15 +29,13 @@ def test_the_default_rule_finds_the_injected_spikes_and_little_else(stack: Setti
         judged = (FIRST + timedelta(days=14), FIRST + timedelta(days=DAYS - 1))
         # the literal rule (units above their own P95, nothing else) is what the guards are for
         literal = Rule(min_orders=0, margin=1.0, weekday=False, alpha=0, store_margin=0)
-        rules = {"default": Rule(), "literal": literal, "no events": Rule(store_margin=0)}
-        found = evaluate(store, utc, *judged, rules)
+        found = evaluate(store, utc, *judged, {"default": Rule(), "literal": literal})
         events = store.spikes.store_events()  # the default's run, stored
     # the store-wide surge (x1.8 on a day without injected spikes) is one store event
     [surge_day] = model.surges
     assert list(events) == [surge_day.isoformat()]
     assert events[surge_day.isoformat()] == pytest.approx(1.8, abs=0.15)
     assert found["default"][surge_day] == set()
-    print("without store events, the surge day's spikes:", len(found["no events"][surge_day]))
     truth = truth_of(model.spikes)
     assert sum(len(t) for t in truth.values()) == DAYS - 14
     expected = {int(p): model.expected_units(int(p), FIRST) for p in model.products}

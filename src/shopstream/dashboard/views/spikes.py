@@ -71,7 +71,7 @@ def _today() -> None:
                 "Units so far": s["units"],
                 "Orders so far": s.get("orders"),
                 "Threshold now": round(s["threshold"], 1) if s["threshold"] is not None else None,
-                "× P95": s["ratio"],
+                "× P95": _rounded(s["ratio"], 2),
                 "Crossed at": local_time(s["crossed_at"], tz)[:5],
                 "Still above": "yes" if s["above"] else "no",
             }
@@ -138,11 +138,11 @@ def _detected() -> None:
                 "Category": s["category"],
                 "Units": s["units"],
                 "Orders": s.get("orders"),
-                "Expected orders": s.get("orders_expected"),
+                "Expected orders": _rounded(s.get("orders_expected"), 1),
                 "P95": round(s["p95"], 1),
                 "Threshold": round(s["threshold"], 1),
-                "× P95": s["ratio"],
-                "p": s.get("p_value"),
+                "× P95": _rounded(s["ratio"], 2),
+                "p": _p_value(s.get("p_value")),
                 "History days": s["history_days"],
                 "Label": _label_text(labels.get(s["product_id"])),
             }
@@ -168,6 +168,15 @@ def _detected() -> None:
                 spike_chart(history_points(spike), spike["threshold"], spike["p95"]),
                 width="stretch",
             )
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _p_value(value: float | None) -> str:
+    """How unlikely the day's orders were under the product's own noise, readable (`3e-13`)."""
+    return "" if value is None else f"{value:.1g}"
 
 
 def _label_text(label: SpikeLabel | None) -> str:
