@@ -155,11 +155,6 @@ class Detection:
     store: dict[str, Any]  # level, event, products_used, margin
     verdicts: Verdicts
 
-    @property
-    def level(self) -> float:
-        """The level the baselines were scaled by (1 unless a store event)."""
-        return float(self.store["level"]) if self.store["event"] else 1.0
-
 
 def detect(history: History, demand: DayDemand, rule: Rule) -> Detection:
     """Day D's store level, spikes and verdicts (the history must hold D and its lookback;

@@ -235,6 +235,12 @@ def test_the_app_asks_for_sign_in_then_opens_on_the_overview(store: Store) -> No
     assert f"Signed in as **{VIEWER}**" in [c.value for c in at.sidebar.caption]
 
 
+# five days after the dataset's last (2026-10-10), at noon: today's lookback reaches its days
+# on any date the suite runs, and a minute ago is today in any time zone
+AFTER_THE_DATASET = Instant("after the spike dataset", "2026-10-15T12:00:00", "UTC")
+
+
+@pytest.mark.parametrize("instant", [AFTER_THE_DATASET], ids=str)
 def test_the_spikes_page_shows_detected_days_and_todays_emerging_spikes(
     store: Store, page_settings: Settings
 ) -> None:
