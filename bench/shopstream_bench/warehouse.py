@@ -31,13 +31,13 @@ from shopstream.warehouse.dbt import work_dir
 from shopstream.warehouse.load import load_raw, reconcile, snapshot_dimensions, transform
 from shopstream.warehouse.serving import publish
 
-__all__ = ["run", "write_lake_day"]
+__all__ = ["customer_ids", "run", "write_lake_day"]
 
 Report = Callable[[str], None]
 DAY = date(2026, 3, 2)
 
 
-def _ids(postgres_url: str) -> tuple[np.ndarray, np.ndarray]:
+def customer_ids(postgres_url: str) -> tuple[np.ndarray, np.ndarray]:
     with psycopg.connect(postgres_url) as conn:
         customers = [r[0] for r in conn.execute("SELECT id FROM customers")]
         products = [r[0] for r in conn.execute("SELECT id FROM products")]
@@ -70,13 +70,15 @@ def _values(rng: np.random.Generator, n: int, customers: np.ndarray, products: n
 
 
 def write_lake_day(root: Path, orders: int, files: int, customers: np.ndarray,
-                   products: np.ndarray, seed: int = 1) -> int:  # fmt: skip
-    """Writes `orders` orders of DAY as `files` committed lake files under `root`/orders."""
+                   products: np.ndarray, seed: int = 1, day: date = DAY,
+                   batch: int = 0) -> int:  # fmt: skip
+    """Writes `orders` orders of `day` as `files` lake files under `root`/orders, committed
+    as file-sink batch `batch`."""
     rng = np.random.default_rng(seed)
     table_dir = root / "orders"
-    day_dir = table_dir / f"dt={DAY}"
+    day_dir = table_dir / f"dt={day}"
     day_dir.mkdir(parents=True, exist_ok=True)
-    start = int(datetime.combine(DAY, datetime.min.time(), UTC).timestamp())
+    start = int(datetime.combine(day, datetime.min.time(), UTC).timestamp())
     values, ids, seconds = _values(rng, orders, customers, products, start)
     entries = []
     bounds = np.linspace(0, orders, files + 1).astype(int)
@@ -101,7 +103,7 @@ def write_lake_day(root: Path, orders: int, files: int, customers: np.ndarray,
                         "action": "add"})  # fmt: skip
     log = table_dir / "_spark_metadata"
     log.mkdir(exist_ok=True)
-    (log / "0").write_text("v1\n" + "\n".join(json.dumps(e) for e in entries) + "\n")
+    (log / str(batch)).write_text("v1\n" + "\n".join(json.dumps(e) for e in entries) + "\n")
     return orders
 
 
@@ -131,7 +133,7 @@ def _pipeline(settings: Settings, rows: int, dims: int, report: Report) -> list[
             _timed(report, "dimensions", dims, lambda: snapshot_dimensions(settings, wh, DAY))
         )
         steps.append(_timed(report, "reconcile", rows, lambda: reconcile(settings, wh, DAY)))
-    steps.append(_timed(report, "dbt build", rows, lambda: transform(settings, DAY)))
+    steps.append(_timed(report, "dbt build", rows, lambda: transform(settings, [DAY])))
     steps.append(_timed(report, "publish", rows, lambda: publish(settings)))
     total = sum(s["seconds"] for s in steps)
     report(f"  {'load + dbt build':22} {total:7.2f} s  (target <= 20 s for 1,000,000 orders)")
@@ -142,7 +144,7 @@ def run(settings: Settings, root: Path, orders: int, files: int, report: Report)
     """Writes the day, then times the baseline and every step of its load, twice: into an
     empty warehouse, then again (the steady state: every day after the first finds the
     tables and runs the incremental path, deleting and re-inserting its day); the results."""
-    customers, products = _ids(settings.postgres_url)
+    customers, products = customer_ids(settings.postgres_url)
     started = time.monotonic()
     write_lake_day(root / "lake", orders, files, customers, products)
     report(f"wrote {orders:,} orders of {DAY} as {files:,} lake files "

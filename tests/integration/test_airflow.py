@@ -122,23 +122,20 @@ def test_dag_integrity(airflow_python: Path, tmp_path: Path, warehouse_env: dict
     elt = dags["lake_to_warehouse"]
     assert elt["catchup"] is True
     assert elt["timetable"] == "CronDataIntervalTimetable"
-    order = elt["order"]
-    steps = ["wait_for_lake_day", "load_raw_orders", "snapshot_dimensions", "reconcile"]
-    assert order[:4] == steps
-    assert order[-1] == "publish"
-    models = {t.split(".")[1].removesuffix("_model_build") for t in order[4:-1]}
-    assert {"stg_orders", "fct_orders", "fct_order_lines", "daily_category_sales",
-            "product_daily_demand", "customer_lifetime_value", "order_rejects",
-            "order_reconciliation"} <= models  # one task per model  # fmt: skip
+    # one dbt process per run, not one task per model (decision 46)
+    assert elt["order"] == ["wait_for_lake_day", "plan", "load_day", "build"]
     tasks = elt["tasks"]
-    assert {tasks[t]["group"] for t in order[4:-1]} == {"dbt"}
-    assert all(tasks[t]["pool"] == "warehouse" for t in order[1:])  # one DuckDB writer
-    assert tasks["wait_for_lake_day"]["mode"] == "reschedule"
-    for step in ("raw", "dimensions", "reconcile", "publish"):
-        task = next(
-            t for t in tasks.values() if f" warehouse {step} --date {{{{" in (t["command"] or "")
-        )
-        assert "data_interval_start" in task["command"]
+    assert all(tasks[t]["pool"] == "warehouse" for t in ("plan", "load_day", "build"))
+    assert tasks["load_day"]["type"] == "MappedOperator"  # one task per planned day
+    sensor = tasks["wait_for_lake_day"]
+    assert sensor["mode"] == "reschedule"
+    assert sensor["command"].endswith("warehouse complete --date {{ data_interval_start"
+                                      ".in_timezone('UTC').strftime('%Y-%m-%d') }}")  # fmt: skip
+    build = tasks["build"]["command"]
+    assert build.startswith("/opt/shopstream/bin/shopstream warehouse build --days ")
+    assert "xcom_pull(task_ids='plan')" in build
+    assert "--retry" in build
+    assert "try_number" in build
 
 
 def test_dag_test_detects_one_day_against_the_real_stores(
@@ -253,7 +250,7 @@ def test_the_stacks_airflow_loads_a_triggered_lake_day(
     airflow_stack: Settings, spark: SparkSession, tmp_path: Path
 ) -> None:
     """lake_to_warehouse in the running stack: a lake day landed by the real landing query,
-    loaded, reconciled and built by the scheduler's own tasks (cosmos's dbt tasks included)."""
+    loaded, reconciled and built by the scheduler's own tasks."""
     settings = airflow_stack
     source = SourceOrders()
     with httpx.Client(base_url=settings.api_url, headers={"X-API-Key": API_KEY}, timeout=30) as api:

@@ -26,14 +26,16 @@ from shopstream.stack.airflow import DAGS_FOLDER, ensure_airflow
 from shopstream.streaming.committed import committed_files
 from shopstream.warehouse import open_warehouse
 from shopstream.warehouse.base import WarehouseError
-from shopstream.warehouse.dbt import run_dbt, work_dir
+from shopstream.warehouse.dbt import read_run_results, run_dbt, work_dir
 from shopstream.warehouse.lakeday import LakeError
 from shopstream.warehouse.load import (
     ReconcileError,
     load_day,
+    load_days,
     load_raw,
     reconcile,
     snapshot_dimensions,
+    transform,
 )
 from shopstream.warehouse.serving import History
 from tests.integration.conftest import API_KEY, CUSTOMERS, PRODUCTS, job_settings
@@ -291,10 +293,10 @@ def test_a_failed_data_test_fails_its_days_build_only(
         ((doubled,),) = wh.query("select max(rowid) from marts.fct_orders")
     try:
         with pytest.raises(WarehouseError) as failure:
-            run_dbt(settings, "test", day=date.fromisoformat(DAY))
+            run_dbt(settings, "test", days=[date.fromisoformat(DAY)])
         assert "unique_fct_orders_order_id" in str(failure.value)
         assert DAY in str(failure.value)
-        run_dbt(settings, "test", day=date.fromisoformat(BEFORE))
+        run_dbt(settings, "test", days=[date.fromisoformat(BEFORE)])
     finally:
         with open_warehouse(settings) as wh:
             wh.query(f"delete from marts.fct_orders where rowid = {doubled}")
@@ -339,7 +341,7 @@ def test_records_that_cannot_be_facts_are_rejected_with_their_reason(
                 (value, offset, day),
             )
         snapshot_dimensions(settings, wh)
-    run_dbt(settings, "build", day=day)
+    run_dbt(settings, "build", days=[day])
     with open_warehouse(settings) as wh:
         rejects = wh.query("select kafka_offset, reject_reason from marts.order_rejects")
         facts = wh.query("select kafka_offset, units from marts.fct_orders")
@@ -353,8 +355,9 @@ def test_records_that_cannot_be_facts_are_rejected_with_their_reason(
 def test_the_dag_loads_a_day_in_airflow(
     lake: tuple[Settings, SourceOrders], tmp_path: Path
 ) -> None:
-    """`dag.test()` of lake_to_warehouse for DAY into a new DuckDB file: every task, cosmos's
-    dbt tasks included, and the same exact tables as the CLI's load."""
+    """`dag.test()` of lake_to_warehouse for DAY into a new DuckDB file, BEFORE pending too:
+    one run loads both days (each its own task, reconciled, audited), one dbt build, and the
+    same exact tables as the CLI's load."""
     settings, source = lake
     settings = settings.model_copy(update={"warehouse_duckdb_path": tmp_path / "dag.duckdb"})
     lake_dir = Path(settings.lake.removeprefix("file://"))
@@ -380,12 +383,25 @@ def test_the_dag_loads_a_day_in_airflow(
     assert out["state"] == "success", out
     assert out["interval"][0].startswith(DAY)
     assert set(out["tasks"].values()) == {"success"}
-    assert_day_exact(settings, source, DAY, loaded=(DAY,))
-    with open_warehouse(settings) as wh:
-        record = wh.latest_load(date.fromisoformat(DAY))
-    assert record is not None
-    assert record.status == "built"
-    assert record.raw_rows == source.records[DAY]
+    assert out["xcom"]["plan"] == [{"DAY": BEFORE}, {"DAY": DAY}]  # the pending day too
+    built = out["xcom"]["build"]
+    assert built["days"] == [BEFORE, DAY]
+    assert built["mode"] == "build"
+    assert set(built["models"].values()) == {"success"}
+    assert {"fct_orders", "customer_daily", "customer_lifetime_value"} <= set(built["models"])
+    assert built["tests"]["failed"] == []
+    assert built["tests"]["passed"] > 10
+    assert_day_exact(settings, source, DAY, loaded=(BEFORE, DAY))
+    facts = _of_day(settings, "order_id, customer_id, units, order_total", "fct_orders", BEFORE)
+    assert {r[0]: (r[1], r[2], r[3]) for r in facts} == expected_marts(
+        settings, source.of_day(BEFORE)
+    ).orders
+    for day in (BEFORE, DAY):
+        with open_warehouse(settings) as wh:
+            record = wh.latest_load(date.fromisoformat(day))
+        assert record is not None
+        assert record.status == "built"
+        assert record.raw_rows == source.records[day]
 
 
 def test_snowflake_loads_and_builds_the_same_day(
@@ -409,6 +425,78 @@ def test_snowflake_loads_and_builds_the_same_day(
         history = History(settings)
         assert int(history.summary()["orders"]) == len(source.of_day(DAY))
         assert list(history.loads()["status"][:2]) == ["built", "built"]
+
+
+BRUTE_CLV = (
+    "select customer_id, count(*), count(distinct order_date), sum(units), sum(order_total), "
+    "min(created_at), max(created_at) from marts.fct_orders group by customer_id"
+)
+KEPT_CLV = (
+    "select customer_id, orders, active_days, units, lifetime_value, first_order_at, "
+    "last_order_at from marts.customer_lifetime_value"
+)
+
+
+def test_lifetime_values_stay_exact_when_a_day_is_rebuilt_without_some_orders(
+    lake: tuple[Settings, SourceOrders], tmp_path: Path
+) -> None:
+    """customer_lifetime_value is kept incrementally (the customers a run's days touch): after
+    two days in one catch-up, and after DAY is rebuilt with half its orders gone, it equals
+    a brute-force pass over every fact, customers whose only orders left included."""
+    settings, _ = lake
+    settings = settings.model_copy(update={"warehouse_duckdb_path": tmp_path / "clv.duckdb"})
+    records = load_days(settings, [date.fromisoformat(BEFORE), date.fromisoformat(DAY)])
+    assert [r.status for r in records] == ["built", "built"]
+    before = sorted(_rows(settings, KEPT_CLV))
+    assert before == sorted(_rows(settings, BRUTE_CLV))
+    with open_warehouse(settings) as wh:
+        wh.query(f"delete from raw.orders where dt = '{DAY}' and \"offset\" % 2 = 0")
+    result = transform(settings, [date.fromisoformat(DAY)])
+    assert result.mode == "build"
+    after = sorted(_rows(settings, KEPT_CLV))
+    assert after == sorted(_rows(settings, BRUTE_CLV))
+    assert after != before
+    assert {r[0] for r in before} - {r[0] for r in after}  # some customers left entirely
+    assert _rows(settings, "select count(*) from marts.customers_replaced") == [(0,)]
+
+
+def test_a_retried_build_runs_only_what_failed(
+    lake: tuple[Settings, SourceOrders], tmp_path: Path
+) -> None:
+    """A data test fails the build (its downstream skipped); once fixed, `--retry` runs dbt
+    retry: the failed test and the skipped nodes only, and the day is built."""
+    settings, _ = lake
+    settings = settings.model_copy(update={"warehouse_duckdb_path": tmp_path / "retry.duckdb"})
+    day = date.fromisoformat(BEFORE)
+    load_days(settings, [day])
+    with open_warehouse(settings) as wh:  # a customer the day does not touch, twice
+        for _ in range(2):
+            wh.query(
+                "insert into marts.customer_totals select -1, first_order_at, last_order_at, "
+                "orders, active_days, units, lifetime_value from marts.customer_totals limit 1"
+            )
+    with pytest.raises(WarehouseError) as failure:
+        transform(settings, [day])
+    assert "unique_customer_totals_customer_id" in str(failure.value)
+    with open_warehouse(settings) as wh:
+        assert wh.latest_load(day).status == "failed"  # type: ignore[union-attr]
+        wh.query("delete from marts.customer_totals where customer_id = -1")
+    _, failed_run = read_run_results(settings)
+    skipped = {n.unique_id for n in failed_run if n.status == "skipped"}
+    assert "model.shopstream.customer_lifetime_value" in skipped
+    result = transform(settings, [day], retry=True)
+    assert result.mode == "retry"
+    _, retried = read_run_results(settings)
+    ran = {n.unique_id for n in retried}
+    assert "model.shopstream.customer_lifetime_value" in ran
+    assert any(u.startswith("test.shopstream.unique_customer_totals_customer_id") for u in ran)
+    assert "model.shopstream.fct_orders" not in ran  # it had passed: not run again
+    assert ran <= skipped | {n.unique_id for n in failed_run if not n.ok}
+    assert set(result.summary()["models"].values()) == {"success"}  # type: ignore[union-attr]
+    with open_warehouse(settings) as wh:
+        assert wh.latest_load(day).status == "built"  # type: ignore[union-attr]
+    again = transform(settings, [day], retry=True)  # nothing failed: nothing to run
+    assert again.mode == "skipped"
 
 
 def test_rows_missing_from_the_raw_table_fail_reconciliation(

@@ -17,11 +17,24 @@ __all__ = ["DAG_TEST", "dag_env", "migrate", "offline_env", "run_python"]
 DAG_TEST = """
 import json, pendulum
 from airflow.dag_processing.dagbag import DagBag
+from airflow.models.xcom import XComModel
+from airflow.utils.session import create_session
 dag = DagBag(%r).get_dag(%r)
 run = dag.test(logical_date=pendulum.parse(%r))
+xcom = {}
+with create_session() as session:
+    for x in session.scalars(XComModel.get_many(run_id=run.run_id, key="return_value",
+                                                dag_ids=dag.dag_id, map_indexes=-1)):
+        value = XComModel.deserialize_value(x)
+        try:
+            value = json.loads(value) if isinstance(value, str) else value
+        except ValueError:
+            pass
+        xcom[x.task_id] = value
 print(json.dumps({"state": str(run.state),
                   "interval": [str(run.data_interval_start), str(run.data_interval_end)],
-                  "tasks": {ti.task_id: str(ti.state) for ti in run.get_task_instances()}}))
+                  "tasks": {ti.task_id: str(ti.state) for ti in run.get_task_instances()},
+                  "xcom": xcom}, default=str))
 """
 
 
@@ -59,10 +72,9 @@ def migrate(airflow: Path, env: dict[str, str], *pools: str) -> None:
 
 def dag_env(settings: Settings, shopstream_bin: str, **overrides: Any) -> dict[str, str]:
     """The DAGs' configuration as `shopstream up` prepares it from `settings` (dbt's profile
-    and manifest written too), with `overrides` of its entries."""
-    from shopstream.warehouse.dbt import write_manifest, write_profiles
+    written too), with `overrides` of its entries."""
+    from shopstream.warehouse.dbt import write_profiles
 
     write_profiles(settings)
-    write_manifest(settings)
     config = dag_config(settings, Path(shopstream_bin)) | overrides
     return {DAG_CONFIG_VARIABLE: json.dumps(config), "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}

@@ -414,6 +414,32 @@ def cmd_warehouse(
     console.print(f"results: {output}")
 
 
+WAREHOUSE_YEAR_OUTPUT = Path("bench/results/warehouse_year.json")
+
+
+def cmd_warehouse_year(
+    days: int = typer.Option(365, min=40, help="Lake days."),
+    orders: int = typer.Option(3_000, min=10, help="Orders a day (the demo's ~3,000)."),
+    head: int = typer.Option(12, min=5, help="Days loaded one run each at the start."),
+    tail: int = typer.Option(5, min=3, help="...and at the end."),
+    output: Path = typer.Option(WAREHOUSE_YEAR_OUTPUT, help="Where to write the results."),
+) -> None:
+    """A year of small lake days: each single-day run at the start and the end timed (is the
+    365th as cheap as the 10th?), the middle loaded as catch-up runs."""
+    settings = load_settings()
+    harness, report, machine = (
+        _harness("warehouse_year"), _harness("report"), _harness("machine")
+    )  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="shopstream-bench-year-") as tmp:
+        try:
+            result = harness.run(settings, Path(tmp), days, orders, head, tail, console.print)
+        except RuntimeError as exc:
+            fail(str(exc))
+    doc = {"machine": machine.describe_machine(), "code": machine.code_version(), **result}
+    report.write_json(doc, output)
+    console.print(f"results: {output}")
+
+
 def cmd_chaos(
     scenarios: list[str] = typer.Argument(
         None,
@@ -459,4 +485,5 @@ def register(app: typer.Typer) -> None:
     bench.command("dashboard-soak")(cmd_dashboard_soak)
     bench.command("spikes")(cmd_spikes)
     bench.command("warehouse")(cmd_warehouse)
+    bench.command("warehouse-year")(cmd_warehouse_year)
     app.add_typer(bench, name="bench")

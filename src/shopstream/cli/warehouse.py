@@ -1,11 +1,14 @@
-"""`shopstream warehouse ...`: the batch ELT, a day at a time (docs/warehouse.md).
+"""`shopstream warehouse ...`: the batch ELT (docs/warehouse.md).
 
-`load` runs every step for a day; the other commands are the steps one by one, as the
-`lake_to_warehouse` DAG runs them.
+`load` runs every step for a day and `catch-up` for every complete day not built yet; the
+other commands are the steps one by one, as the `lake_to_warehouse` DAG runs them (`plan`,
+`stage` per day, `build` for all of a run's days).
 """
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -15,16 +18,21 @@ import typer
 
 from shopstream.cli.common import console, exit_on_sigterm, fail, load_settings, parse_day
 from shopstream.config import Settings
+from shopstream.stack.airflow import first_day
 from shopstream.warehouse import open_warehouse
 from shopstream.warehouse.base import WarehouseError
 from shopstream.warehouse.lakeday import LakeError
 from shopstream.warehouse.load import (
+    build,
     is_complete,
     load_day,
+    load_days,
     load_raw,
     mark_built,
+    plan,
     reconcile,
     snapshot_dimensions,
+    stage,
     transform,
 )
 from shopstream.warehouse.serving import publish
@@ -127,9 +135,83 @@ def cmd_transform(day: str = _DAY) -> None:
     settings = load_settings()
 
     with _errors():
-        seconds = transform(settings, _the_day(day, settings))
+        result = transform(settings, [_the_day(day, settings)])
         publish(settings)
-    console.print(f"dbt build passed in {seconds:.1f} s")
+    console.print(result.table(), highlight=False)
+    console.print(f"dbt build passed in {result.seconds:.1f} s")
+
+
+def _days(text: str) -> list[date]:
+    days = [parse_day(part.strip(), "--days") for part in text.split(",") if part.strip()]
+    if not days:
+        fail("--days needs at least one day YYYY-MM-DD (comma-separated)")
+    return [d for d in days if d is not None]
+
+
+@warehouse.command("plan")
+def cmd_plan(
+    day: str = _DAY,
+    first: str = typer.Option(None, "--first", help="The first day to consider (default: DAY)."),
+    reload: bool = typer.Option(False, help="Load DAY even if it is built already."),
+    limit: int = typer.Option(92, min=1, help="At most this many days."),
+) -> None:
+    """The days a run for DAY loads: DAY unless built, and every complete lake day since
+    FIRST not built yet (oldest first). The last line is them as a JSON list."""
+    settings = load_settings()
+    the_day = _the_day(day, settings)
+    since = parse_day(first, "--first") or the_day
+    with _errors(), open_warehouse(settings) as wh:
+        found = plan(settings, wh, the_day, since, reload=reload, limit=limit)
+    console.print(found.reason, highlight=False)
+    sys.stdout.write(json.dumps([d.isoformat() for d in found.days]) + "\n")
+
+
+@warehouse.command("stage")
+def cmd_stage(day: str = _DAY) -> None:
+    """Steps 1 and 3 for DAY: its raw load, then its reconciliation (exit 1 on a mismatch)."""
+    settings = load_settings()
+    console.print(_step(settings, stage, _the_day(day, settings)).describe(), highlight=False)
+
+
+@warehouse.command("build")
+def cmd_build(
+    days: str = typer.Option(..., "--days", help="The loaded days, comma-separated."),
+    retry: bool = typer.Option(
+        False, help="Run only what the same days' last build did not finish (`dbt retry`)."
+    ),
+) -> None:
+    """Dimensions, one `dbt build` over DAYS (each loaded and reconciled), publish. The last
+    line is each model's and the tests' results as JSON (the DAG's XCom)."""
+    settings = load_settings()
+    with _errors():
+        result = build(settings, _days(days), retry=retry, report=_say)
+    sys.stdout.write(json.dumps(result.summary()) + "\n")
+
+
+def _say(text: str) -> None:
+    console.print(text, highlight=False, soft_wrap=True)
+
+
+@warehouse.command("catch-up")
+def cmd_catch_up(
+    day: str = typer.Option(None, "--date", help="Up to this day (default: yesterday, UTC)."),
+    first: str = typer.Option(None, "--first", help="From this day (default: the settings')."),
+) -> None:
+    """Every complete lake day not built yet, in one pass: each loaded and reconciled, then
+    one dbt build for all of them (what a DAG run does)."""
+    settings = load_settings()
+    the_day = _the_day(day, settings)
+    since = parse_day(first, "--first") or first_day(settings.warehouse_start_date, settings, "UTC")
+    with _errors():
+        with open_warehouse(settings) as wh:
+            found = plan(settings, wh, the_day, since)
+        pending = [d for d in found.days if is_complete(settings, d)[0]]
+        if not pending:
+            console.print(found.reason if not found.days else "nothing complete to load")
+            return
+        console.print(f"{len(pending)} day(s) to load: {pending[0]} .. {pending[-1]}")
+        records = load_days(settings, pending, report=_say)
+    console.print(f"[bold]{len(records)} day(s) built[/]")
 
 
 @warehouse.command("publish")

@@ -57,8 +57,7 @@ __all__ = [
 ]
 
 AIRFLOW_VERSION = "3.3.2"
-# cosmos renders the dbt project as a task group per model (it runs dbt from its own venv)
-AIRFLOW_REQUIREMENTS = (f"apache-airflow[postgres]=={AIRFLOW_VERSION}", "astronomer-cosmos==1.15.1")
+AIRFLOW_REQUIREMENTS = (f"apache-airflow[postgres]=={AIRFLOW_VERSION}",)
 AIRFLOW_DATABASE = "airflow"
 ADMIN_USER = "admin"
 # Every task that writes the warehouse takes a slot of this pool: one slot on DuckDB (one
@@ -152,10 +151,6 @@ def dag_config(settings: Settings, shopstream_bin: Path) -> dict[str, Any]:
         ).isoformat(),
         "warehouse_catchup": settings.warehouse_catchup,
         "warehouse_pool": WAREHOUSE_POOL,
-        "dbt_bin": str(dbt.dbt_bin(settings)),
-        "dbt_project": str(dbt.PROJECT_DIR),
-        "dbt_profiles": str(dbt.work_dir(settings) / "profiles.yml"),
-        "dbt_manifest": str(dbt.manifest_path(settings)),
     }
 
 
@@ -245,7 +240,7 @@ def _prepare_dbt(settings: Settings) -> None:
     """What the warehouse DAG's dbt tasks need: dbt, its profile, the parsed project."""
     dbt.ensure_dbt(settings.cache_path)
     dbt.write_profiles(settings)
-    dbt.write_manifest(settings)
+    dbt.parse_project(settings)
 
 
 def healthy(settings: Settings, component: str) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -26,6 +26,7 @@ __all__ = [
     "WATERMARK_FILE",
     "committed_files",
     "filesystem_for",
+    "lake_days",
     "read_watermark",
     "s3_filesystem",
     "watermark_passed",
@@ -116,6 +117,19 @@ def committed_files(
             files.pop(path, None)
     wanted = f"/dt={day}/" if day else None
     return sorted(p for p in files if wanted is None or wanted in p)
+
+
+_DAY_DIR = re.compile(r"/dt=(\d{4}-\d{2}-\d{2})/")
+
+
+def lake_days(settings: Settings) -> list[date]:
+    """The days (`dt=` partitions) the orders table has committed files for, oldest first."""
+    found = {
+        m.group(1)
+        for path in committed_files(f"{settings.lake}/orders", settings=settings)
+        if (m := _DAY_DIR.search(path))
+    }
+    return [date.fromisoformat(d) for d in sorted(found)]
 
 
 def read_watermark(table: str, settings: Settings | None = None) -> dict[str, Any] | None:

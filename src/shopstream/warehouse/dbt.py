@@ -13,6 +13,8 @@ import json
 import logging
 import os
 import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -25,13 +27,17 @@ __all__ = [
     "DAY_VARIABLE",
     "DBT_VERSION",
     "PROJECT_DIR",
+    "NodeResult",
+    "days_text",
     "dbt_bin",
     "dbt_env",
+    "describe_days",
     "ensure_dbt",
-    "manifest_path",
+    "parse_project",
+    "read_run_results",
     "run_dbt",
+    "run_results_path",
     "work_dir",
-    "write_manifest",
     "write_profiles",
 ]
 
@@ -39,8 +45,8 @@ log = logging.getLogger(__name__)
 
 DBT_VERSION = "1.11.16"
 REQUIREMENTS = (f"dbt-core=={DBT_VERSION}", "dbt-duckdb==1.11.1", "dbt-snowflake==1.12.4")
-# The lake day a dbt run builds (macros/day.sql); empty: every day.
-DAY_VARIABLE = "SHOPSTREAM_WAREHOUSE_DAY"
+# The lake days a dbt run builds, comma-separated (macros/day.sql); empty: every day.
+DAY_VARIABLE = "SHOPSTREAM_WAREHOUSE_DAYS"
 PROJECT_DIR = Path(str(resources.files("shopstream.warehouse").joinpath("dbt")))
 
 
@@ -134,26 +140,34 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def manifest_path(settings: Settings) -> Path:
-    """The parsed project cosmos renders the DAG's dbt tasks from (written by `up`)."""
-    return work_dir(settings) / "manifest" / "manifest.json"
+def parse_project(settings: Settings) -> None:
+    """`dbt parse` into the target directory (a few seconds; no warehouse connection), so the
+    first build after `up` starts from a warm partial parse."""
+    run_dbt(settings, "parse")
 
 
-def write_manifest(settings: Settings) -> Path:
-    """`dbt parse` into `manifest_path` (a few seconds; no warehouse connection)."""
-    target = manifest_path(settings).parent
-    run_dbt(settings, "parse", extra=("--target-path", str(target)))
-    return target / "manifest.json"
+def days_text(days: Sequence[date] | None) -> str:
+    """The days as SHOPSTREAM_WAREHOUSE_DAYS says them (sorted, comma-separated)."""
+    return ",".join(sorted({d.isoformat() for d in days or ()}))
+
+
+def describe_days(days: Sequence[date] | None) -> str:
+    if not days:
+        return "all days"
+    ordered = sorted(set(days))
+    if len(ordered) <= 3:
+        return ", ".join(d.isoformat() for d in ordered)
+    return f"{len(ordered)} days, {ordered[0]} .. {ordered[-1]}"
 
 
 def run_dbt(
     settings: Settings,
     command: str,
-    day: date | None = None,
+    days: Sequence[date] | None = None,
     select: str | None = None,
     extra: tuple[str, ...] = (),
 ) -> str:
-    """`dbt COMMAND` over the project for `day` (all days when None); its output.
+    """`dbt COMMAND` over the project for `days` (all days when None or empty); its output.
 
     Raises WarehouseError with dbt's failures when it fails (a failed data test included).
     """
@@ -163,8 +177,8 @@ def run_dbt(
     if select:
         args += ["--select", select]
     args += extra
-    # the day is read from the environment, not --vars (which force a full re-parse)
-    env = {**os.environ, **dbt_env(settings), DAY_VARIABLE: day.isoformat() if day else ""}
+    # the days are read from the environment, not --vars (which force a full re-parse)
+    env = {**os.environ, **dbt_env(settings), DAY_VARIABLE: days_text(days)}
     proc = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
     out = proc.stdout + proc.stderr
     if proc.returncode != 0:
@@ -174,5 +188,52 @@ def run_dbt(
             if "FAIL" in line or "ERROR" in line or "Error" in line
         ]
         detail = "\n".join(failures[-15:]) or out[-3000:]
-        raise WarehouseError(f"dbt {command} failed for {day or 'all days'}:\n{detail}")
+        raise WarehouseError(f"dbt {command} failed for {describe_days(days)}:\n{detail}")
     return out
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """One node of a dbt invocation, from its run_results.json."""
+
+    unique_id: str
+    status: str  # success | error | fail | pass | warn | skipped
+    seconds: float
+    message: str
+
+    @property
+    def kind(self) -> str:  # model | test | seed | ...
+        return self.unique_id.split(".", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return (
+            self.unique_id.split(".")[-1] if self.kind != "test" else self.unique_id.split(".")[2]
+        )
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("success", "pass", "warn")
+
+
+def run_results_path(settings: Settings) -> Path:
+    return work_dir(settings) / "target" / "run_results.json"
+
+
+def read_run_results(settings: Settings) -> tuple[str | None, list[NodeResult]]:
+    """The last invocation's id and node results (none when there is no run_results.json)."""
+    path = run_results_path(settings)
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None, []
+    results = [
+        NodeResult(
+            unique_id=r["unique_id"],
+            status=str(r["status"]),
+            seconds=round(float(r.get("execution_time") or 0.0), 3),
+            message=str(r.get("message") or "")[:500],
+        )
+        for r in doc.get("results", [])
+    ]
+    return doc.get("metadata", {}).get("invocation_id"), results

@@ -1,16 +1,20 @@
-"""A day's load, step by step (each a DAG task and a CLI command; `load_day` runs them all).
+"""The load of lake days, step by step (the CLI's commands and the DAG's tasks run these).
 
-1. `is_complete`: the lake watermark is past the end of D (UTC) plus the grace period.
+1. `is_complete`: the lake watermark is past the end of D (UTC) plus the grace period;
+   `plan`: the days a run loads (its own, and every complete day not built yet).
 2. `load_raw`: exactly D's committed lake files into `raw.orders`, replacing D's rows.
 3. `snapshot_dimensions`: customers and products from PostgreSQL into `raw.*`.
 4. `reconcile`: D's raw rows and distinct orders equal the lake's, or the run fails.
-5. `transform`: `dbt build` for D (staging -> marts, then every data test).
+5. `transform`: one `dbt build` for all the run's days (staging -> marts, then every data
+   test), each node's result from dbt's run_results.json; a retry re-runs only what failed.
 6. `publish`: the serving copy the dashboard reads (DuckDB only).
-A rerun of any step for D is safe: every write replaces what D had.
+Each day is loaded, reconciled and recorded in `audit.loads` on its own; a rerun of any step
+is safe: every write replaces what its days had.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -18,25 +22,40 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
+from pathlib import Path
 
 from shopstream.config import Settings
-from shopstream.streaming.committed import watermark_passed
+from shopstream.streaming.committed import lake_days, read_watermark, watermark_passed
 from shopstream.warehouse import open_warehouse
 from shopstream.warehouse.base import LoadRecord, Warehouse, WarehouseError
-from shopstream.warehouse.dbt import run_dbt
+from shopstream.warehouse.dbt import (
+    NodeResult,
+    days_text,
+    describe_days,
+    read_run_results,
+    run_dbt,
+    work_dir,
+)
 from shopstream.warehouse.dimension_snapshot import read_dimensions
 from shopstream.warehouse.lakeday import lake_orders, read_lake_day
 from shopstream.warehouse.serving import publish
 
 __all__ = [
+    "BuildResult",
+    "Plan",
     "ReconcileError",
     "Reconciliation",
+    "build",
+    "day_statuses",
     "is_complete",
     "load_day",
+    "load_days",
     "load_raw",
     "mark_built",
+    "plan",
     "reconcile",
     "snapshot_dimensions",
+    "stage",
     "transform",
 ]
 
@@ -114,15 +133,17 @@ def _latest(wh: Warehouse, day: date) -> LoadRecord:
 
 
 def snapshot_dimensions(
-    settings: Settings, wh: Warehouse, day: date | None = None
+    settings: Settings, wh: Warehouse, days: date | list[date] | None = None
 ) -> tuple[int, int]:
-    """Step 3: customers and products as PostgreSQL has them now; their counts."""
+    """Step 3: customers and products as PostgreSQL has them now (counts recorded on the
+    days' loads); their counts."""
     customers, products, at = read_dimensions(settings.postgres_url)
     wh.ensure_tables()
     wh.replace_dimensions(customers, products, at)
-    if day is not None and (record := wh.latest_load(day)) is not None:
-        record.customers, record.products = customers.num_rows, products.num_rows
-        wh.save_load(record)
+    for day in [days] if isinstance(days, date) else days or []:
+        if (record := wh.latest_load(day)) is not None:
+            record.customers, record.products = customers.num_rows, products.num_rows
+            wh.save_load(record)
     return customers.num_rows, products.num_rows
 
 
@@ -146,23 +167,161 @@ def reconcile(settings: Settings, wh: Warehouse, day: date) -> Reconciliation:
     return result
 
 
-def transform(settings: Settings, day: date) -> float:
-    """Step 5: `dbt build` for D; seconds taken. No warehouse connection is held meanwhile
-    (DuckDB: dbt needs the file to itself)."""
-    with open_warehouse(settings) as wh:
-        record = _latest(wh, day)
-    started = time.monotonic()
-    status, message = "built", record.message
+@dataclass
+class BuildResult:
+    """One dbt invocation over a set of days: how it ran, how long, and each node's result."""
+
+    days: list[date]
+    mode: str  # build | retry (only what failed before) | skipped (nothing had failed)
+    seconds: float
+    nodes: list[NodeResult]
+
+    @property
+    def failed(self) -> list[NodeResult]:
+        return [n for n in self.nodes if not n.ok and n.status != "skipped"]
+
+    def summary(self) -> dict[str, object]:
+        """What the DAG's build task returns (its XCom): each model's status, the tests'."""
+        tests = [n for n in self.nodes if n.kind == "test"]
+        return {
+            "days": [d.isoformat() for d in self.days],
+            "mode": self.mode,
+            "seconds": self.seconds,
+            "models": {n.name: n.status for n in self.nodes if n.kind == "model"},
+            "tests": {
+                "passed": sum(n.ok for n in tests),
+                "failed": sorted(n.name for n in tests if not n.ok and n.status != "skipped"),
+                "skipped": sum(n.status == "skipped" for n in tests),
+            },
+        }
+
+    def table(self) -> str:
+        """One line per model, and per test that did not pass, in dbt's order."""
+        lines = [f"{'node':52} {'status':8} {'seconds':>8}"]
+        for n in self.nodes:
+            if n.kind == "model" or not n.ok:
+                note = f"  {n.message}" if not n.ok and n.message else ""
+                lines.append(f"{n.kind + ' ' + n.name:52} {n.status:8} {n.seconds:8.2f}{note}")
+        tests = [n for n in self.nodes if n.kind == "test"]
+        lines.append(f"tests: {sum(n.ok for n in tests)} of {len(tests)} passed")
+        return "\n".join(lines)
+
+
+def _ledger(settings: Settings) -> Path:
+    """Which days the last build in dbt's target directory was for, and whether it finished
+    (run_results.json is written only at the end: a killed dbt leaves the previous one)."""
+    return work_dir(settings) / "target" / "shopstream_build.json"
+
+
+def _previous(settings: Settings, days: list[date]) -> list[NodeResult] | None:
+    """The last build's results when it was for exactly these days and finished, else None."""
     try:
-        run_dbt(settings, "build", day=day)
-    except WarehouseError as exc:
-        status, message = "failed", str(exc)[:4000]
-        raise
+        ledger = json.loads(_ledger(settings).read_text())
+    except (OSError, ValueError):
+        return None
+    invocation, nodes = read_run_results(settings)
+    if (
+        ledger.get("days") != days_text(days)
+        or ledger.get("state") != "finished"
+        or invocation is None
+        or ledger.get("invocation_id") != invocation
+    ):
+        return None
+    return nodes
+
+
+def _invoke(settings: Settings, days: list[date], command: str) -> None:
+    """dbt `command` for the days, the ledger saying whether it left its own results: a dbt
+    killed mid-way leaves the previous run_results.json (not ours: the retry builds all)."""
+    ledger = _ledger(settings)
+    ledger.parent.mkdir(parents=True, exist_ok=True)
+    earlier, _ = read_run_results(settings)
+    ledger.write_text(json.dumps({"days": days_text(days), "state": "started"}))
+    try:
+        run_dbt(settings, command, days=days)
     finally:
-        record.build_seconds = round(time.monotonic() - started, 3)
-        with open_warehouse(settings) as wh:
-            _save(wh, record, status, message)
-    return record.build_seconds
+        invocation, _ = read_run_results(settings)
+        fresh = invocation is not None and invocation != earlier
+        state = {
+            "days": days_text(days),
+            "state": "finished" if fresh else "died",
+            "invocation_id": invocation if fresh else None,
+        }
+        ledger.write_text(json.dumps(state))
+
+
+def _dbt(settings: Settings, days: list[date], retry: bool) -> tuple[str, list[NodeResult]]:
+    """`dbt build` over the days, or on a retry only the nodes the same days' last build did
+    not finish (`dbt retry`); the mode and every node's latest result."""
+    before = _previous(settings, days) if retry else None
+    if before is not None and all(n.ok for n in before):
+        return "skipped", before
+    if before is not None:
+        _invoke(settings, days, "retry")
+        _, again = read_run_results(settings)
+        latest = {n.unique_id: n for n in before} | {n.unique_id: n for n in again}
+        return "retry", list(latest.values())
+    _invoke(settings, days, "build")
+    return "build", read_run_results(settings)[1]
+
+
+def _reconciled(record: LoadRecord) -> bool:
+    """The load reconciled (a build since may have failed: its retry needs no new load)."""
+    if record.status in ("reconciled", "built"):
+        return True
+    counted = record.raw_rows is not None and record.lake_orders is not None
+    return (
+        record.status == "failed"
+        and counted
+        and (record.raw_rows, record.raw_orders) == (record.lake_rows, record.lake_orders)
+    )
+
+
+def transform(settings: Settings, days: list[date], retry: bool = False) -> BuildResult:
+    """Step 5: one `dbt build` for every day in `days` (each loaded and reconciled first).
+    No warehouse connection is held meanwhile (DuckDB: dbt needs the file to itself). Each
+    day's load is then `built`, or `failed` with dbt's failures."""
+    days = sorted(set(days))
+    with open_warehouse(settings) as wh:
+        records = [_latest(wh, d) for d in days]
+    if unready := [r for r in records if not _reconciled(r)]:
+        raise WarehouseError(
+            f"{unready[0].day}'s latest load is {unready[0].status!r}, not reconciled: run "
+            f"`shopstream warehouse load --date {unready[0].day}` first"
+        )
+    started = time.monotonic()
+    status, mode, error = "built", "build", None
+    nodes: list[NodeResult] = []
+    try:
+        mode, nodes = _dbt(settings, days, retry)
+    except WarehouseError as exc:
+        status, error = "failed", exc
+        nodes = read_run_results(settings)[1]
+    seconds = round(time.monotonic() - started, 3)
+    with open_warehouse(settings) as wh:
+        for record in records:
+            record.build_seconds = seconds
+            _save(wh, record, status, record.message if error is None else str(error)[:4000])
+    result = BuildResult(days, mode, seconds, nodes)
+    if error is not None:
+        names = ", ".join(f"{n.kind} {n.name} ({n.status})" for n in result.failed[:8])
+        raise WarehouseError(f"{error}\nfailed: {names or 'see the output above'}") from error
+    return result
+
+
+def build(
+    settings: Settings, days: list[date], retry: bool = False, report: Report = log.info
+) -> BuildResult:
+    """After the days' loads: dimensions, one dbt build over the days, the serving copy."""
+    with open_warehouse(settings) as wh:
+        customers, products = snapshot_dimensions(settings, wh, days)
+    report(f"raw.customers {customers:,}, raw.products {products:,}")
+    result = transform(settings, days, retry=retry)
+    report(result.table())
+    report(f"dbt {result.mode} for {describe_days(days)}: {result.seconds:.1f} s")
+    if publish(settings):
+        report("published the dashboard's serving copy")
+    return result
 
 
 def mark_built(settings: Settings, wh: Warehouse, day: date) -> LoadRecord:
@@ -179,17 +338,88 @@ def mark_built(settings: Settings, wh: Warehouse, day: date) -> LoadRecord:
     return record
 
 
+def stage(settings: Settings, wh: Warehouse, day: date) -> Reconciliation:
+    """Steps 2 and 4 for D (the DAG's `load_day`): the raw load, then its reconciliation."""
+    load_raw(settings, wh, day)
+    return reconcile(settings, wh, day)
+
+
 def load_day(settings: Settings, day: date, report: Report = log.info) -> LoadRecord:
     """Every step for D in order, without waiting for completeness (the caller checks)."""
+    return load_days(settings, [day], report)[0]
+
+
+def load_days(settings: Settings, days: list[date], report: Report = log.info) -> list[LoadRecord]:
+    """Every step for the days: each loaded and reconciled on its own, then one build."""
+    days = sorted(set(days))
     with open_warehouse(settings) as wh:
-        record = load_raw(settings, wh, day)
-        report(f"{day}: raw.orders <- {record.files} files, {record.lake_rows:,} rows")
-        customers, products = snapshot_dimensions(settings, wh, day)
-        report(f"{day}: raw.customers {customers:,}, raw.products {products:,}")
-        report(reconcile(settings, wh, day).describe())
-    seconds = transform(settings, day)
-    report(f"{day}: dbt build passed in {seconds:.1f} s")
-    if publish(settings):
-        report("published the dashboard's serving copy")
+        for day in days:
+            record = load_raw(settings, wh, day)
+            report(f"{day}: raw.orders <- {record.files} files, {record.lake_rows:,} rows")
+            report(reconcile(settings, wh, day).describe())
+    build(settings, days, report=report)
     with open_warehouse(settings) as wh:
-        return _latest(wh, day)
+        return [_latest(wh, day) for day in days]
+
+
+@dataclass(frozen=True)
+class Plan:
+    days: list[date]  # oldest first
+    reason: str
+
+
+def day_statuses(wh: Warehouse, since: date) -> dict[date, str]:
+    """Each day's latest load status, from `since` on."""
+    rows = wh.query(
+        "select day, status from (select day, status, row_number() over (partition by day "
+        "order by started_at desc) as n from audit.loads where day >= ?) as latest where n = 1",
+        (since,),
+    )
+    return {_as_date(day): str(status) for day, status in rows}
+
+
+def _as_date(value: object) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def plan(
+    settings: Settings,
+    wh: Warehouse,
+    day: date,
+    first: date,
+    reload: bool = False,
+    limit: int = 92,
+) -> Plan:
+    """The days a run for `day` loads: `day` itself unless it is built already (or `reload`),
+    and every other complete lake day from `first` on that holds data and is not built:
+    oldest first, at most `limit` (the next run takes the rest). A first start or an outage
+    is then one run, not one run per day."""
+    wh.ensure_tables()
+    statuses = day_statuses(wh, min(first, day))
+    mark = read_watermark(f"{settings.lake}/orders", settings)
+    grace = timedelta(minutes=settings.warehouse_grace_minutes)
+    watermark = datetime.fromisoformat(mark["watermark"]) if mark else None
+    complete = [
+        d
+        for d in lake_days(settings)
+        if d >= first
+        and watermark is not None
+        and watermark >= datetime.combine(d + timedelta(days=1), dtime.min, UTC) + grace
+    ]
+    pending = {d for d in complete if statuses.get(d) != "built"}
+    if reload or statuses.get(day) != "built":
+        pending.add(day)
+    days = sorted(pending)
+    if day in days and len(days) > limit:
+        days = sorted([day, *[d for d in days if d != day][: limit - 1]])
+    days = days[:limit]
+    why = (
+        f"{len(days)} day(s) to load: {describe_days(days)}"
+        if days
+        else f"nothing to load: {day} and every complete lake day since {first} are built"
+    )
+    return Plan(days, why)

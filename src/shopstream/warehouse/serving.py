@@ -29,10 +29,12 @@ SERVED = {
         "select * from marts.customer_lifetime_value order by lifetime_value desc, customer_id "
         "limit 1000"
     ),
+    # from the customers' totals and the daily sales: never a pass over every order
     "marts.summary": (
-        "select count(*) as orders, coalesce(sum(order_total), 0) as revenue, "
-        "count(distinct customer_id) as customers, min(order_date) as first_day, "
-        "max(order_date) as last_day from marts.fct_orders"
+        "select coalesce(sum(t.orders), 0) as orders, coalesce(sum(t.lifetime_value), 0) "
+        "as revenue, count(*) as customers, (select min(order_date) from "
+        "marts.daily_category_sales) as first_day, (select max(order_date) from "
+        "marts.daily_category_sales) as last_day from marts.customer_totals as t"
     ),
     "audit.loads": "select * from audit.loads order by started_at desc limit 500",
 }

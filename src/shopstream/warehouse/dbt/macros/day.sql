@@ -1,50 +1,58 @@
 {#
-  The lake day a run builds comes from the environment, SHOPSTREAM_WAREHOUSE_DAY=YYYY-MM-DD
-  (`shopstream warehouse transform --date D` and the DAG's dbt tasks set it), not `--vars`:
-  dbt re-parses the whole project whenever `--vars` change (seconds, on every day's first
-  dbt call), while an environment variable read only when executing is invisible to the
-  parser. Unset or empty: a full build of every day.
+  The lake days a run builds come from the environment, SHOPSTREAM_WAREHOUSE_DAYS: one day
+  YYYY-MM-DD or several, comma-separated (`shopstream warehouse build` and the DAG's `build`
+  task set it; a catch-up builds every pending day in one dbt invocation). Not `--vars`: dbt
+  re-parses the whole project whenever `--vars` change (seconds, on every run), while an
+  environment variable read only when executing is invisible to the parser. Unset or empty:
+  a full build of every day.
 
   Day-partitioned models: `{{ config(**day_partitioned()) }}` makes a model incremental by
-  lake day. A run for D deletes the model's rows of D (pre-hook) and appends D's rows again;
-  it never touches any other day. `append` + our own delete works on every adapter; on
-  Snowflake the new rows are staged in a transient table, not a temporary one (fakesnow has
-  no temporary relations outside its "temp" catalog; dbt-snowflake supports both).
+  lake day. A run for days D1..Dn deletes the model's rows of those days (pre-hook) and
+  appends their rows again; it never touches any other day. `append` + our own delete works
+  on every adapter; on Snowflake the new rows are staged in a transient table, not a
+  temporary one (fakesnow has no temporary relations outside its "temp" catalog;
+  dbt-snowflake supports both).
 #}
-{% macro build_day() -%}
-    {%- if not execute -%}{{ return('') }}{%- endif -%}
-    {%- set day = env_var('SHOPSTREAM_WAREHOUSE_DAY', '') | trim -%}
-    {%- if day and not modules.re.fullmatch('[0-9]{4}-[0-9]{2}-[0-9]{2}', day) -%}
-        {{ exceptions.raise_compiler_error(
-            "SHOPSTREAM_WAREHOUSE_DAY must be a date YYYY-MM-DD (or empty for every day), not '"
-            ~ day ~ "'") }}
-    {%- endif -%}
-    {{ return(day) }}
+{% macro build_days() -%}
+    {%- if not execute -%}{{ return([]) }}{%- endif -%}
+    {%- set text = env_var('SHOPSTREAM_WAREHOUSE_DAYS', '') | trim -%}
+    {%- set days = [] -%}
+    {%- for part in text.split(',') if part | trim -%}
+        {%- set day = part | trim -%}
+        {%- if not modules.re.fullmatch('[0-9]{4}-[0-9]{2}-[0-9]{2}', day) -%}
+            {{ exceptions.raise_compiler_error(
+                "SHOPSTREAM_WAREHOUSE_DAYS must be dates YYYY-MM-DD, comma-separated (or "
+                ~ "empty for every day), not '" ~ text ~ "'") }}
+        {%- endif -%}
+        {%- do days.append(day) -%}
+    {%- endfor -%}
+    {{ return(days | unique | sort | list) }}
 {%- endmacro %}
 
-{% macro day_partitioned(column='order_date') -%}
+{% macro day_partitioned(column='order_date', before=[]) -%}
     {{ return({
         'materialized': 'incremental',
         'incremental_strategy': 'append',
         'on_schema_change': 'fail',
         'tmp_relation_type': 'transient',
-        'pre_hook': "{{ delete_day(this, '" ~ column ~ "') }}",
+        'pre_hook': before + ["{{ delete_day(this, '" ~ column ~ "') }}"],
     }) }}
 {%- endmacro %}
 
+{# No days: every day is rebuilt, so every row goes first. #}
 {% macro delete_day(relation, column) -%}
-    {% if is_incremental() and build_day() %}
-        delete from {{ relation }} where {{ column }} = {{ day_literal() }}
+    {% if is_incremental() %}
+        delete from {{ relation }} where {{ for_day(column) }}
     {% else %}
         select 1
     {% endif %}
 {%- endmacro %}
 
-{# `<column> = <the run's day>` when a day is given, else no filter. #}
+{# `<column> in (<the run's days>)` when days are given, else no filter. #}
 {% macro for_day(column) -%}
-    {% if build_day() %}{{ column }} = {{ day_literal() }}{% else %}true{% endif %}
-{%- endmacro %}
-
-{% macro day_literal() -%}
-    cast('{{ build_day() }}' as date)
+    {%- set days = build_days() -%}
+    {%- if not days -%}true
+    {%- elif days | length == 1 -%}{{ column }} = cast('{{ days[0] }}' as date)
+    {%- else -%}{{ column }} in ({% for d in days %}cast('{{ d }}' as date){% if not loop.last %}, {% endif %}{% endfor %})
+    {%- endif -%}
 {%- endmacro %}

@@ -1,17 +1,17 @@
--- Every customer who ordered, over the whole history (rebuilt each run: it is one pass over
--- fct_orders, and a customer's value changes with every new day).
+-- Every customer who ordered, with lifetime orders and value: customer_totals (kept
+-- incrementally) with the customer's current attributes. Rebuilt each run from tables the
+-- size of the customer base, never from the order history.
 select
-    o.customer_id,
+    t.customer_id,
     c.name,
     c.segment,
     c.country,
-    min(o.created_at) as first_order_at,
-    max(o.created_at) as last_order_at,
-    cast(count(*) as bigint) as orders,
-    cast(count(distinct o.order_date) as bigint) as active_days,
-    cast(sum(o.units) as bigint) as units,
-    cast(sum(o.order_total) as decimal(18, 2)) as lifetime_value,
-    cast(sum(o.order_total) / count(*) as decimal(18, 2)) as average_order_value
-from {{ ref('fct_orders') }} as o
-join {{ ref('dim_customers') }} as c on c.customer_id = o.customer_id
-group by o.customer_id, c.name, c.segment, c.country
+    t.first_order_at,
+    t.last_order_at,
+    t.orders,
+    t.active_days,
+    t.units,
+    t.lifetime_value,
+    cast(t.lifetime_value / t.orders as decimal(18, 2)) as average_order_value
+from {{ ref('customer_totals') }} as t
+join {{ ref('dim_customers') }} as c on c.customer_id = t.customer_id
