@@ -57,7 +57,7 @@ from shopstream.stack.supervisor import Supervisor
 from shopstream.store.errors import StoreUnavailableError
 from shopstream.store.ferretdb import open_store
 from shopstream.store.protocols import Store
-from shopstream.streaming.committed import committed_files
+from shopstream.streaming.committed import lake_files
 from shopstream_bench.chaos_airflow import FAILPOINTS as AIRFLOW_FAILPOINTS
 from shopstream_bench.chaos_airflow import airflow_task_killed
 from shopstream_bench.chaos_airflow import stack_settings as airflow_settings
@@ -243,7 +243,7 @@ def _topic_records(settings: Settings) -> tuple[Counter[str], int]:
 
 def _lake_coordinates(settings: Settings) -> list[tuple[int, int]]:
     coords: list[tuple[int, int]] = []
-    for uri in committed_files(f"{settings.lake}/orders"):
+    for uri in lake_files(f"{settings.lake}/orders"):
         table = pq.read_table(uri.removeprefix("file:"), columns=["partition", "offset"])
         parts, offsets = table.column("partition").to_pylist(), table.column("offset").to_pylist()
         coords += zip(parts, offsets, strict=True)

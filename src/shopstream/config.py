@@ -206,6 +206,8 @@ class Settings(BaseSettings):
     warehouse_grace_minutes: int = Field(default=30, ge=0)  # after the watermark passes a day
     warehouse_start_date: date | None = None  # the DAG's first day (default: 30 days ago)
     warehouse_catchup: bool = True
+    # a complete day's lake files rewritten as a few before its load (streaming/compaction.py)
+    lake_compaction: bool = True
     snowflake_account: str | None = None
     snowflake_user: str | None = None
     snowflake_password: SecretStr | None = None

@@ -13,6 +13,8 @@ environment only, and a production process never has it.
 The points (each a `failpoint(...)` call in the code):
 - `warehouse.replace_day.before_commit`: a day's raw load has deleted and inserted its rows,
   not committed them (a kill leaves the day's previous rows);
+- `lake.compact.before_publish`: a compaction has written and checked a day's new files, not
+  published its manifest (a kill leaves files no reader names);
 - `demand.before_calendar`: a spike run has written a quarter's history shards, not its
   calendar (`=2`: the second quarter's, the first's complete); the days are not loaded yet;
 - `spikes.day_stored`: a spike run has stored a day's spikes (`=2`: the second day's), its

@@ -123,14 +123,14 @@ def test_dag_integrity(airflow_python: Path, tmp_path: Path, warehouse_env: dict
     assert elt["catchup"] is True
     assert elt["timetable"] == "CronDataIntervalTimetable"
     # one dbt process per run, not one task per model (decision 46)
-    assert elt["order"] == ["wait_for_lake_day", "plan", "load_day", "build"]
+    assert elt["order"] == ["plan", "load_day", "build"]
     tasks = elt["tasks"]
-    assert all(tasks[t]["pool"] == "warehouse" for t in ("plan", "load_day", "build"))
+    assert all(tasks[t]["pool"] == "warehouse" for t in ("load_day", "build"))
     assert tasks["load_day"]["type"] == "MappedOperator"  # one task per planned day
-    sensor = tasks["wait_for_lake_day"]
+    sensor = tasks["plan"]  # waits for the day, then plans
     assert sensor["mode"] == "reschedule"
-    assert sensor["command"].endswith("warehouse complete --date {{ data_interval_start"
-                                      ".in_timezone('UTC').strftime('%Y-%m-%d') }}")  # fmt: skip
+    assert sensor["pool"] == "default_pool"  # waiting holds no warehouse slot
+    assert float(sensor["timeout"]) > 0
     build = tasks["build"]["command"]
     assert build.startswith("/opt/shopstream/bin/shopstream warehouse build --days ")
     assert "xcom_pull(task_ids='plan')" in build

@@ -1,11 +1,13 @@
-"""`shopstream stream` and `shopstream lake files | watermark`."""
+"""`shopstream stream` and `shopstream lake files | watermark | compact`."""
 
 from __future__ import annotations
 
 import typer
 
-from shopstream.cli.common import console, fail, load_settings
-from shopstream.streaming.committed import committed_files, read_watermark
+from shopstream.cli.common import console, fail, load_settings, parse_day
+from shopstream.streaming.committed import committed_files, lake_files, read_watermark
+from shopstream.streaming.compaction import compact_day
+from shopstream.warehouse.load import is_complete
 
 __all__ = ["register"]
 
@@ -38,12 +40,34 @@ lake = typer.Typer(help="Inspect the data lake.", no_args_is_help=True)
 @lake.command("files")
 def cmd_lake_files(
     day: str = typer.Option(None, help="Only this event date (YYYY-MM-DD)."),
+    raw: bool = typer.Option(
+        False, help="The file sink's own log (what Spark reads), ignoring compaction."
+    ),
 ) -> None:
-    """List the committed Parquet files of the orders table (what readers may load)."""
+    """List the Parquet files of the orders table readers load: per day, its compacted files
+    and what was committed since (`--raw`: the committed files as Spark's log names them)."""
     settings = load_settings()
 
-    for path in committed_files(f"{settings.lake}/orders", day=day, settings=settings):
+    files = committed_files if raw else lake_files
+    for path in files(f"{settings.lake}/orders", day, settings):
         typer.echo(path)
+
+
+@lake.command("compact")
+def cmd_lake_compact(
+    day: str = typer.Option(..., "--date", help="The lake day (UTC), YYYY-MM-DD."),
+    force: bool = typer.Option(False, help="Compact even if the day is not complete yet."),
+) -> None:
+    """Rewrite a complete day's files as a few (at most ~128 MB each), published atomically;
+    late files are folded in by the next compaction (docs/streaming.md, "Compaction")."""
+    settings = load_settings()
+    the_day = parse_day(day, "--date")
+    if the_day is None:
+        fail("--date is required")
+    done, reason = is_complete(settings, the_day)
+    if not done and not force:
+        fail(f"{reason}. Wait, or pass --force.")
+    console.print(compact_day(settings, the_day).message, highlight=False)
 
 
 @lake.command("watermark")

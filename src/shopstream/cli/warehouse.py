@@ -154,11 +154,15 @@ def cmd_plan(
     first: str = typer.Option(None, "--first", help="The first day to consider (default: DAY)."),
     reload: bool = typer.Option(False, help="Load DAY even if it is built already."),
     limit: int = typer.Option(92, min=1, help="At most this many days."),
+    wait: bool = typer.Option(False, help="Exit 3, saying why, while DAY is not complete."),
 ) -> None:
     """The days a run for DAY loads: DAY unless built, and every complete lake day since
     FIRST not built yet (oldest first). The last line is them as a JSON list."""
     settings = load_settings()
     the_day = _the_day(day, settings)
+    if wait and not (complete := is_complete(settings, the_day))[0]:
+        console.print(complete[1], highlight=False)
+        raise typer.Exit(3)
     since = parse_day(first, "--first") or the_day
     with _errors(), open_warehouse(settings) as wh:
         found = plan(settings, wh, the_day, since, reload=reload, limit=limit)
@@ -168,9 +172,12 @@ def cmd_plan(
 
 @warehouse.command("stage")
 def cmd_stage(day: str = _DAY) -> None:
-    """Steps 1 and 3 for DAY: its raw load, then its reconciliation (exit 1 on a mismatch)."""
+    """For DAY: its compaction (once complete), its raw load, then its reconciliation (exit 1
+    on a mismatch)."""
     settings = load_settings()
-    console.print(_step(settings, stage, _the_day(day, settings)).describe(), highlight=False)
+    the_day = _the_day(day, settings)
+    with _errors(), open_warehouse(settings) as wh:
+        console.print(stage(settings, wh, the_day, report=_say).describe(), highlight=False)
 
 
 @warehouse.command("build")

@@ -15,8 +15,7 @@ from typing import Any
 
 import pendulum
 from airflow.providers.standard.operators.bash import BashOperator
-from airflow.providers.standard.sensors.bash import BashSensor
-from airflow.sdk import DAG, get_current_context, task
+from airflow.sdk import DAG, PokeReturnValue, get_current_context, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 # Computed from shopstream's settings by `shopstream up` (`stack.airflow.dag_config`):
@@ -38,17 +37,16 @@ DOC = f"""
 One run per lake day D (UTC), from `{START}` on (one run at a time; every task that writes
 the warehouse takes the `{POOL}` pool: DuckDB has one writer).
 
-1. **wait_for_lake_day**: `shopstream warehouse complete --date D`: the lake watermark has
-   passed the end of D plus the grace period (checks every minute; fails after 12 h).
-2. **plan**: the days this run loads: D, unless it is built already, and every other
-   complete lake day since `{START}` that is not built (a first start or an outage is one run,
-   not one per day; at most {MAX_DAYS} days, the next run takes the rest). A manual or
-   cleared run reloads D even if it was built.
-3. **load_day** (one task per planned day): exactly the day's committed lake files into
-   `raw.orders`, replacing its rows, then its reconciliation: the day's raw rows and distinct
-   orders must equal the lake's, or the task fails naming both numbers. Each day has its own
-   row in `audit.loads`.
-4. **build**: the dimensions from PostgreSQL, then one `dbt build` over all the planned days
+1. **plan** (a sensor): waits until the lake watermark has passed the end of D plus the
+   grace period (checks every minute; fails after 12 h), then lists the days this run loads:
+   D, unless it is built already, and every other complete lake day since `{START}` that is
+   not built (a first start or an outage is one run, not one per day; at most {MAX_DAYS} days,
+   the next run takes the rest). A manual or cleared run reloads D even if it was built.
+2. **load_day** (one task per planned day): the day's lake files compacted into a few, then
+   exactly its files into `raw.orders`, replacing its rows, then its reconciliation: the
+   day's raw rows and distinct orders must equal the lake's, or the task fails naming both
+   numbers. Each day has its own row in `audit.loads`.
+3. **build**: the dimensions from PostgreSQL, then one `dbt build` over all the planned days
    (every model, then every data test of those days' rows), each day marked built, and the
    dashboard's serving copy. Each model's status is the task's XCom (`models`, `tests`) and a
    table in its log. A retry runs `dbt retry`: only the nodes that failed or were skipped.
@@ -68,21 +66,30 @@ DEFAULTS = {
 }
 
 
-@task(task_id="plan")
-def plan_days(day: str) -> list[dict[str, str]]:
-    """`shopstream warehouse plan`: the days to load, one `{"DAY": ...}` per mapped task."""
+@task.sensor(
+    task_id="plan",
+    mode="reschedule",
+    poke_interval=60,
+    timeout=12 * 3600,
+    pool="default_pool",  # waiting holds no warehouse slot
+)
+def plan_days(day: str) -> PokeReturnValue:
+    """Waits until the lake day is complete, then lists the days this run loads:
+    `shopstream warehouse plan --wait` (exit 3 while the day is not complete)."""
     run = get_current_context()["dag_run"]
     manual = str(run.run_type).lower().endswith("manual")
-    args = [SHOPSTREAM, "warehouse", "plan", "--date", day, "--first", START]
+    args = [SHOPSTREAM, "warehouse", "plan", "--date", day, "--first", START, "--wait"]
     args += ["--limit", str(MAX_DAYS)]
     if manual or (run.clear_number or 0) > 0:
         args.append("--reload")
     proc = subprocess.run(args, capture_output=True, text=True, check=False, timeout=600)
     print(proc.stdout + proc.stderr)
+    if proc.returncode == 3:
+        return PokeReturnValue(is_done=False)
     if proc.returncode != 0:
         raise RuntimeError(f"shopstream warehouse plan failed ({proc.returncode})")
     days: list[Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return [{"DAY": str(d)} for d in days]
+    return PokeReturnValue(is_done=True, xcom_value=[{"DAY": str(d)} for d in days])
 
 
 with DAG(
@@ -96,15 +103,6 @@ with DAG(
     tags=["shopstream", "warehouse", TARGET],
     doc_md=DOC,
 ) as dag:
-    complete = BashSensor(
-        task_id="wait_for_lake_day",
-        bash_command=f"{SHOPSTREAM} warehouse complete --date {DAY}",
-        mode="reschedule",
-        poke_interval=60,
-        timeout=12 * 3600,
-        retries=0,  # the sensor's own timeout is the limit
-        pool="default_pool",  # waiting holds no warehouse connection
-    )
     days = plan_days(DAY)
     # a mismatch is not transient: one retry for a lost connection, then fail loudly
     load = BashOperator.partial(
@@ -122,4 +120,4 @@ with DAG(
             "{{ ' --retry' if ti.try_number > 1 else '' }}"
         ),
     )
-    complete >> days >> load >> build
+    days >> load >> build

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -23,10 +24,16 @@ import pyarrow.fs as pafs
 from shopstream.config import Settings
 
 __all__ = [
+    "COMPACTED_DIR",
     "WATERMARK_FILE",
+    "Manifest",
     "committed_files",
+    "compacted_days",
     "filesystem_for",
     "lake_days",
+    "lake_files",
+    "read_manifest",
+    "read_manifests",
     "read_watermark",
     "s3_filesystem",
     "watermark_passed",
@@ -123,13 +130,99 @@ _DAY_DIR = re.compile(r"/dt=(\d{4}-\d{2}-\d{2})/")
 
 
 def lake_days(settings: Settings) -> list[date]:
-    """The days (`dt=` partitions) the orders table has committed files for, oldest first."""
-    found = {
-        m.group(1)
-        for path in committed_files(f"{settings.lake}/orders", settings=settings)
-        if (m := _DAY_DIR.search(path))
-    }
+    """The days (`dt=` partitions) the orders table has files for, oldest first."""
+    table = f"{settings.lake}/orders"
+    raw = committed_files(table, settings=settings)
+    found = {m.group(1) for path in raw if (m := _DAY_DIR.search(path))}
+    found |= {d for d in compacted_days(table, settings) if _DAY_NAME.fullmatch(d)}
     return [date.fromisoformat(d) for d in sorted(found)]
+
+
+# Compacted days (streaming/compaction.py): `<table>/_compacted/dt=D.json` names the files
+# that replace the raw files it lists.
+COMPACTED_DIR = "_compacted"
+_DAY_NAME = re.compile(r"\d{4}-\d{2}-\d{2}")
+_MANIFEST_NAME = re.compile(r"^dt=(.+)\.json$")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    day: str
+    version: str
+    files: tuple[tuple[str, int], ...]  # (path as the sink names paths, rows)
+    replaces: frozenset[str]  # the raw files (as the log names them) these hold
+    rows: int
+    created_at: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "day": self.day, "version": self.version, "rows": self.rows,
+            "created_at": self.created_at,
+            "files": [{"path": p, "rows": n} for p, n in self.files],
+            "replaces": sorted(self.replaces),
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Manifest:
+        return cls(
+            day=str(doc["day"]), version=str(doc["version"]),
+            files=tuple((str(f["path"]), int(f["rows"])) for f in doc["files"]),
+            replaces=frozenset(str(p) for p in doc["replaces"]), rows=int(doc["rows"]),
+            created_at=str(doc["created_at"]),
+        )  # fmt: skip
+
+
+def read_manifest(
+    table_uri: str, day: date | str, settings: Settings | None = None
+) -> Manifest | None:
+    """The day's compaction manifest, or None when the day was never compacted."""
+    fs, root = filesystem_for(table_uri, settings)
+    try:
+        with fs.open_input_stream(f"{root.rstrip('/')}/{COMPACTED_DIR}/dt={day}.json") as stream:
+            return Manifest.from_json(json.loads(stream.read()))
+    except FileNotFoundError:
+        return None
+
+
+def compacted_days(table_uri: str, settings: Settings | None = None) -> list[str]:
+    """The days that have a manifest (a listing; no manifest is read)."""
+    fs, root = filesystem_for(table_uri, settings)
+    selector = pafs.FileSelector(f"{root.rstrip('/')}/{COMPACTED_DIR}", allow_not_found=True)
+    return sorted(
+        m.group(1)
+        for info in fs.get_file_info(selector)
+        if info.type == pafs.FileType.File and (m := _MANIFEST_NAME.match(info.base_name))
+    )
+
+
+def read_manifests(table_uri: str, settings: Settings | None = None) -> dict[str, Manifest]:
+    """Every compacted day's manifest, by day (a day's manifest lists the raw files it
+    replaces: ~1 MB for a day of 8,640 files; read one day's where one day is wanted)."""
+    return {
+        day: found
+        for day in compacted_days(table_uri, settings)
+        if (found := read_manifest(table_uri, day, settings)) is not None
+    }
+
+
+def lake_files(
+    table_uri: str, day: str | None = None, settings: Settings | None = None
+) -> list[str]:
+    """What a reader other than Spark reads of the table (one `dt=` day or all): per day, the
+    compacted files of its manifest, and the committed files the manifest does not replace
+    (committed after the compaction); a day never compacted: its committed files."""
+    raw = committed_files(table_uri, day, settings)
+    if day is not None:
+        found = read_manifest(table_uri, day, settings)
+        manifests = {day: found} if found is not None else {}
+    else:
+        manifests = read_manifests(table_uri, settings)
+    replaced: set[str] = set()
+    compacted: list[str] = []
+    for manifest in manifests.values():
+        replaced |= manifest.replaces
+        compacted += [path for path, _ in manifest.files]
+    return sorted([p for p in raw if p not in replaced] + compacted)
 
 
 def read_watermark(table: str, settings: Settings | None = None) -> dict[str, Any] | None:

@@ -1,7 +1,9 @@
 """One lake day as the warehouse loads it: exactly its committed files, and their counts.
 
-The file list comes from Spark's commit log (`streaming.committed`), never a directory
-listing: files of a batch that died before committing are not data. The counts (rows from
+The file list comes from Spark's commit log and the day's compaction manifest
+(`streaming.committed.lake_files`), never a directory listing: files of a batch that died
+before committing are not data, and a compacted day is its compacted files plus whatever was
+committed after the compaction. The counts (rows from
 the Parquet footers, distinct order ids from the files' `order_id` column) are what a load
 must reproduce in the warehouse, so they are taken from the lake, independently of the load.
 Neither reads a whole file: the footers are a few KB each, the id column a fraction of the
@@ -19,7 +21,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from shopstream.config import Settings
-from shopstream.streaming.committed import committed_files, filesystem_for
+from shopstream.streaming.committed import filesystem_for, lake_files
 
 __all__ = [
     "LakeDay",
@@ -60,7 +62,7 @@ class LakeDay:
 
 
 def _paths(settings: Settings, day: date) -> tuple[pafs.FileSystem, list[str], list[str]]:
-    uris = committed_files(f"{settings.lake}/orders", day=day.isoformat(), settings=settings)
+    uris = lake_files(f"{settings.lake}/orders", day=day.isoformat(), settings=settings)
     fs = filesystem_for(settings.lake, settings)[0]
     return fs, uris, [filesystem_for(uri, settings)[1] for uri in uris]
 

@@ -1,7 +1,8 @@
 """The load of lake days, step by step (the CLI's commands and the DAG's tasks run these).
 
 1. `is_complete`: the lake watermark is past the end of D (UTC) plus the grace period;
-   `plan`: the days a run loads (its own, and every complete day not built yet).
+   `plan`: the days a run loads (its own, and every complete day not built yet);
+   `compact`: the complete day's lake files rewritten as a few (streaming/compaction.py).
 2. `load_raw`: exactly D's committed lake files into `raw.orders`, replacing D's rows.
 3. `snapshot_dimensions`: customers and products from PostgreSQL into `raw.*`.
 4. `reconcile`: D's raw rows and distinct orders equal the lake's, or the run fails.
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from shopstream.config import Settings
 from shopstream.streaming.committed import lake_days, read_watermark, watermark_passed
+from shopstream.streaming.compaction import compact_day
 from shopstream.warehouse import open_warehouse
 from shopstream.warehouse.base import LoadRecord, Warehouse, WarehouseError
 from shopstream.warehouse.dbt import (
@@ -338,8 +340,19 @@ def mark_built(settings: Settings, wh: Warehouse, day: date) -> LoadRecord:
     return record
 
 
-def stage(settings: Settings, wh: Warehouse, day: date) -> Reconciliation:
-    """Steps 2 and 4 for D (the DAG's `load_day`): the raw load, then its reconciliation."""
+def compact(settings: Settings, day: date, report: Report = log.info) -> None:
+    """Step 1b: a complete day's lake files rewritten as a few (`SHOPSTREAM_LAKE_COMPACTION`,
+    on by default; files committed since the last compaction folded in)."""
+    if settings.lake_compaction and is_complete(settings, day)[0]:
+        report(compact_day(settings, day).message)
+
+
+def stage(
+    settings: Settings, wh: Warehouse, day: date, report: Report = log.info
+) -> Reconciliation:
+    """Steps 1b, 2 and 4 for D (the DAG's `load_day`): compaction, the raw load, then its
+    reconciliation."""
+    compact(settings, day, report)
     load_raw(settings, wh, day)
     return reconcile(settings, wh, day)
 
@@ -354,6 +367,7 @@ def load_days(settings: Settings, days: list[date], report: Report = log.info) -
     days = sorted(set(days))
     with open_warehouse(settings) as wh:
         for day in days:
+            compact(settings, day, report)
             record = load_raw(settings, wh, day)
             report(f"{day}: raw.orders <- {record.files} files, {record.lake_rows:,} rows")
             report(reconcile(settings, wh, day).describe())

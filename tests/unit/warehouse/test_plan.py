@@ -26,7 +26,7 @@ def _settings(tmp_path: Path) -> Settings:
     return Settings(
         data_dir=tmp_path,
         cache_dir=tmp_path / "cache",
-        lake=(tmp_path / "lake").as_uri(),
+        lake_uri=(tmp_path / "lake").as_uri(),
         warehouse_duckdb_path=tmp_path / "wh.duckdb",
         warehouse_grace_minutes=30,
     )

@@ -1,0 +1,218 @@
+"""Compaction of complete lake days: a day's many small files rewritten as a few, published
+atomically by a manifest, never by touching the file sink's own files or log (decision 47).
+
+The streaming job's file sink writes one file per micro-batch and partition (8,640 a day at
+a 10 s trigger) and names each in `_spark_metadata`, which only Spark may write. Compaction
+writes a day's rows again, as files of at most ~128 MB, into
+`<table>/_compacted/dt=D/<version>/`, checks them against what it read (rows, and every
+record's Kafka coordinates), and then publishes `<table>/_compacted/dt=D.json` in one atomic
+step (a rename on a local disk, a single PUT on S3). The manifest lists the new files and the
+raw files they replace. Readers other than Spark (`committed.lake_files`: the warehouse load,
+`shopstream lake files`) take, per day, the manifest's files plus the log's files of D the
+manifest does not replace (orders committed after the compaction), so they see the old set
+or the new one, never both or neither, whatever moment a compaction is killed at. Spark
+readers of the table directory keep reading the raw files through the log; `_compacted`
+starts with `_`, which every Parquet reader skips.
+
+A compaction of a day already compacted folds the files committed since into a new version.
+Versions the manifest no longer names (superseded, or left by a killed compaction) are
+deleted by a later compaction once older than `CLEANUP_DELAY`, so a reader that listed the
+previous version a moment before can still read it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from shopstream.config import Settings
+from shopstream.failpoints import failpoint
+from shopstream.streaming.committed import (
+    COMPACTED_DIR,
+    Manifest,
+    committed_files,
+    filesystem_for,
+    lake_files,
+    read_manifest,
+)
+
+__all__ = ["CLEANUP_DELAY", "TARGET_FILE_BYTES", "Compaction", "compact_day"]
+
+log = logging.getLogger(__name__)
+
+TARGET_FILE_BYTES = 128 * 1024 * 1024  # at most about this much per compacted file
+CLEANUP_DELAY = timedelta(minutes=10)  # as Spark's fileSink.log.cleanupDelay
+_COORDINATES = ("topic", "partition", "offset")
+
+
+@dataclass(frozen=True)
+class Compaction:
+    day: date
+    version: str | None  # None: nothing to do
+    files_in: int
+    files_out: int
+    rows: int
+    bytes_in: int
+    bytes_out: int
+    seconds: float
+    message: str
+
+
+class CompactionError(RuntimeError):
+    """What a compaction wrote is not what it read; nothing was published."""
+
+
+def _path(uri: str, settings: Settings) -> str:
+    return filesystem_for(uri, settings)[1]
+
+
+def _uri(table: str, path: str) -> str:
+    """A path on the table's filesystem as the sink names files (`file:/...`, `s3a://...`)."""
+    if table.startswith("file:"):
+        return f"file:{path}"
+    scheme = table.split("://", 1)[0]
+    return f"{scheme}://{path}"
+
+
+def _coordinates(dataset: ds.Dataset) -> pa.Table:
+    coords = dataset.to_table(columns=list(_COORDINATES))
+    return coords.sort_by([(c, "ascending") for c in _COORDINATES])
+
+
+def _write(
+    fs: pafs.FileSystem, directory: str, version: str, source: ds.Dataset, rows_per_file: int
+) -> list[tuple[str, int]]:
+    """The source's rows as files of at most `rows_per_file` rows; (path, rows) of each."""
+    fs.create_dir(directory, recursive=True)
+    written: list[tuple[str, int]] = []
+    writer: pq.ParquetWriter | None = None
+    in_file = 0
+
+    def close() -> None:
+        nonlocal writer
+        if writer is not None:
+            writer.close()
+            written[-1] = (written[-1][0], in_file)
+            writer = None
+
+    for batch in source.to_batches(batch_size=64_000):
+        offset = 0
+        while offset < batch.num_rows:
+            if writer is None:
+                path = f"{directory}/part-{version}-{len(written):05d}.zstd.parquet"
+                sink = fs.open_output_stream(path)
+                writer = pq.ParquetWriter(sink, source.schema, compression="zstd")
+                written.append((path, 0))
+                in_file = 0
+            take = min(batch.num_rows - offset, rows_per_file - in_file)
+            writer.write_batch(batch.slice(offset, take), row_group_size=128_000)
+            offset += take
+            in_file += take
+            if in_file >= rows_per_file:
+                close()
+    close()
+    return written
+
+
+def _cleanup(fs: pafs.FileSystem, day_dir: str, keep: str | None, now: datetime) -> int:
+    """Deletes the day's version directories other than `keep` older than CLEANUP_DELAY."""
+    removed = 0
+    for info in fs.get_file_info(pafs.FileSelector(day_dir, allow_not_found=True)):
+        if info.type != pafs.FileType.Directory or info.base_name == keep:
+            continue
+        mtime = info.mtime
+        if mtime is not None and mtime.tzinfo is None:
+            mtime = mtime.replace(tzinfo=UTC)
+        if mtime is not None and now - mtime < CLEANUP_DELAY:
+            continue
+        fs.delete_dir(info.path)
+        removed += 1
+    return removed
+
+
+def _publish(fs: pafs.FileSystem, path: str, doc: dict[str, Any]) -> None:
+    """The manifest in one atomic step: a rename locally, one PUT on object stores."""
+    body = (json.dumps(doc, indent=1) + "\n").encode()
+    if isinstance(fs, pafs.LocalFileSystem):
+        tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+        with fs.open_output_stream(tmp) as out:
+            out.write(body)
+        fs.move(tmp, path)
+    else:
+        with fs.open_output_stream(path) as out:
+            out.write(body)
+
+
+def compact_day(
+    settings: Settings,
+    day: date,
+    target_bytes: int = TARGET_FILE_BYTES,
+    now: datetime | None = None,
+) -> Compaction:
+    """Rewrites `day`'s current files (see the module) as files of at most ~`target_bytes`,
+    checked, then published. The caller checks the day is complete."""
+    started = time.monotonic()
+    now = now or datetime.now(UTC)
+    table = f"{settings.lake}/orders"
+    fs, root = filesystem_for(table, settings)
+    root = root.rstrip("/")
+    day_dir = f"{root}/{COMPACTED_DIR}/dt={day}"
+    current = read_manifest(table, day, settings)
+    raw = committed_files(table, day.isoformat(), settings)
+    fresh = [p for p in raw if current is None or p not in current.replaces]
+    inputs = lake_files(table, day.isoformat(), settings)
+    if not fresh or not inputs:
+        _cleanup(fs, day_dir, current.version if current else None, now)
+        why = "already compacted, nothing committed since" if current else "no files"
+        return Compaction(day, None, len(inputs), len(inputs), 0, 0, 0, 0.0, f"{day}: {why}")
+
+    paths = [_path(p, settings) for p in inputs]
+    infos = fs.get_file_info(paths)
+    if missing := [p for p, i in zip(inputs, infos, strict=True) if i.type != pafs.FileType.File]:
+        raise CompactionError(f"{len(missing)} files of dt={day} are gone (e.g. {missing[0]})")
+    bytes_in = sum(i.size or 0 for i in infos)
+    source = ds.dataset(paths, filesystem=fs, format="parquet")
+    rows = source.count_rows()
+    files_out = max(1, -(-bytes_in // target_bytes))
+    rows_per_file = max(1, -(-rows // files_out))
+
+    version = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    written = _write(fs, f"{day_dir}/{version}", version, source, rows_per_file)
+    out = ds.dataset([p for p, _ in written], filesystem=fs, format="parquet")
+    footer_rows = sum(pq.ParquetFile(fs.open_input_file(p)).metadata.num_rows for p, _ in written)
+    if footer_rows != rows or sum(n for _, n in written) != rows:
+        raise CompactionError(f"dt={day}: wrote {footer_rows:,} rows, read {rows:,}")
+    before, after = _coordinates(source), _coordinates(out)
+    if not all(pc.all(pc.equal(before[c], after[c])).as_py() for c in _COORDINATES):
+        raise CompactionError(f"dt={day}: the compacted records differ from the raw ones")
+    bytes_out = sum(i.size or 0 for i in fs.get_file_info([p for p, _ in written]))
+
+    failpoint("lake.compact.before_publish")
+    doc = Manifest(
+        day=day.isoformat(),
+        version=version,
+        files=tuple((_uri(table, p), n) for p, n in written),
+        replaces=frozenset(raw) | (current.replaces if current else frozenset()),
+        rows=rows,
+        created_at=now.isoformat(),
+    ).to_json()
+    _publish(fs, f"{root}/{COMPACTED_DIR}/dt={day}.json", doc)
+    _cleanup(fs, day_dir, version, now)
+    seconds = round(time.monotonic() - started, 3)
+    log.info("compacted dt=%s: %d files -> %d (%d rows)", day, len(inputs), len(written), rows)
+    return Compaction(
+        day, version, len(inputs), len(written), rows, bytes_in, bytes_out, seconds,
+        f"{day}: {len(inputs):,} files ({bytes_in / 1e6:,.1f} MB) -> {len(written)} "
+        f"({bytes_out / 1e6:,.1f} MB), {rows:,} rows, in {seconds:.1f} s",
+    )  # fmt: skip

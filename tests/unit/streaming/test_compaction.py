@@ -1,0 +1,171 @@
+"""Compaction of a lake day (streaming/compaction.py) on a real local lake of Parquet files
+and a file-sink log: the same records in a few files, published atomically, late files
+folded in later, a SIGKILL before the publish invisible to readers, and the warehouse's
+view of the day unchanged in rows and orders."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from shopstream.config import Settings
+from shopstream.streaming.committed import (
+    committed_files,
+    lake_days,
+    lake_files,
+    read_manifest,
+)
+from shopstream.streaming.compaction import compact_day
+from shopstream.warehouse.lakeday import lake_orders, read_lake_day
+
+DAY = date(2026, 3, 2)
+
+
+class Lake:
+    """A file-sink table written the way the landing query writes it: one Parquet file per
+    batch under dt=D, each batch committed as `_spark_metadata/<batch>`."""
+
+    def __init__(self, root: Path) -> None:
+        self.table = root / "lake" / "orders"
+        (self.table / "_spark_metadata").mkdir(parents=True)
+        self.batch = 0
+        self.offset = 0
+
+    def commit(self, day: date, rows: int, orders: int | None = None) -> Path:
+        directory = self.table / f"dt={day}"
+        directory.mkdir(exist_ok=True)
+        offsets = list(range(self.offset, self.offset + rows))
+        self.offset += rows
+        ids = [f"order-{o % (orders or rows) if orders else o}" for o in offsets]
+        at = datetime.combine(day, datetime.min.time(), UTC)
+        table = pa.table({
+            "key": pa.array([str(o).encode() for o in offsets], pa.binary()),
+            "value": pa.array([b'{"order_id": "%d"}' % o for o in offsets], pa.binary()),
+            "topic": pa.array(["orders"] * rows),
+            "partition": pa.array([o % 3 for o in offsets], pa.int32()),
+            "offset": pa.array(offsets, pa.int64()),
+            "kafka_timestamp": pa.array([at] * rows, pa.timestamp("us")),
+            "order_id": pa.array(ids),
+            "created_at": pa.array([at] * rows, pa.timestamp("us")),
+        })  # fmt: skip
+        path = directory / f"part-{self.batch:05d}.c000.snappy.parquet"
+        pq.write_table(table, path)
+        entry = {"path": f"file:{path}", "size": path.stat().st_size, "action": "add"}
+        (self.table / "_spark_metadata" / str(self.batch)).write_text(
+            "v1\n" + json.dumps(entry) + "\n"
+        )
+        self.batch += 1
+        return path
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Lake:
+    return Lake(tmp_path)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path, cache_dir=tmp_path / "cache")
+
+
+def _records(settings: Settings, paths: list[str]) -> list[tuple[object, ...]]:
+    table = ds.dataset([p.removeprefix("file:") for p in paths], format="parquet").to_table()
+    rows = zip(
+        *(table[c].to_pylist() for c in ("topic", "partition", "offset", "value")), strict=True
+    )
+    return sorted(rows)
+
+
+def test_a_day_becomes_a_few_files_with_exactly_its_records(lake: Lake, settings: Settings) -> None:
+    for _ in range(40):
+        lake.commit(DAY, 25)
+    lake.commit(DAY + timedelta(days=1), 10)  # another day: untouched
+    table = settings.lake + "/orders"
+    raw = committed_files(table, str(DAY))
+    before = _records(settings, raw)
+    lake_day = read_lake_day(settings, DAY)
+
+    done = compact_day(settings, DAY, target_bytes=20_000)
+    assert done.version is not None
+    assert (done.files_in, done.rows) == (40, 1000)
+    assert 1 < done.files_out < 40
+    files = lake_files(table, str(DAY))
+    assert len(files) == done.files_out
+    assert all(f"/_compacted/dt={DAY}/{done.version}/" in f for f in files)
+    assert _records(settings, files) == before  # every record once, bytes untouched
+    assert committed_files(table, str(DAY)) == raw  # Spark's view: the log, untouched
+    assert len(lake_files(table, str(DAY + timedelta(days=1)))) == 1
+    assert len(lake_files(table)) == done.files_out + 1
+    after = read_lake_day(settings, DAY)  # the warehouse's view: same rows and orders
+    assert after.rows == lake_day.rows == 1000
+    assert lake_orders(settings, after) == lake_orders(settings, lake_day) == 1000
+    assert lake_days(settings) == [DAY, DAY + timedelta(days=1)]
+    # nothing committed since: nothing to do
+    assert compact_day(settings, DAY).version is None
+
+
+def test_files_committed_after_a_compaction_are_read_and_folded_in_by_the_next(
+    lake: Lake, settings: Settings
+) -> None:
+    for _ in range(5):
+        lake.commit(DAY, 10)
+    table = settings.lake + "/orders"
+    first = compact_day(settings, DAY)
+    late = lake.commit(DAY, 3)  # a backfilled order of DAY, after the compaction
+    files = lake_files(table, str(DAY))
+    assert f"file:{late}" in files
+    assert len(_records(settings, files)) == 53
+    second = compact_day(settings, DAY, now=datetime.now(UTC) + timedelta(hours=1))
+    assert second.version not in (None, first.version)
+    assert (second.files_in, second.rows) == (2, 53)
+    manifest = read_manifest(table, DAY)
+    assert manifest is not None
+    assert manifest.replaces == set(committed_files(table, str(DAY)))
+    assert _records(settings, lake_files(table, str(DAY))) == _records(
+        settings, committed_files(table, str(DAY))
+    )
+    # the first version, superseded more than the cleanup delay ago, is gone
+    compacted = lake.table / "_compacted" / f"dt={DAY}"
+    assert sorted(p.name for p in compacted.iterdir()) == [second.version]
+
+
+KILLED = """
+import sys
+from datetime import date
+from shopstream.config import Settings
+from shopstream.streaming.compaction import compact_day
+compact_day(Settings(data_dir=sys.argv[1], cache_dir=sys.argv[1] + "/cache"), date(2026, 3, 2))
+"""
+
+
+def test_a_compaction_killed_before_its_publish_changes_nothing_readers_see(
+    lake: Lake, settings: Settings, tmp_path: Path
+) -> None:
+    for _ in range(8):
+        lake.commit(DAY, 10)
+    table = settings.lake + "/orders"
+    before = lake_files(table, str(DAY))
+    env = {**os.environ, "SHOPSTREAM_FAILPOINTS": "lake.compact.before_publish"}
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED, str(tmp_path)], env=env, capture_output=True, timeout=120
+    )
+    assert proc.returncode == -9, proc.stderr.decode()[-2000:]
+    orphans = list((lake.table / "_compacted" / f"dt={DAY}").iterdir())
+    assert len(orphans) == 1  # written, never published
+    assert read_manifest(table, DAY) is None
+    assert lake_files(table, str(DAY)) == before  # the raw files, as if nothing happened
+    assert read_lake_day(settings, DAY).rows == 80
+    done = compact_day(settings, DAY, now=datetime.now(UTC) + timedelta(hours=1))
+    assert done.rows == 80
+    assert _records(settings, lake_files(table, str(DAY))) == _records(settings, before)
+    left = [p.name for p in (lake.table / "_compacted" / f"dt={DAY}").iterdir()]
+    assert left == [done.version]  # the orphan cleaned up
