@@ -13,6 +13,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -25,7 +26,14 @@ from pydantic import SecretStr
 from shopstream.config import Settings, settings_env
 from shopstream.stack.sandbox import HOST, free_ports
 from shopstream.store.ferretdb import open_store
-from shopstream.streaming.committed import committed_files, filesystem_for, s3_filesystem
+from shopstream.streaming.committed import (
+    committed_files,
+    filesystem_for,
+    lake_files,
+    read_manifest,
+    s3_filesystem,
+)
+from shopstream.streaming.compaction import compact_day
 
 pytestmark = pytest.mark.integration
 
@@ -127,3 +135,13 @@ def test_orders_land_once_in_an_s3_lake_and_a_rerun_adds_nothing(
     stream_once(s3_settings)  # same checkpoints: nothing new to land
     assert committed_files(table, settings=s3_settings) == everything
     assert sorted(order_ids(committed_files(table, DAY, s3_settings), s3_settings)) == sorted(ids)
+
+    # the day compacted on S3: one file, published by a single PUT of its manifest
+    done = compact_day(s3_settings, date.fromisoformat(DAY))
+    assert (done.files_in, done.files_out, done.rows) == (len(day_files), 1, 25)
+    compacted = lake_files(table, DAY, s3_settings)
+    assert compacted == [f for f in compacted if f.startswith(f"{table}/_compacted/dt={DAY}/")]
+    assert len(compacted) == 1
+    assert sorted(order_ids(compacted, s3_settings)) == sorted(ids)
+    assert read_manifest(table, DAY, s3_settings) is not None
+    assert committed_files(table, day=DAY, settings=s3_settings) == day_files  # Spark's view

@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 TARGET_FILE_BYTES = 128 * 1024 * 1024  # at most about this much per compacted file
 CLEANUP_DELAY = timedelta(minutes=10)  # as Spark's fileSink.log.cleanupDelay
 _COORDINATES = ("topic", "partition", "offset")
+_VERSION_TIME = "%Y%m%dT%H%M%S"  # a version is named <its start, UTC>-<8 hex digits>
 
 
 @dataclass(frozen=True)
@@ -97,14 +98,16 @@ def _write(
     fs.create_dir(directory, recursive=True)
     written: list[tuple[str, int]] = []
     writer: pq.ParquetWriter | None = None
+    sink: Any = None
     in_file = 0
 
     def close() -> None:
-        nonlocal writer
+        nonlocal writer, sink
         if writer is not None:
             writer.close()
+            sink.close()  # the writer does not own the stream: on S3 this completes the upload
             written[-1] = (written[-1][0], in_file)
-            writer = None
+            writer, sink = None, None
 
     for batch in source.to_batches(batch_size=64_000):
         offset = 0
@@ -125,16 +128,23 @@ def _write(
     return written
 
 
+def _written_at(version: str) -> datetime | None:
+    """When a version was started, from its name (object stores keep no directory times)."""
+    try:
+        return datetime.strptime(version[:15], _VERSION_TIME).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
 def _cleanup(fs: pafs.FileSystem, day_dir: str, keep: str | None, now: datetime) -> int:
-    """Deletes the day's version directories other than `keep` older than CLEANUP_DELAY."""
+    """Deletes the day's version directories other than `keep` started more than
+    CLEANUP_DELAY ago (a directory not named like a version is left alone)."""
     removed = 0
     for info in fs.get_file_info(pafs.FileSelector(day_dir, allow_not_found=True)):
         if info.type != pafs.FileType.Directory or info.base_name == keep:
             continue
-        mtime = info.mtime
-        if mtime is not None and mtime.tzinfo is None:
-            mtime = mtime.replace(tzinfo=UTC)
-        if mtime is not None and now - mtime < CLEANUP_DELAY:
+        started = _written_at(info.base_name)
+        if started is None or now - started < CLEANUP_DELAY:
             continue
         fs.delete_dir(info.path)
         removed += 1
@@ -187,7 +197,7 @@ def compact_day(
     files_out = max(1, -(-bytes_in // target_bytes))
     rows_per_file = max(1, -(-rows // files_out))
 
-    version = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    version = f"{now.astimezone(UTC):{_VERSION_TIME}}-{uuid.uuid4().hex[:8]}"
     written = _write(fs, f"{day_dir}/{version}", version, source, rows_per_file)
     out = ds.dataset([p for p, _ in written], filesystem=fs, format="parquet")
     footer_rows = sum(pq.ParquetFile(fs.open_input_file(p)).metadata.num_rows for p, _ in written)
