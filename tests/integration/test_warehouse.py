@@ -23,18 +23,20 @@ from streamlit.testing.v1 import AppTest
 from shopstream import failpoints
 from shopstream.config import Settings, settings_env
 from shopstream.stack.airflow import DAGS_FOLDER, ensure_airflow
-from shopstream.streaming.committed import committed_files
+from shopstream.streaming.committed import lake_files
 from shopstream.warehouse import open_warehouse
 from shopstream.warehouse.base import WarehouseError
 from shopstream.warehouse.dbt import read_run_results, run_dbt, work_dir
 from shopstream.warehouse.lakeday import LakeError
 from shopstream.warehouse.load import (
     ReconcileError,
+    build,
     load_day,
     load_days,
     load_raw,
     reconcile,
     snapshot_dimensions,
+    stage,
     transform,
 )
 from shopstream.warehouse.serving import History
@@ -499,6 +501,31 @@ def test_a_retried_build_runs_only_what_failed(
     assert again.mode == "skipped"
 
 
+def test_a_day_that_did_not_reconcile_holds_back_only_itself(
+    lake: tuple[Settings, SourceOrders], tmp_path: Path
+) -> None:
+    """A run's build with one day mismatched: the other day is built, then the build fails
+    naming the bad day (which the next run plans again)."""
+    settings, source = lake
+    settings = settings.model_copy(update={"warehouse_duckdb_path": tmp_path / "one.duckdb"})
+    before, day = date.fromisoformat(BEFORE), date.fromisoformat(DAY)
+    with open_warehouse(settings) as wh:
+        stage(settings, wh, before)
+        load_raw(settings, wh, day)
+        wh.query(f"delete from raw.orders where dt = '{DAY}' and \"offset\" % 10 = 3")
+        with pytest.raises(ReconcileError):
+            reconcile(settings, wh, day)
+    with pytest.raises(WarehouseError) as failure:
+        build(settings, [before, day])
+    assert f"not built: {DAY} (mismatch)" in str(failure.value)
+    with open_warehouse(settings) as wh:
+        assert wh.latest_load(before).status == "built"  # type: ignore[union-attr]
+        assert wh.latest_load(day).status == "mismatch"  # type: ignore[union-attr]
+    facts = _of_day(settings, "count(*)", "fct_orders", BEFORE)
+    assert facts == [(len(source.of_day(BEFORE)),)]
+    assert _of_day(settings, "count(*)", "fct_orders", DAY) == [(0,)]
+
+
 def test_rows_missing_from_the_raw_table_fail_reconciliation(
     lake: tuple[Settings, SourceOrders],
 ) -> None:
@@ -519,7 +546,7 @@ def test_a_committed_file_gone_from_the_lake_fails_the_load(
     lake: tuple[Settings, SourceOrders], tmp_path: Path
 ) -> None:
     settings, _ = lake
-    victim = committed_files(f"{settings.lake}/orders", day=BEFORE)[0]
+    victim = lake_files(f"{settings.lake}/orders", day=BEFORE)[0]  # compacted or not
     path = Path(victim.removeprefix("file:"))
     path.rename(tmp_path / path.name)  # the last test of the module: the lake is not reused
     with open_warehouse(settings) as wh, pytest.raises(LakeError) as failure:

@@ -6,7 +6,7 @@ import typer
 
 from shopstream.cli.common import console, fail, load_settings, parse_day
 from shopstream.streaming.committed import committed_files, lake_files, read_watermark
-from shopstream.streaming.compaction import compact_day
+from shopstream.streaming.compaction import CompactionError, compact_day
 from shopstream.warehouse.load import is_complete
 
 __all__ = ["register"]
@@ -67,7 +67,10 @@ def cmd_lake_compact(
     done, reason = is_complete(settings, the_day)
     if not done and not force:
         fail(f"{reason}. Wait, or pass --force.")
-    console.print(compact_day(settings, the_day).message, highlight=False)
+    try:
+        console.print(compact_day(settings, the_day).message, highlight=False)
+    except CompactionError as exc:
+        fail(f"{exc}; nothing was published, readers still see the day as before")
 
 
 @lake.command("watermark")

@@ -19,6 +19,7 @@ import typer
 from shopstream.cli.common import console, exit_on_sigterm, fail, load_settings, parse_day
 from shopstream.config import Settings
 from shopstream.stack.airflow import first_day
+from shopstream.streaming.compaction import CompactionError
 from shopstream.warehouse import open_warehouse
 from shopstream.warehouse.base import WarehouseError
 from shopstream.warehouse.lakeday import LakeError
@@ -65,7 +66,7 @@ def _errors() -> Iterator[None]:
 
     try:
         yield
-    except (WarehouseError, LakeError) as exc:
+    except (WarehouseError, LakeError, CompactionError) as exc:
         fail(str(exc))
 
 
@@ -204,8 +205,8 @@ def cmd_catch_up(
     day: str = typer.Option(None, "--date", help="Up to this day (default: yesterday, UTC)."),
     first: str = typer.Option(None, "--first", help="From this day (default: the settings')."),
 ) -> None:
-    """Every complete lake day not built yet, in one pass: each loaded and reconciled, then
-    one dbt build for all of them (what a DAG run does)."""
+    """Every complete lake day not built yet, in one pass (at most 92; run it again for the
+    rest): each loaded and reconciled, then one dbt build for all of them (a DAG run's work)."""
     settings = load_settings()
     the_day = _the_day(day, settings)
     since = parse_day(first, "--first") or first_day(settings.warehouse_start_date, settings, "UTC")

@@ -37,19 +37,22 @@ DOC = f"""
 One run per lake day D (UTC), from `{START}` on (one run at a time; every task that writes
 the warehouse takes the `{POOL}` pool: DuckDB has one writer).
 
-1. **plan** (a sensor): waits until the lake watermark has passed the end of D plus the
-   grace period (checks every minute; fails after 12 h), then lists the days this run loads:
-   D, unless it is built already, and every other complete lake day since `{START}` that is
-   not built (a first start or an outage is one run, not one per day; at most {MAX_DAYS} days,
-   the next run takes the rest). A manual or cleared run reloads D even if it was built.
+1. **plan** (a sensor, `shopstream warehouse plan --wait`): waits until the lake watermark
+   has passed the end of D plus the grace period (checks every minute; fails after 12 h),
+   then lists the days this run loads: D, unless it is built already, and every other
+   complete lake day since `{START}` that is not built (a first start or an outage is one
+   run, not one per day; at most {MAX_DAYS} days, the next run takes the rest). A manual,
+   backfill or cleared run reloads D even if it was built.
 2. **load_day** (one task per planned day): the day's lake files compacted into a few, then
    exactly its files into `raw.orders`, replacing its rows, then its reconciliation: the
    day's raw rows and distinct orders must equal the lake's, or the task fails naming both
    numbers. Each day has its own row in `audit.loads`.
-3. **build**: the dimensions from PostgreSQL, then one `dbt build` over all the planned days
-   (every model, then every data test of those days' rows), each day marked built, and the
-   dashboard's serving copy. Each model's status is the task's XCom (`models`, `tests`) and a
-   table in its log. A retry runs `dbt retry`: only the nodes that failed or were skipped.
+3. **build** (`shopstream warehouse build`): the dimensions from PostgreSQL, then one
+   `dbt build` over all the planned days that reconciled (every model, then every data test
+   of those days' rows), each day marked built, and the dashboard's serving copy; a day whose
+   load failed fails the task after the others are built. Each model's status is the task's
+   XCom (`models`, `tests`) and a table in its log. A retry runs `dbt retry`: only the nodes
+   that failed or were skipped.
 
 Safe to rerun: clear the run (or any task) and every write replaces what its days had.
 See docs/warehouse.md.
@@ -77,10 +80,11 @@ def plan_days(day: str) -> PokeReturnValue:
     """Waits until the lake day is complete, then lists the days this run loads:
     `shopstream warehouse plan --wait` (exit 3 while the day is not complete)."""
     run = get_current_context()["dag_run"]
-    manual = str(run.run_type).lower().endswith("manual")
+    # a manual run, a backfill (`airflow backfill create`) or a cleared run reloads its day
+    rerun = str(run.run_type).lower().rsplit(".", 1)[-1] in ("manual", "backfill")
     args = [SHOPSTREAM, "warehouse", "plan", "--date", day, "--first", START, "--wait"]
     args += ["--limit", str(MAX_DAYS)]
-    if manual or (run.clear_number or 0) > 0:
+    if rerun or (run.clear_number or 0) > 0:
         args.append("--reload")
     proc = subprocess.run(args, capture_output=True, text=True, check=False, timeout=600)
     print(proc.stdout + proc.stderr)
@@ -114,6 +118,9 @@ with DAG(
     ).expand(env=days)
     build = BashOperator(
         task_id="build",
+        # the days that reconciled are built even if another day's load failed (that one
+        # fails the run, and the next run plans it again)
+        trigger_rule="all_done_min_one_success",
         bash_command=(
             f"{SHOPSTREAM} warehouse build --days "
             "\"{{ ti.xcom_pull(task_ids='plan') | map(attribute='DAY') | join(',') }}\""

@@ -153,6 +153,9 @@ class Manifest:
     replaces: frozenset[str]  # the raw files (as the log names them) these hold
     rows: int
     created_at: str
+    # earlier versions (directory, when this or an earlier manifest superseded it): deleted
+    # by a later compaction once superseded longer than its cleanup delay
+    superseded: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -160,6 +163,7 @@ class Manifest:
             "created_at": self.created_at,
             "files": [{"path": p, "rows": n} for p, n in self.files],
             "replaces": sorted(self.replaces),
+            "superseded": [{"version": v, "at": at} for v, at in self.superseded],
         }  # fmt: skip
 
     @classmethod
@@ -169,6 +173,7 @@ class Manifest:
             files=tuple((str(f["path"]), int(f["rows"])) for f in doc["files"]),
             replaces=frozenset(str(p) for p in doc["replaces"]), rows=int(doc["rows"]),
             created_at=str(doc["created_at"]),
+            superseded=tuple((str(x["version"]), str(x["at"])) for x in doc.get("superseded", [])),
         )  # fmt: skip
 
 

@@ -12,12 +12,14 @@ raw files they replace. Readers other than Spark (`committed.lake_files`: the wa
 manifest does not replace (orders committed after the compaction), so they see the old set
 or the new one, never both or neither, whatever moment a compaction is killed at. Spark
 readers of the table directory keep reading the raw files through the log; `_compacted`
-starts with `_`, which every Parquet reader skips.
+starts with `_`, which Spark and pyarrow's dataset discovery skip (a glob such as DuckDB's
+`orders/**/*.parquet` does not: read through `lake_files`).
 
 A compaction of a day already compacted folds the files committed since into a new version.
-Versions the manifest no longer names (superseded, or left by a killed compaction) are
-deleted by a later compaction once older than `CLEANUP_DELAY`, so a reader that listed the
-previous version a moment before can still read it.
+A later compaction of the day deletes a superseded version once it has been superseded for
+`CLEANUP_DELAY` (so a reader that listed it a moment before can still read it), and a version
+no manifest ever named (a compaction killed before its publish) once it is `ORPHAN_DELAY` old
+(it could still be being written).
 """
 
 from __future__ import annotations
@@ -43,16 +45,23 @@ from shopstream.streaming.committed import (
     Manifest,
     committed_files,
     filesystem_for,
-    lake_files,
     read_manifest,
 )
 
-__all__ = ["CLEANUP_DELAY", "TARGET_FILE_BYTES", "Compaction", "compact_day"]
+__all__ = [
+    "CLEANUP_DELAY",
+    "ORPHAN_DELAY",
+    "TARGET_FILE_BYTES",
+    "Compaction",
+    "CompactionError",
+    "compact_day",
+]
 
 log = logging.getLogger(__name__)
 
 TARGET_FILE_BYTES = 128 * 1024 * 1024  # at most about this much per compacted file
-CLEANUP_DELAY = timedelta(minutes=10)  # as Spark's fileSink.log.cleanupDelay
+CLEANUP_DELAY = timedelta(minutes=10)  # after a version is superseded (Spark's cleanupDelay)
+ORPHAN_DELAY = timedelta(hours=6)  # a version never published: killed, or still being written
 _COORDINATES = ("topic", "partition", "offset")
 _VERSION_TIME = "%Y%m%dT%H%M%S"  # a version is named <its start, UTC>-<8 hex digits>
 
@@ -136,19 +145,27 @@ def _written_at(version: str) -> datetime | None:
         return None
 
 
-def _cleanup(fs: pafs.FileSystem, day_dir: str, keep: str | None, now: datetime) -> int:
-    """Deletes the day's version directories other than `keep` started more than
-    CLEANUP_DELAY ago (a directory not named like a version is left alone)."""
-    removed = 0
+def _cleanup(
+    fs: pafs.FileSystem, day_dir: str, manifest: Manifest | None, now: datetime
+) -> tuple[tuple[str, str], ...]:
+    """Deletes the day's version directories no reader can still be reading: a superseded
+    version once superseded longer than CLEANUP_DELAY, a version no manifest ever named (a
+    compaction killed, or still running) once started longer than ORPHAN_DELAY ago; a
+    directory not named like a version is left alone. The superseded versions still there."""
+    superseded = dict(manifest.superseded) if manifest else {}
+    kept: dict[str, str] = {}
     for info in fs.get_file_info(pafs.FileSelector(day_dir, allow_not_found=True)):
-        if info.type != pafs.FileType.Directory or info.base_name == keep:
+        name = info.base_name
+        if info.type != pafs.FileType.Directory or (manifest and name == manifest.version):
             continue
-        started = _written_at(info.base_name)
-        if started is None or now - started < CLEANUP_DELAY:
+        if name in superseded:
+            if now - datetime.fromisoformat(superseded[name]) < CLEANUP_DELAY:
+                kept[name] = superseded[name]
+                continue
+        elif (started := _written_at(name)) is None or now - started < ORPHAN_DELAY:
             continue
         fs.delete_dir(info.path)
-        removed += 1
-    return removed
+    return tuple(sorted(kept.items()))
 
 
 def _publish(fs: pafs.FileSystem, path: str, doc: dict[str, Any]) -> None:
@@ -178,12 +195,14 @@ def compact_day(
     fs, root = filesystem_for(table, settings)
     root = root.rstrip("/")
     day_dir = f"{root}/{COMPACTED_DIR}/dt={day}"
+    # the manifest, then the log, each read once: a file committed meanwhile is either in
+    # `raw` (compacted and replaced) or not (read beside the new version until the next)
     current = read_manifest(table, day, settings)
     raw = committed_files(table, day.isoformat(), settings)
     fresh = [p for p in raw if current is None or p not in current.replaces]
-    inputs = lake_files(table, day.isoformat(), settings)
+    inputs = sorted([path for path, _ in current.files] if current else []) + fresh
     if not fresh or not inputs:
-        _cleanup(fs, day_dir, current.version if current else None, now)
+        _cleanup(fs, day_dir, current, now)
         why = "already compacted, nothing committed since" if current else "no files"
         return Compaction(day, None, len(inputs), len(inputs), 0, 0, 0, 0.0, f"{day}: {why}")
 
@@ -206,9 +225,14 @@ def compact_day(
     before, after = _coordinates(source), _coordinates(out)
     if not all(pc.all(pc.equal(before[c], after[c])).as_py() for c in _COORDINATES):
         raise CompactionError(f"dt={day}: the compacted records differ from the raw ones")
+    if before.group_by(list(_COORDINATES)).aggregate([]).num_rows != rows:
+        raise CompactionError(f"dt={day}: a Kafka record is in the day's files twice")
     bytes_out = sum(i.size or 0 for i in fs.get_file_info([p for p, _ in written]))
 
     failpoint("lake.compact.before_publish")
+    superseded = _cleanup(fs, day_dir, current, now)
+    if current is not None:
+        superseded += ((current.version, now.isoformat()),)
     doc = Manifest(
         day=day.isoformat(),
         version=version,
@@ -216,9 +240,9 @@ def compact_day(
         replaces=frozenset(raw) | (current.replaces if current else frozenset()),
         rows=rows,
         created_at=now.isoformat(),
+        superseded=superseded,
     ).to_json()
     _publish(fs, f"{root}/{COMPACTED_DIR}/dt={day}.json", doc)
-    _cleanup(fs, day_dir, version, now)
     seconds = round(time.monotonic() - started, 3)
     log.info("compacted dt=%s: %d files -> %d (%d rows)", day, len(inputs), len(written), rows)
     return Compaction(

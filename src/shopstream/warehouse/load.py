@@ -32,7 +32,6 @@ from shopstream.warehouse import open_warehouse
 from shopstream.warehouse.base import LoadRecord, Warehouse, WarehouseError
 from shopstream.warehouse.dbt import (
     NodeResult,
-    days_text,
     describe_days,
     read_run_results,
     run_dbt,
@@ -215,15 +214,20 @@ def _ledger(settings: Settings) -> Path:
     return work_dir(settings) / "target" / "shopstream_build.json"
 
 
-def _previous(settings: Settings, days: list[date]) -> list[NodeResult] | None:
-    """The last build's results when it was for exactly these days and finished, else None."""
+def _key(records: list[LoadRecord]) -> str:
+    """What a build's results belong to: its days and each day's load (a reload is new)."""
+    return ",".join(sorted(f"{r.day}:{r.load_id}" for r in records))
+
+
+def _previous(settings: Settings, key: str) -> list[NodeResult] | None:
+    """The last build's results when it was for exactly these loads and finished, else None."""
     try:
         ledger = json.loads(_ledger(settings).read_text())
     except (OSError, ValueError):
         return None
     invocation, nodes = read_run_results(settings)
     if (
-        ledger.get("days") != days_text(days)
+        ledger.get("key") != key
         or ledger.get("state") != "finished"
         or invocation is None
         or ledger.get("invocation_id") != invocation
@@ -232,38 +236,39 @@ def _previous(settings: Settings, days: list[date]) -> list[NodeResult] | None:
     return nodes
 
 
-def _invoke(settings: Settings, days: list[date], command: str) -> None:
-    """dbt `command` for the days, the ledger saying whether it left its own results: a dbt
-    killed mid-way leaves the previous run_results.json (not ours: the retry builds all)."""
+def _note(settings: Settings, key: str, state: str, invocation: str | None = None) -> None:
     ledger = _ledger(settings)
     ledger.parent.mkdir(parents=True, exist_ok=True)
+    ledger.write_text(json.dumps({"key": key, "state": state, "invocation_id": invocation}))
+
+
+def _invoke(settings: Settings, days: list[date], key: str, command: str) -> None:
+    """dbt `command` for the days, the ledger saying whether it left its own results: a dbt
+    killed mid-way leaves the previous run_results.json (not ours: the retry builds all)."""
     earlier, _ = read_run_results(settings)
-    ledger.write_text(json.dumps({"days": days_text(days), "state": "started"}))
+    _note(settings, key, "started")
     try:
         run_dbt(settings, command, days=days)
     finally:
         invocation, _ = read_run_results(settings)
         fresh = invocation is not None and invocation != earlier
-        state = {
-            "days": days_text(days),
-            "state": "finished" if fresh else "died",
-            "invocation_id": invocation if fresh else None,
-        }
-        ledger.write_text(json.dumps(state))
+        _note(settings, key, "finished" if fresh else "died", invocation if fresh else None)
 
 
-def _dbt(settings: Settings, days: list[date], retry: bool) -> tuple[str, list[NodeResult]]:
-    """`dbt build` over the days, or on a retry only the nodes the same days' last build did
+def _dbt(
+    settings: Settings, days: list[date], key: str, retry: bool
+) -> tuple[str, list[NodeResult]]:
+    """`dbt build` over the days, or on a retry only the nodes the same loads' last build did
     not finish (`dbt retry`); the mode and every node's latest result."""
-    before = _previous(settings, days) if retry else None
+    before = _previous(settings, key) if retry else None
     if before is not None and all(n.ok for n in before):
         return "skipped", before
     if before is not None:
-        _invoke(settings, days, "retry")
+        _invoke(settings, days, key, "retry")
         _, again = read_run_results(settings)
         latest = {n.unique_id: n for n in before} | {n.unique_id: n for n in again}
         return "retry", list(latest.values())
-    _invoke(settings, days, "build")
+    _invoke(settings, days, key, "build")
     return "build", read_run_results(settings)[1]
 
 
@@ -287,15 +292,12 @@ def transform(settings: Settings, days: list[date], retry: bool = False) -> Buil
     with open_warehouse(settings) as wh:
         records = [_latest(wh, d) for d in days]
     if unready := [r for r in records if not _reconciled(r)]:
-        raise WarehouseError(
-            f"{unready[0].day}'s latest load is {unready[0].status!r}, not reconciled: run "
-            f"`shopstream warehouse load --date {unready[0].day}` first"
-        )
+        raise WarehouseError(_unready(unready[0]))
     started = time.monotonic()
     status, mode, error = "built", "build", None
     nodes: list[NodeResult] = []
     try:
-        mode, nodes = _dbt(settings, days, retry)
+        mode, nodes = _dbt(settings, days, _key(records), retry)
     except WarehouseError as exc:
         status, error = "failed", exc
         nodes = read_run_results(settings)[1]
@@ -311,18 +313,44 @@ def transform(settings: Settings, days: list[date], retry: bool = False) -> Buil
     return result
 
 
+def _unready(record: LoadRecord) -> str:
+    return (
+        f"{record.day}'s latest load is {record.status!r}, not reconciled: load it again "
+        f"(`shopstream warehouse stage --date {record.day}`, or clear its load_day task)"
+    )
+
+
 def build(
     settings: Settings, days: list[date], retry: bool = False, report: Report = log.info
 ) -> BuildResult:
-    """After the days' loads: dimensions, one dbt build over the days, the serving copy."""
+    """After the days' loads: dimensions, one dbt build over the days that reconciled, the
+    serving copy; then, if a day had not reconciled, a WarehouseError naming it (the others
+    are built: one bad day does not hold back the rest).
+
+    On a retry whose loads' last build finished, the dimensions are not snapshotted again:
+    `dbt retry` then re-runs the failed nodes over the inputs the build had."""
     with open_warehouse(settings) as wh:
-        customers, products = snapshot_dimensions(settings, wh, days)
-    report(f"raw.customers {customers:,}, raw.products {products:,}")
-    result = transform(settings, days, retry=retry)
+        records = [_latest(wh, d) for d in sorted(set(days))]
+    ready = [r for r in records if _reconciled(r)]
+    unready = [r for r in records if not _reconciled(r)]
+    for record in unready:
+        report(f"not built: {_unready(record)}")
+    if not ready:
+        raise WarehouseError(f"no day to build: {_unready(unready[0])}")
+    if not (retry and _previous(settings, _key(ready)) is not None):
+        _note(settings, _key(ready), "snapshot")  # earlier results are not this build's
+        with open_warehouse(settings) as wh:
+            customers, products = snapshot_dimensions(settings, wh, [r.day for r in ready])
+        report(f"raw.customers {customers:,}, raw.products {products:,}")
+    built = [r.day for r in ready]
+    result = transform(settings, built, retry=retry)
     report(result.table())
-    report(f"dbt {result.mode} for {describe_days(days)}: {result.seconds:.1f} s")
+    report(f"dbt {result.mode} for {describe_days(built)}: {result.seconds:.1f} s")
     if publish(settings):
         report("published the dashboard's serving copy")
+    if unready:
+        names = ", ".join(f"{r.day} ({r.status})" for r in unready)
+        raise WarehouseError(f"built {describe_days(built)}; not built: {names}")
     return result
 
 

@@ -205,13 +205,23 @@ class SnowflakeWarehouse:
                 "on the lake's root; create one (with a storage integration) and set "
                 "SHOPSTREAM_SNOWFLAKE_LAKE_STAGE to its name"
             )
-        # an external stage on the lake root: `<stage>/orders/dt=D/<file>`; FILES= takes 1,000
-        names = sorted(files)
-        for i in range(0, len(names), 1000):
-            listed = ", ".join(f"'{n}'" for n in names[i : i + 1000])
-            chunk = {n: files[n] for n in names[i : i + 1000]}
-            source = f"@{self.settings.snowflake_lake_stage}/orders/dt={lake.day}/"
-            self._copy(incoming, source, chunk, lake.day, f"files=({listed})")
+        # an external stage on the lake root: `<stage>/orders/dt=D/<file>`, and a compacted
+        # day's `<stage>/orders/_compacted/dt=D/<version>/<file>`: one COPY per directory
+        # (FILES= takes 1,000 names)
+        root = self.settings.lake.rstrip("/") + "/"
+        folders: dict[str, dict[str, int]] = {}
+        for f in lake.files:
+            if not f.path.startswith(root):
+                raise WarehouseError(f"{f.path} is not under the lake root {root}")
+            folder = f.path[len(root) :].rsplit("/", 1)[0]
+            folders.setdefault(folder, {})[_name(f)] = f.rows
+        for folder, in_folder in sorted(folders.items()):
+            names = sorted(in_folder)
+            for i in range(0, len(names), 1000):
+                listed = ", ".join(f"'{n}'" for n in names[i : i + 1000])
+                chunk = {n: in_folder[n] for n in names[i : i + 1000]}
+                source = f"@{self.settings.snowflake_lake_stage}/{folder}/"
+                self._copy(incoming, source, chunk, lake.day, f"files=({listed})")
 
     def replace_dimensions(self, customers: pa.Table, products: pa.Table, at: datetime) -> None:
         with tempfile.TemporaryDirectory(prefix="shopstream-dims-") as tmp:

@@ -133,9 +133,45 @@ def test_files_committed_after_a_compaction_are_read_and_folded_in_by_the_next(
     assert _records(settings, lake_files(table, str(DAY))) == _records(
         settings, committed_files(table, str(DAY))
     )
-    # the first version, superseded more than the cleanup delay ago, is gone
+    # the first version stays while a reader may still be reading it (it was superseded
+    # just now), and goes at a later compaction once superseded longer than the delay
     compacted = lake.table / "_compacted" / f"dt={DAY}"
+    assert sorted(p.name for p in compacted.iterdir()) == sorted([first.version, second.version])
+    assert read_manifest(table, DAY).superseded[0][0] == first.version  # type: ignore[union-attr]
+    later = datetime.now(UTC) + timedelta(hours=1, minutes=5)
+    assert compact_day(settings, DAY, now=later).version is None  # nothing new: cleanup only
+    assert sorted(p.name for p in compacted.iterdir()) == sorted([first.version, second.version])
+    compact_day(settings, DAY, now=later + timedelta(minutes=10))
     assert sorted(p.name for p in compacted.iterdir()) == [second.version]
+
+
+def test_a_file_committed_during_a_compaction_is_read_once(
+    lake: Lake, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The log is read once: a file committed while the compaction writes is not in what it
+    replaces, so readers take it beside the new version, once."""
+    import shopstream.streaming.compaction as compaction
+
+    for _ in range(4):
+        lake.commit(DAY, 10)
+    table = settings.lake + "/orders"
+    write = compaction._write
+    late: list[Path] = []
+
+    def commit_meanwhile(*args: object, **kwargs: object) -> object:
+        late.append(lake.commit(DAY, 5))
+        return write(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(compaction, "_write", commit_meanwhile)
+    done = compact_day(settings, DAY)
+    assert done.rows == 40
+    files = lake_files(table, str(DAY))
+    assert f"file:{late[0]}" in files
+    assert len(_records(settings, files)) == 45  # each record once
+    monkeypatch.setattr(compaction, "_write", write)
+    again = compact_day(settings, DAY)
+    assert again.rows == 45
+    assert len(_records(settings, lake_files(table, str(DAY)))) == 45
 
 
 KILLED = """
@@ -164,8 +200,10 @@ def test_a_compaction_killed_before_its_publish_changes_nothing_readers_see(
     assert read_manifest(table, DAY) is None
     assert lake_files(table, str(DAY)) == before  # the raw files, as if nothing happened
     assert read_lake_day(settings, DAY).rows == 80
-    done = compact_day(settings, DAY, now=datetime.now(UTC) + timedelta(hours=1))
+    done = compact_day(settings, DAY)
     assert done.rows == 80
     assert _records(settings, lake_files(table, str(DAY))) == _records(settings, before)
-    left = [p.name for p in (lake.table / "_compacted" / f"dt={DAY}").iterdir()]
-    assert left == [done.version]  # the orphan cleaned up
+    versions = lake.table / "_compacted" / f"dt={DAY}"
+    assert len(list(versions.iterdir())) == 2  # the orphan might still be being written
+    compact_day(settings, DAY, now=datetime.now(UTC) + timedelta(hours=7))
+    assert [p.name for p in versions.iterdir()] == [done.version]  # the orphan cleaned up

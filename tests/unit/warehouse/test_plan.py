@@ -16,7 +16,7 @@ from shopstream.config import Settings
 from shopstream.warehouse import open_warehouse
 from shopstream.warehouse.base import LoadRecord
 from shopstream.warehouse.dbt import NodeResult, run_results_path
-from shopstream.warehouse.load import BuildResult, _previous, day_statuses, plan
+from shopstream.warehouse.load import BuildResult, _key, _previous, day_statuses, plan
 from tests.utils.spikes import write_watermark
 
 FIRST = date(2026, 3, 1)
@@ -139,20 +139,26 @@ def _ledger(settings: Settings, **doc: object) -> None:
     (run_results_path(settings).parent / "shopstream_build.json").write_text(json.dumps(doc))
 
 
-def test_a_retry_trusts_only_the_same_days_finished_build(tmp_path: Path) -> None:
+def test_a_retry_trusts_only_the_same_loads_finished_build(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
-    days = [date(2026, 3, 1), date(2026, 3, 2)]
+    day1, day2 = date(2026, 3, 1), date(2026, 3, 2)
+    loads = [LoadRecord("a1", day1, datetime.now(UTC)), LoadRecord("b1", day2, datetime.now(UTC))]
+    key = _key(loads)
     nodes = {"model.shopstream.fct_orders": "success", "test.shopstream.unique_x.abc": "fail"}
     _ran(settings, "inv-1", nodes)
-    _ledger(settings, days="2026-03-01,2026-03-02", state="finished", invocation_id="inv-1")
-    found = _previous(settings, days)
+    _ledger(settings, key=key, state="finished", invocation_id="inv-1")
+    found = _previous(settings, key)
     assert found is not None
     assert {n.name: n.status for n in found} == {"fct_orders": "success", "unique_x": "fail"}
-    assert _previous(settings, days[:1]) is None  # other days
-    _ledger(settings, days="2026-03-01,2026-03-02", state="died", invocation_id=None)
-    assert _previous(settings, days) is None  # dbt killed: its results are not ours
-    _ledger(settings, days="2026-03-01,2026-03-02", state="finished", invocation_id="inv-0")
-    assert _previous(settings, days) is None  # results of another invocation
+    assert _previous(settings, _key(loads[:1])) is None  # other days
+    reloaded = [loads[0], LoadRecord("b2", day2, datetime.now(UTC))]
+    assert _previous(settings, _key(reloaded)) is None  # a day loaded again since
+    _ledger(settings, key=key, state="died", invocation_id=None)
+    assert _previous(settings, key) is None  # dbt killed: its results are not ours
+    _ledger(settings, key=key, state="snapshot", invocation_id=None)
+    assert _previous(settings, key) is None  # a build started over (its dimensions taken)
+    _ledger(settings, key=key, state="finished", invocation_id="inv-0")
+    assert _previous(settings, key) is None  # results of another invocation
 
 
 def test_a_build_s_summary_names_each_model_and_the_failed_tests() -> None:

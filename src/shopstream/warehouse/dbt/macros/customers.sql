@@ -4,10 +4,10 @@
   `customer_daily` (day-partitioned: one row per customer and lake day) is replaced for the
   run's days like every daily mart; its pre-hook first remembers which customers those days
   held before (`customers_replaced`), so a customer whose orders left a day is recomputed
-  too. `customer_totals` then recomputes exactly the touched customers (the days' customers
-  now, and the remembered ones) from `customer_daily`, and forgets the remembered set. A run
-  that fails in between leaves the set behind: the next run recomputes a superset, still
-  exact. A full build (no days) recomputes everyone.
+  too, and its post-hook the customers they hold now. `customer_totals` then recomputes
+  exactly the remembered customers from `customer_daily` and forgets them. A run that fails
+  in between (even for other days next) leaves the set behind: the next run recomputes a
+  superset, still exact. A full build (no days) recomputes everyone.
 #}
 {% macro customers_replaced() -%}
     {{ return(api.Relation.create(

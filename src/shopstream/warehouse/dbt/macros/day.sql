@@ -29,13 +29,14 @@
     {{ return(days | unique | sort | list) }}
 {%- endmacro %}
 
-{% macro day_partitioned(column='order_date', before=[]) -%}
+{% macro day_partitioned(column='order_date', before=[], after=[]) -%}
     {{ return({
         'materialized': 'incremental',
         'incremental_strategy': 'append',
         'on_schema_change': 'fail',
         'tmp_relation_type': 'transient',
         'pre_hook': before + ["{{ delete_day(this, '" ~ column ~ "') }}"],
+        'post_hook': after,
     }) }}
 {%- endmacro %}
 

@@ -2,7 +2,7 @@
     "create schema if not exists {{ this.schema }}",
     "create table if not exists {{ customers_replaced() }} (customer_id bigint)",
     "{{ remember_replaced_customers(this) }}",
-])) }}
+], after=["{{ remember_replaced_customers(this) }}"])) }}
 -- One row per customer and lake day: what customer_totals sums (macros/customers.sql). Its
 -- first build takes every day fct_orders holds (a warehouse from before this model starts
 -- complete); after that, the run's days only.
