@@ -30,7 +30,7 @@ from shopstream.config import Settings
 from shopstream.streaming.committed import lake_files
 from shopstream.streaming.compaction import compact_day
 from shopstream.warehouse import open_warehouse
-from shopstream.warehouse.dbt import work_dir
+from shopstream.warehouse.dbt import read_run_results
 from shopstream.warehouse.load import load_raw, reconcile, snapshot_dimensions, transform
 from shopstream.warehouse.serving import publish
 
@@ -119,12 +119,11 @@ def _timed(report: Report, name: str, rows: int, action: Callable[[], Any]) -> d
 
 
 def _dbt_models(settings: Settings) -> list[dict[str, Any]]:
-    results = json.loads((work_dir(settings) / "target" / "run_results.json").read_text())
+    nodes = read_run_results(settings)[1]
     return sorted(
-        ({"node": r["unique_id"].split(".", 2)[-1], "seconds": round(r["execution_time"], 3)}
-         for r in results["results"]),
+        ({"node": n.unique_id.split(".", 2)[-1], "seconds": n.seconds} for n in nodes),
         key=lambda r: -r["seconds"],
-    )  # fmt: skip
+    )
 
 
 def _pipeline(settings: Settings, rows: int, dims: int, report: Report) -> list[dict[str, Any]]:

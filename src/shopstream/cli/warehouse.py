@@ -213,7 +213,8 @@ def cmd_catch_up(
     with _errors():
         with open_warehouse(settings) as wh:
             found = plan(settings, wh, the_day, since)
-        pending = [d for d in found.days if is_complete(settings, d)[0]]
+        # the plan's other days are complete; only its own may not be
+        pending = [d for d in found.days if d != the_day or is_complete(settings, d)[0]]
         if not pending:
             console.print(found.reason if not found.days else "nothing complete to load")
             return

@@ -138,7 +138,7 @@ def airflow_env(settings: Settings) -> dict[str, str]:
 def dag_config(settings: Settings, shopstream_bin: Path) -> dict[str, Any]:
     """Everything the DAG files are configured with, from the settings (the DAGs read it
     from `SHOPSTREAM_DAG_CONFIG` and have no defaults of their own): the CLI their tasks run,
-    the business timezone, each DAG's first day and catch-up, the warehouse, dbt's paths."""
+    the business timezone, each DAG's first day and catch-up, the warehouse and its pool."""
     return {
         "shopstream_bin": str(shopstream_bin),
         "business_timezone": settings.business_timezone,

@@ -93,10 +93,16 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def is_complete(settings: Settings, day: date) -> tuple[bool, str]:
-    end = datetime.combine(day + timedelta(days=1), dtime.min, UTC)
+def _due(settings: Settings, day: date) -> datetime:
+    """When lake day D is complete: the end of D (UTC) plus the grace period."""
     grace = timedelta(minutes=settings.warehouse_grace_minutes)
-    return watermark_passed(settings, end + grace, f"lake day {day} (UTC, plus {grace} of grace)")
+    return datetime.combine(day + timedelta(days=1), dtime.min, UTC) + grace
+
+
+def is_complete(settings: Settings, day: date) -> tuple[bool, str]:
+    grace = timedelta(minutes=settings.warehouse_grace_minutes)
+    what = f"lake day {day} (UTC, plus {grace} of grace)"
+    return watermark_passed(settings, _due(settings, day), what)
 
 
 def load_raw(settings: Settings, wh: Warehouse, day: date) -> LoadRecord:
@@ -443,14 +449,11 @@ def plan(
     wh.ensure_tables()
     statuses = day_statuses(wh, min(first, day))
     mark = read_watermark(f"{settings.lake}/orders", settings)
-    grace = timedelta(minutes=settings.warehouse_grace_minutes)
     watermark = datetime.fromisoformat(mark["watermark"]) if mark else None
     complete = [
         d
         for d in lake_days(settings)
-        if d >= first
-        and watermark is not None
-        and watermark >= datetime.combine(d + timedelta(days=1), dtime.min, UTC) + grace
+        if d >= first and watermark is not None and watermark >= _due(settings, d)
     ]
     pending = {d for d in complete if statuses.get(d) != "built"}
     if reload or statuses.get(day) != "built":
