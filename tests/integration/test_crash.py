@@ -4,8 +4,10 @@ The job runs as the supervised `stream` service of a second `shopstream up` (att
 session's servers, with its own topic, API, lake, checkpoints and database). A sender posts
 orders through that API the whole time, resending some. The driver (the Python process and
 its JVM) is killed with SIGKILL several times, once while a micro-batch is open; supervisord
-restarts it. At the end MongoDB holds exactly the accepted orders, the lake holds every
-record exactly once, and the rollups equal a recomputation from `orders`.
+restarts it. Every other post is a backfill: orders placed up to 40 days ago, late beyond the
+live horizon (their minutes are kept in their hours' documents, `domain.rollups.is_late`). At
+the end MongoDB holds exactly the accepted orders, the lake holds every record exactly once,
+and the rollups equal a recomputation from `orders`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,7 +34,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from shopstream.config import Settings
 from shopstream.stack import down, up
-from shopstream.store.ferretdb import open_store
+from shopstream.store.ferretdb import FerretStore, open_store
 from shopstream.store.protocols import Store
 from shopstream.streaming.committed import committed_files
 from tests.integration.conftest import API_KEY, CUSTOMERS, new_base_dir, provision, stack_settings
@@ -105,7 +108,8 @@ class Sender(threading.Thread):
     def _send(self) -> None:
         with httpx.Client(base_url=self.api_url, headers={"X-API-Key": API_KEY}) as client:
             while not self.stop.is_set():
-                orders = [self.order() for _ in range(10)]
+                history = self.posts % 2 == 1  # a backfill of old days, between live posts
+                orders = [self.order(history) for _ in range(10)]
                 if self.accepted and self.rng.random() < 0.2:  # a client retry of an old order
                     old = self.rng.choice(sorted(self.accepted))
                     orders.append({**self.order(), "order_id": old})
@@ -115,8 +119,13 @@ class Sender(threading.Thread):
                 self.posts += 1
                 time.sleep(0.1)
 
-    def order(self) -> dict[str, Any]:
+    def order(self, history: bool = False) -> dict[str, Any]:
+        extra = {}
+        if history:  # placed 3 hours to 40 days ago
+            back = timedelta(seconds=self.rng.uniform(3 * 3600, 40 * 86400))
+            extra["created_at"] = (datetime.now(UTC) - back).isoformat()
         return {
+            **extra,
             "order_id": str(uuid.uuid4()),
             "customer_id": self.rng.randint(1, CUSTOMERS),
             "items": [
@@ -207,8 +216,10 @@ def test_the_job_survives_sigkill_mid_batch_without_losing_or_doubling(stack: Se
         assert len(coords) == len(set(coords)) == records
         assert {r["order_id"] for r in rows} == accepted
 
-        # rollups, sets and histories
+        # rollups, sets and histories, live and late
         assert store.rollups.check(ZoneInfo("UTC"), settings.postgres_url) == []
+        assert isinstance(store, FerretStore)  # the layout below is this implementation's
+        assert any(d.get("minutes") for d in store.db.rollup_hour.find()), "no late order"
     finally:
         sender.stop.set()
         down(settings)

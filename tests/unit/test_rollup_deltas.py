@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from shopstream.domain.rollups import (
+    LIVE_HORIZON,
     customer_sets,
     dead_letter_deltas,
+    is_late,
     merge,
     merge_sets,
     order_deltas,
@@ -144,3 +146,52 @@ def test_an_order_without_ingest_ids_belongs_to_no_batch() -> None:
     assert not same_record(None, mine)
     assert same_record({**mine, "processed_at": "any"}, mine)
     assert not same_record({**mine, "offset": 8}, mine)  # another record of the same order
+
+
+def arrived(doc: dict[str, Any], after: timedelta) -> dict[str, Any]:
+    """`doc` as it reached Kafka `after` its `created_at` (naive, as Spark gives it)."""
+    appended = (doc["created_at"] + after).replace(tzinfo=None)
+    return {**doc, "ingest": {"kafka_timestamp": appended}}
+
+
+def test_an_order_is_late_only_beyond_the_live_horizon() -> None:
+    assert not is_late(A)  # nothing says when it arrived: live
+    assert not is_late(arrived(A, LIVE_HORIZON))
+    assert is_late(arrived(A, LIVE_HORIZON + timedelta(seconds=1)))
+    assert not is_late(arrived(A, -timedelta(hours=5)))  # a client clock ahead of the broker
+
+
+def test_a_late_order_keeps_its_minute_apart_and_counts_everywhere_else() -> None:
+    late_b = arrived(B, timedelta(days=40))
+    live = order_deltas([A, B, C], UTC)
+    mixed = order_deltas([A, late_b, C], UTC)
+    # B's minute numbers move to late_minute; A stays in the minute with its categories.
+    assert counts(mixed, "minute", "2026-11-28T10:15Z") == {
+        "orders": 1, "units": 3, "sales_cents": 1998 + 510,
+    }  # fmt: skip
+    assert counts(mixed, "late_minute", "2026-11-28T10:15Z") == {
+        "orders": 1, "units": 4, "sales_cents": 999 + 30,
+    }  # fmt: skip
+    assert mixed[("late_minute", "2026-11-28T10:15Z")].labels == {"minute_key": "2026-11-28T10:15Z"}
+    assert counts(mixed, "minute_category", "2026-11-28T10:15Z|Books") == {
+        "orders": 1, "units": 2, "sales_cents": 1998,
+    }  # fmt: skip
+    # A minute's numbers are the two kinds together, and every coarser bucket is unchanged.
+    for field in ("orders", "units", "sales_cents"):
+        assert (
+            mixed[("minute", "2026-11-28T10:15Z")].counts[field]
+            + mixed[("late_minute", "2026-11-28T10:15Z")].counts[field]
+            == live[("minute", "2026-11-28T10:15Z")].counts[field]
+        )
+    minutes = ("minute", "minute_category", "late_minute")
+    coarse = {k: v.counts for k, v in live.items() if k[0] not in minutes}
+    assert {k: v.counts for k, v in mixed.items() if k[0] not in minutes} == coarse
+
+
+def test_a_late_orders_customer_is_in_its_minutes_late_set() -> None:
+    sets = customer_sets([A, arrived(C, timedelta(hours=3))], UTC)
+    assert sets["minute|2026-11-28T10:15Z"] == {1}
+    assert "minute|2026-11-28T10:16Z" not in sets
+    assert sets["late_minute|2026-11-28T10:16Z"] == {2}
+    assert sets["hour|2026-11-28T10Z"] == {1, 2}
+    assert sets["day|2026-11-28"] == {1, 2}

@@ -54,7 +54,8 @@ def order_doc(
 
 def random_orders(now: datetime, count: int, days: int, seed: int = 1) -> list[dict[str, Any]]:
     """`count` orders over the `days` before `now`, half of them in its last two hours (so
-    every window has data), from 80 customers and 30 products."""
+    every window has data), from 80 customers and 30 products; a quarter of them (among the
+    older half) reached Kafka only at `now`, as an import of history does."""
     rng = random.Random(seed)
     out = []
     for i in range(count):
@@ -62,7 +63,10 @@ def random_orders(now: datetime, count: int, days: int, seed: int = 1) -> list[d
         at = (now - timedelta(seconds=back)).replace(microsecond=rng.randrange(0, 10**6, 1000))
         lines = [(rng.randint(1, 30), rng.randint(1, 4), rng.randint(99, 9999))
                  for _ in range(rng.randint(1, 3))]  # fmt: skip
-        out.append(order_doc(rng.randint(1, 80), at, lines, oid=f"order-{seed}-{i:05d}"))
+        doc = order_doc(rng.randint(1, 80), at, lines, oid=f"order-{seed}-{i:05d}")
+        if i % 4 == 0:  # history that reached Kafka only now: late beyond the live horizon
+            doc["ingest"]["kafka_timestamp"] = now
+        out.append(doc)
     return out
 
 

@@ -440,6 +440,33 @@ def cmd_warehouse_year(
     console.print(f"results: {output}")
 
 
+HISTORY_OUTPUT = Path("bench/results/history.json")
+
+
+def cmd_history(
+    orders: int = typer.Option(1_000_000, min=1_000, help="Orders to import."),
+    days: int = typer.Option(365, min=1, help="Business days they are spread over."),
+    max_offsets: int = typer.Option(
+        0, help="The enrichment's records per micro-batch (0: the setting's default)."
+    ),
+    output: Path = typer.Option(HISTORY_OUTPUT, help="Where to write the results (JSON)."),
+) -> None:
+    """A history import: ORDERS orders over DAYS past days produced to the topic, oldest
+    first, and the time until the streaming job has written them everywhere, checked."""
+    settings = load_settings()
+    harness, report, machine = _harness("history"), _harness("report"), _harness("machine")
+    overrides = {"stream_max_offsets_per_trigger": max_offsets} if max_offsets else {}
+    try:
+        result = harness.run(settings, orders, days, console.print, **overrides)
+    except RuntimeError as exc:
+        fail(str(exc))
+    doc = {"machine": machine.describe_machine(), "code": machine.code_version(), "runs": [result]}
+    if output.exists():  # keep earlier runs of other sizes
+        doc["runs"] = [*json.loads(output.read_text()).get("runs", []), result]
+    report.write_json(doc, output)
+    console.print(f"results: {output}")
+
+
 def cmd_chaos(
     scenarios: list[str] = typer.Argument(
         None,
@@ -486,4 +513,5 @@ def register(app: typer.Typer) -> None:
     bench.command("spikes")(cmd_spikes)
     bench.command("warehouse")(cmd_warehouse)
     bench.command("warehouse-year")(cmd_warehouse_year)
+    bench.command("history")(cmd_history)
     app.add_typer(bench, name="bench")

@@ -1,4 +1,4 @@
-"""`shopstream stream` and `shopstream lake files | watermark | compact`."""
+"""`shopstream stream` and `shopstream lake files | watermark | compact | vacuum`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import typer
 
 from shopstream.cli.common import console, fail, load_settings, parse_day
 from shopstream.streaming.committed import committed_files, lake_files, read_watermark
-from shopstream.streaming.compaction import CompactionError, compact_day
+from shopstream.streaming.compaction import CompactionError, compact_day, vacuum
 from shopstream.warehouse.load import is_complete
 
 __all__ = ["register"]
@@ -71,6 +71,18 @@ def cmd_lake_compact(
         console.print(compact_day(settings, the_day).message, highlight=False)
     except CompactionError as exc:
         fail(f"{exc}; nothing was published, readers still see the day as before")
+
+
+@lake.command("vacuum")
+def cmd_lake_vacuum() -> None:
+    """Delete compacted versions no reader can still be reading: those a compaction killed
+    before its publish left (6 hours after they were started) and superseded ones (10 minutes
+    after). Each compaction does this for its own day, and each warehouse build for all."""
+    settings = load_settings()
+    removed = vacuum(settings)
+    for path in removed:
+        console.print(f"deleted {path}", highlight=False)
+    console.print(f"{len(removed)} version(s) deleted", highlight=False)
 
 
 @lake.command("watermark")

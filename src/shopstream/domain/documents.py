@@ -53,6 +53,7 @@ __all__ = [
     "history_period",
     "history_shard_key",
     "hour_key",
+    "minute_hour_key",
     "minute_key",
     "query_status_key",
 ]
@@ -104,6 +105,11 @@ def minute_key(minute: datetime) -> str:
 def hour_key(hour: datetime) -> str:
     """`2026-11-28T14Z` (a UTC hour)."""
     return hour.strftime("%Y-%m-%dT%HZ")
+
+
+def minute_hour_key(minute_id: str) -> str:
+    """`2026-11-28T14Z`: the UTC hour of a minute key `2026-11-28T14:05Z`."""
+    return f"{minute_id[:13]}Z"
 
 
 def customer_set_key(level: str, bucket: str) -> str:

@@ -6,6 +6,13 @@ distinct `customers` for days):
 - `minute` `"2026-11-28T14:05Z"` and `minute_category` `"2026-11-28T14:05Z|Books"` (`orders`
   counts the orders with at least one line in the category); `hour` and `hour_category` the
   same per UTC hour, `day_category` per business day;
+- `late_minute` `"2026-11-28T14:05Z"`: the minute's orders that reached Kafka more than
+  `LIVE_HORIZON` after they were placed (a backfill, an import of history). They count in
+  their hour, day, products and total like any order, but their minute is kept apart, without
+  categories, so that `store.rollup_store` can keep it inside the hour's document: a batch of
+  history then rewrites one document per hour it touches instead of one per minute. A
+  minute's numbers are `minute` + `late_minute`; its categories are needed only for the
+  minute trend lines (the last hour), which no late order can reach;
 - `day` `"2026-11-28"` (a business day, in the business timezone), with distinct customers
   (from the sink's `day|customer` markers);
 - `day_product` `"2026-11-28|42"`: a product's orders, units and sales of the business day;
@@ -23,7 +30,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from shopstream.domain.documents import (
@@ -42,6 +49,8 @@ __all__ = [
     "DEAD_LETTER",
     "HOUR",
     "HOUR_CATEGORY",
+    "LATE_MINUTE",
+    "LIVE_HORIZON",
     "MINUTE",
     "MINUTE_CATEGORY",
     "TOTAL",
@@ -53,6 +62,7 @@ __all__ = [
     "customer_day",
     "customer_sets",
     "dead_letter_deltas",
+    "is_late",
     "marker_document",
     "merge",
     "merge_sets",
@@ -63,7 +73,11 @@ __all__ = [
 
 MINUTE, MINUTE_CATEGORY, DAY, DAY_PRODUCT = "minute", "minute_category", "day", "day_product"
 HOUR, HOUR_CATEGORY, TOTAL, DEAD_LETTER = "hour", "hour_category", "total", "dead_letter"
-DAY_CATEGORY = "day_category"
+DAY_CATEGORY, LATE_MINUTE = "day_category", "late_minute"
+# An order that reaches Kafka more than this after its `created_at` is history (`is_late`).
+# Longer than the minute trend lines' hour (`windows.granularity`), so no late order falls in
+# a minute a trend line draws. Part of the rollup layout: changing it needs `rollups rebuild`.
+LIVE_HORIZON = timedelta(hours=2)
 COUNTS = ("orders", "units", "sales_cents", "customers")
 CustomerSets = dict[str, set[int]]  # customer_set_key -> customer ids
 
@@ -119,6 +133,17 @@ def split_key(key: str) -> tuple[str, str]:
     return head, tail
 
 
+def _utc(at: datetime) -> datetime:
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
+
+
+def is_late(order: Mapping[str, Any]) -> bool:
+    """Whether an order document reached Kafka more than `LIVE_HORIZON` after it was placed
+    (decided from the document alone, so a rebuild decides the same)."""
+    appended = order.get("ingest", {}).get("kafka_timestamp")
+    return appended is not None and _utc(appended) - _utc(order["created_at"]) > LIVE_HORIZON
+
+
 class _Times:
     """An order's minute, hour and business day, computed once per distinct minute."""
 
@@ -158,13 +183,18 @@ def order_deltas(
             line = by_product.setdefault(item["product_id"], [0, 0, item])
             line[0] += quantity
             line[1] += cents
-        _bump(deltas, MINUTE, minute_id, {"minute": minute}, units, total)
+        late = is_late(order)
+        if late:
+            _bump(deltas, LATE_MINUTE, minute_id, {"minute_key": minute_id}, units, total)
+        else:
+            _bump(deltas, MINUTE, minute_id, {"minute": minute}, units, total)
         _bump(deltas, HOUR, hour_id, {"hour": hour}, units, total)
         _bump(deltas, DAY, day, {"day": day}, units, total)
         _bump(deltas, TOTAL, TOTAL_KEY, {}, units, total)
         for category, (quantity, cents) in by_category.items():
             labels: dict[str, Any] = {"category": category}
-            _bump(deltas, MINUTE_CATEGORY, f"{minute_id}|{category}", labels, quantity, cents)
+            if not late:
+                _bump(deltas, MINUTE_CATEGORY, f"{minute_id}|{category}", labels, quantity, cents)
             _bump(deltas, HOUR_CATEGORY, f"{hour_id}|{category}", labels, quantity, cents)
             _bump(deltas, DAY_CATEGORY, f"{day}|{category}", labels, quantity, cents)
         for product_id, (quantity, cents, item) in by_product.items():
@@ -177,14 +207,15 @@ def order_deltas(
 
 def customer_sets(orders: Iterable[Mapping[str, Any]], tz: tzinfo) -> CustomerSets:
     """Who ordered in each minute, hour, business day and overall (for distinct customers over
-    any window: the union of its buckets' sets)."""
+    any window: the union of its buckets' sets). A late order's minute is a `late_minute` set
+    (`customer_sets` keeps those inside one document per hour)."""
     sets: CustomerSets = {}
     times = _Times(tz)
     for order in orders:
         _, minute_id, _, hour_id, day = times.of(order["created_at"])
         customer = order["customer"]["id"]
         for key in (
-            customer_set_key(MINUTE, minute_id),
+            customer_set_key(LATE_MINUTE if is_late(order) else MINUTE, minute_id),
             customer_set_key(HOUR, hour_id),
             customer_set_key(DAY, day),
             TOTAL_KEY,

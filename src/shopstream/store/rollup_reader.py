@@ -35,6 +35,7 @@ from shopstream.domain.documents import (
     TOTAL_KEY,
     customer_set_key,
     day_products_keys,
+    minute_hour_key,
 )
 from shopstream.domain.windows import (
     DAY,
@@ -46,7 +47,7 @@ from shopstream.domain.windows import (
     spans,
     trend_buckets,
 )
-from shopstream.store.customer_sets import bitmap
+from shopstream.store.customer_sets import bitmap, late_minute_bitmap, late_minutes_key
 from shopstream.store.errors import translated
 from shopstream.store.mongo import find_each
 from shopstream.store.records import Freshness, Kpis, ProductRow, Totals, Trend
@@ -142,9 +143,30 @@ class RollupReader:
         return [found[(b.level, b.key)] for b in buckets]
 
     def _customers(self, buckets: Iterable[Bucket], now: datetime) -> int:
+        buckets = list(buckets)
         keys = [(customer_set_key(b.level, b.key), b.end) for b in buckets]
-        sets = self._read(self._sets, CUSTOMER_SETS, keys, now)
-        return len(BitMap64.union(*sets.values())) if sets else 0
+        sets = list(self._read(self._sets, CUSTOMER_SETS, keys, now).values())
+        minutes = [b for b in buckets if b.level == MINUTE]
+        if minutes:  # late orders' minutes live in one document per hour
+            wanted = {late_minutes_key(b.key)[0]: _hour_end(b) for b in minutes}
+            docs = self._read(self._docs, CUSTOMER_SETS, list(wanted.items()), now)
+            sets += [late_minute_bitmap(docs[late_minutes_key(b.key)[0]], b.key) for b in minutes]
+        return len(BitMap64.union(*sets)) if sets else 0
+
+    def _late_minutes(self, buckets: Iterable[Bucket], now: datetime) -> list[dict[str, Any]]:
+        """The late orders' entries (`rollup_hour.minutes`) of the minute buckets among
+        `buckets`: a minute's numbers are its own document's plus this entry."""
+        minutes = {b.key: b for b in buckets if b.level == MINUTE}
+        if not minutes:
+            return []
+        wanted = {minute_hour_key(k): _hour_end(b) for k, b in minutes.items()}
+        hours = self._read(self._docs, ROLLUP_HOUR, list(wanted.items()), now)
+        return [
+            entry
+            for doc in hours.values()
+            for entry in (doc or {}).get("minutes", [])
+            if entry["minute_key"] in minutes
+        ]
 
     # ------------------------------------------------------------------ the page's numbers
 
@@ -152,7 +174,7 @@ class RollupReader:
     def totals(self, span: Span, now: datetime) -> Totals:
         """Orders, units, sales and distinct customers of a minute-aligned span, exactly."""
         buckets = cover(span, self.tz)
-        docs = [d for d in self._buckets(buckets, now) if d]
+        docs = [d for d in self._buckets(buckets, now) if d] + self._late_minutes(buckets, now)
         return Totals(
             orders=sum(int(d.get("orders", 0)) for d in docs),
             units=sum(int(d.get("units", 0)) for d in docs),
@@ -235,6 +257,10 @@ class RollupReader:
 
     def today(self, now: datetime) -> date:
         return now.astimezone(self.tz).date()
+
+
+def _hour_end(minute: Bucket) -> datetime:
+    return minute.start.replace(minute=0) + timedelta(hours=1)
 
 
 def _product_row(entry: dict[str, Any]) -> ProductRow:

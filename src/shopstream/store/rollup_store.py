@@ -4,7 +4,9 @@ Documents (string `_id`s, read by point lookups; layout in docs/streaming.md):
 
 - `rollup_minute` `"2026-11-28T14:05Z"`: the minute's orders, units, sales, and `categories`,
   one entry per category sold in it (so a trend line of N minutes is N lookups);
-- `rollup_hour` `"2026-11-28T14Z"`: the same per UTC hour;
+- `rollup_hour` `"2026-11-28T14Z"`: the same per UTC hour, and `minutes`, one entry per minute
+  of the hour's late orders (`rollups.LATE_MINUTE`: history, imported or backfilled), so that
+  a batch of history rewrites a document per hour, not per minute;
 - `rollup_day` `"2026-11-28"`: the business day's orders, units, sales, distinct customers and
   `categories`;
 - `rollup_day_product` `"2026-11-28|07"`: one of `PRODUCT_SHARDS` documents per business day,
@@ -49,6 +51,7 @@ from shopstream.domain.documents import (
     ROLLUP_TOTAL,
     TOTAL_KEY,
     day_products_key,
+    minute_hour_key,
 )
 from shopstream.domain.rollups import (
     COUNTS,
@@ -58,6 +61,7 @@ from shopstream.domain.rollups import (
     DEAD_LETTER,
     HOUR,
     HOUR_CATEGORY,
+    LATE_MINUTE,
     MINUTE,
     MINUTE_CATEGORY,
     TOTAL,
@@ -88,10 +92,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 COLLECTIONS = (ROLLUP_MINUTE, ROLLUP_HOUR, ROLLUP_DAY, ROLLUP_DAY_PRODUCT, ROLLUP_TOTAL)
-# Layout 5 (issue 19) moved customers' histories to the schema `<store>_history`
-# (`customer_history.history_schema`); 4 (issue 18) moved them to PostgreSQL, schema `<store>`;
-# 3 kept them in MongoDB; issue 7's layout was 2 (no hours, totals or layout document), 1.
-LAYOUT = 5
+# Layout 6 (issue 22) keeps late orders' minutes inside their hour's document; 5 (issue 19)
+# moved customers' histories to the schema `<store>_history` (`customer_history.history_schema`);
+# 4 (issue 18) moved them to PostgreSQL, schema `<store>`; 3 kept them in MongoDB; issue 7's
+# layout was 2 (no hours, totals or layout document), 1.
+LAYOUT = 6
 Home = tuple[str, str]  # (collection, document _id)
 _ENTRY_COUNTS = ("orders", "units", "sales_cents")
 # Grouped kinds: the array of entries in the home document, the field naming an entry, and
@@ -102,6 +107,7 @@ _ENTRIES = {
     DAY_CATEGORY: ("categories", "category", _ENTRY_COUNTS),
     DAY_PRODUCT: ("products", "product_id", _ENTRY_COUNTS),
     DEAD_LETTER: ("dead_letters", "reason", ("dead_letters",)),
+    LATE_MINUTE: ("minutes", "minute_key", _ENTRY_COUNTS),
 }
 _FIELDS = {field: (id_field, names) for field, id_field, names in _ENTRIES.values()}
 _TIME_LABELS = ("minute", "hour", "day")
@@ -111,6 +117,8 @@ _LAYOUT_ID = "layout"
 def _home(kind: str, key: str, labels: Mapping[str, Any]) -> Home:
     if kind in (MINUTE, HOUR):
         return (ROLLUP_MINUTE if kind == MINUTE else ROLLUP_HOUR), key
+    if kind == LATE_MINUTE:  # "2026-11-28T14:05Z" lives in "2026-11-28T14Z"
+        return ROLLUP_HOUR, minute_hour_key(key)
     if kind in (MINUTE_CATEGORY, HOUR_CATEGORY):
         return (ROLLUP_MINUTE if kind == MINUTE_CATEGORY else ROLLUP_HOUR), split_key(key)[0]
     if kind in (DAY, DAY_CATEGORY):
@@ -262,6 +270,8 @@ def stored(db: Database[dict[str, Any]]) -> dict[tuple[str, str], dict[str, int]
             out[(kind, doc["_id"])] = _counts(doc)
             for entry in doc.get("categories", []):
                 out[(entry_kind, f"{doc['_id']}|{entry['category']}")] = _counts(entry)
+            for entry in doc.get("minutes", []):
+                out[(LATE_MINUTE, entry["minute_key"])] = _counts(entry)
     for doc in db[ROLLUP_DAY].find():
         out[(DAY, doc["_id"])] = _counts(doc)
         for entry in doc.get("categories", []):

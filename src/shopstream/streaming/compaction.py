@@ -19,7 +19,9 @@ A compaction of a day already compacted folds the files committed since into a n
 A later compaction of the day deletes a superseded version once it has been superseded for
 `CLEANUP_DELAY` (so a reader that listed it a moment before can still read it), and a version
 no manifest ever named (a compaction killed before its publish) once it is `ORPHAN_DELAY` old
-(it could still be being written).
+(it could still be being written). `vacuum` does the same for every day (`shopstream lake
+vacuum`, and each DAG run's build): a version left by a compaction killed before its publish
+is otherwise kept until the day is compacted again.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ __all__ = [
     "Compaction",
     "CompactionError",
     "compact_day",
+    "vacuum",
 ]
 
 log = logging.getLogger(__name__)
@@ -146,12 +149,17 @@ def _written_at(version: str) -> datetime | None:
 
 
 def _cleanup(
-    fs: pafs.FileSystem, day_dir: str, manifest: Manifest | None, now: datetime
+    fs: pafs.FileSystem,
+    day_dir: str,
+    manifest: Manifest | None,
+    now: datetime,
+    removed: list[str] | None = None,
 ) -> tuple[tuple[str, str], ...]:
     """Deletes the day's version directories no reader can still be reading: a superseded
     version once superseded longer than CLEANUP_DELAY, a version no manifest ever named (a
     compaction killed, or still running) once started longer than ORPHAN_DELAY ago; a
-    directory not named like a version is left alone. The superseded versions still there."""
+    directory not named like a version is left alone. The superseded versions still there
+    (the deleted ones' paths go to `removed`)."""
     superseded = dict(manifest.superseded) if manifest else {}
     kept: dict[str, str] = {}
     for info in fs.get_file_info(pafs.FileSelector(day_dir, allow_not_found=True)):
@@ -165,7 +173,32 @@ def _cleanup(
         elif (started := _written_at(name)) is None or now - started < ORPHAN_DELAY:
             continue
         fs.delete_dir(info.path)
+        if removed is not None:
+            removed.append(info.path)
     return tuple(sorted(kept.items()))
+
+
+def vacuum(settings: Settings, now: datetime | None = None) -> list[str]:
+    """Deletes, for every compacted day, the versions no reader can still be reading (as a
+    compaction of that day would: a version left by a compaction killed before its publish,
+    a superseded one); returns the version directories deleted. Cheap: one listing of
+    `_compacted` and of each day's folder, and each day's manifest."""
+    now = now or settings.clock.now()
+    table = f"{settings.lake}/orders"
+    fs, root = filesystem_for(table, settings)
+    removed: list[str] = []
+    base = f"{root.rstrip('/')}/{COMPACTED_DIR}"
+    for info in fs.get_file_info(pafs.FileSelector(base, allow_not_found=True)):
+        if info.type != pafs.FileType.Directory or not info.base_name.startswith("dt="):
+            continue
+        try:
+            day = date.fromisoformat(info.base_name.removeprefix("dt="))
+        except ValueError:
+            continue  # not a day folder: not ours to judge
+        _cleanup(fs, info.path, read_manifest(table, day, settings), now, removed)
+    if removed:
+        log.info("lake vacuum: deleted %d unreadable compaction versions", len(removed))
+    return removed
 
 
 def _publish(fs: pafs.FileSystem, path: str, doc: dict[str, Any]) -> None:

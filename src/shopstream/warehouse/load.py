@@ -27,7 +27,7 @@ from pathlib import Path
 
 from shopstream.config import Settings
 from shopstream.streaming.committed import lake_days, read_watermark, watermark_passed
-from shopstream.streaming.compaction import compact_day
+from shopstream.streaming.compaction import compact_day, vacuum
 from shopstream.warehouse import open_warehouse
 from shopstream.warehouse.base import LoadRecord, Warehouse, WarehouseError
 from shopstream.warehouse.dbt import (
@@ -354,6 +354,8 @@ def build(
     report(f"dbt {result.mode} for {describe_days(built)}: {result.seconds:.1f} s")
     if publish(settings):
         report("published the dashboard's serving copy")
+    if settings.lake_compaction and (removed := vacuum(settings)):
+        report(f"lake vacuum: deleted {len(removed)} unreadable compaction version(s)")
     if unready:
         names = ", ".join(f"{r.day} ({r.status})" for r in unready)
         raise WarehouseError(f"built {describe_days(built)}; not built: {names}")

@@ -24,7 +24,7 @@ from shopstream.streaming.committed import (
     lake_files,
     read_manifest,
 )
-from shopstream.streaming.compaction import compact_day
+from shopstream.streaming.compaction import compact_day, vacuum
 from shopstream.warehouse.lakeday import lake_orders, read_lake_day
 
 DAY = date(2026, 3, 2)
@@ -178,7 +178,7 @@ KILLED = """
 import sys
 from datetime import date
 from shopstream.config import Settings
-from shopstream.streaming.compaction import compact_day
+from shopstream.streaming.compaction import compact_day, vacuum
 compact_day(Settings(data_dir=sys.argv[1], cache_dir=sys.argv[1] + "/cache"), date(2026, 3, 2))
 """
 
@@ -207,3 +207,38 @@ def test_a_compaction_killed_before_its_publish_changes_nothing_readers_see(
     assert len(list(versions.iterdir())) == 2  # the orphan might still be being written
     compact_day(settings, DAY, now=datetime.now(UTC) + timedelta(hours=7))
     assert [p.name for p in versions.iterdir()] == [done.version]  # the orphan cleaned up
+
+
+def test_vacuum_deletes_what_no_reader_can_be_reading_on_every_day(
+    lake: Lake, settings: Settings, tmp_path: Path
+) -> None:
+    other = DAY + timedelta(days=1)
+    for day in (DAY, other):
+        for _ in range(3):
+            lake.commit(day, 10)
+    table = settings.lake + "/orders"
+    env = {**os.environ, "SHOPSTREAM_FAILPOINTS": "lake.compact.before_publish"}
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED, str(tmp_path)], env=env, capture_output=True, timeout=120
+    )
+    assert proc.returncode == -9, proc.stderr.decode()[-2000:]
+    now = datetime.now(UTC)
+    current = compact_day(settings, DAY, now=now)  # the orphan is too young to judge
+    first = compact_day(settings, other, now=now)
+    lake.commit(other, 5)  # a late file: the next compaction supersedes `first`
+    second = compact_day(settings, other, now=now + timedelta(minutes=1))
+    versions = {d: lake.table / "_compacted" / f"dt={d}" for d in (DAY, other)}
+    assert len(list(versions[DAY].iterdir())) == 2
+    assert {p.name for p in versions[other].iterdir()} == {first.version, second.version}
+    before = {d: lake_files(table, str(d)) for d in (DAY, other)}
+
+    assert vacuum(settings, now=now + timedelta(minutes=5)) == []  # both still readable
+    removed = vacuum(settings, now=now + timedelta(minutes=20))
+    assert removed == [str(versions[other] / first.version)]  # superseded 19 min ago
+    assert len(list(versions[DAY].iterdir())) == 2  # the orphan: started 20 min ago
+    removed = vacuum(settings, now=now + timedelta(hours=7))
+    assert len(removed) == 1
+    assert [p.name for p in versions[DAY].iterdir()] == [current.version]
+    assert [p.name for p in versions[other].iterdir()] == [second.version]
+    assert {d: lake_files(table, str(d)) for d in (DAY, other)} == before  # readers unmoved
+    assert read_lake_day(settings, other).rows == 35
