@@ -159,6 +159,11 @@ def test_an_order_is_late_only_beyond_the_live_horizon() -> None:
     assert not is_late(arrived(A, LIVE_HORIZON))
     assert is_late(arrived(A, LIVE_HORIZON + timedelta(seconds=1)))
     assert not is_late(arrived(A, -timedelta(hours=5)))  # a client clock ahead of the broker
+    # The API's `received_at` decides when the document has it (a shifted or frozen platform
+    # clock moves it with `created_at`; Kafka's timestamp is always real time).
+    shifted = {**arrived(A, timedelta(days=900)), "received_at": A["created_at"]}
+    assert not is_late(shifted)
+    assert is_late({**A, "received_at": A["created_at"] + timedelta(hours=3)})
 
 
 def test_a_late_order_keeps_its_minute_apart_and_counts_everywhere_else() -> None:

@@ -64,8 +64,8 @@ def random_orders(now: datetime, count: int, days: int, seed: int = 1) -> list[d
         lines = [(rng.randint(1, 30), rng.randint(1, 4), rng.randint(99, 9999))
                  for _ in range(rng.randint(1, 3))]  # fmt: skip
         doc = order_doc(rng.randint(1, 80), at, lines, oid=f"order-{seed}-{i:05d}")
-        if i % 4 == 0:  # history that reached Kafka only now: late beyond the live horizon
-            doc["ingest"]["kafka_timestamp"] = now
+        if i % 4 == 0:  # history received only now (late, unless within the last 2 hours)
+            doc["received_at"] = doc["ingest"]["kafka_timestamp"] = now
         out.append(doc)
     return out
 

@@ -6,13 +6,14 @@ distinct `customers` for days):
 - `minute` `"2026-11-28T14:05Z"` and `minute_category` `"2026-11-28T14:05Z|Books"` (`orders`
   counts the orders with at least one line in the category); `hour` and `hour_category` the
   same per UTC hour, `day_category` per business day;
-- `late_minute` `"2026-11-28T14:05Z"`: the minute's orders that reached Kafka more than
-  `LIVE_HORIZON` after they were placed (a backfill, an import of history). They count in
+- `late_minute` `"2026-11-28T14:05Z"`: the minute's orders received more than `LIVE_HORIZON`
+  after they were placed (a backfill, an import of history). They count in
   their hour, day, products and total like any order, but their minute is kept apart, without
   categories, so that `store.rollup_store` can keep it inside the hour's document: a batch of
   history then rewrites one document per hour it touches instead of one per minute. A
   minute's numbers are `minute` + `late_minute`; its categories are needed only for the
-  minute trend lines (the last hour), which no late order can reach;
+  minute trend lines (the last hour), which no late order can reach (both times are the
+  platform's clock: `received_at` is the API's, as is the dashboard's `now`);
 - `day` `"2026-11-28"` (a business day, in the business timezone), with distinct customers
   (from the sink's `day|customer` markers);
 - `day_product` `"2026-11-28|42"`: a product's orders, units and sales of the business day;
@@ -74,7 +75,7 @@ __all__ = [
 MINUTE, MINUTE_CATEGORY, DAY, DAY_PRODUCT = "minute", "minute_category", "day", "day_product"
 HOUR, HOUR_CATEGORY, TOTAL, DEAD_LETTER = "hour", "hour_category", "total", "dead_letter"
 DAY_CATEGORY, LATE_MINUTE = "day_category", "late_minute"
-# An order that reaches Kafka more than this after its `created_at` is history (`is_late`).
+# An order received more than this after its `created_at` is history (`is_late`).
 # Longer than the minute trend lines' hour (`windows.granularity`), so no late order falls in
 # a minute a trend line draws. Part of the rollup layout: changing it needs `rollups rebuild`.
 LIVE_HORIZON = timedelta(hours=2)
@@ -138,10 +139,12 @@ def _utc(at: datetime) -> datetime:
 
 
 def is_late(order: Mapping[str, Any]) -> bool:
-    """Whether an order document reached Kafka more than `LIVE_HORIZON` after it was placed
-    (decided from the document alone, so a rebuild decides the same)."""
-    appended = order.get("ingest", {}).get("kafka_timestamp")
-    return appended is not None and _utc(appended) - _utc(order["created_at"]) > LIVE_HORIZON
+    """Whether an order was received more than `LIVE_HORIZON` after it was placed: its
+    `received_at` (the API's clock, like a defaulted `created_at`; documents written before
+    layout 6 have none, and their Kafka timestamp stands in). Decided from the document
+    alone, so a rebuild decides the same."""
+    received = order.get("received_at") or order.get("ingest", {}).get("kafka_timestamp")
+    return received is not None and _utc(received) - _utc(order["created_at"]) > LIVE_HORIZON
 
 
 class _Times:

@@ -172,7 +172,10 @@ def _cleanup(
                 continue
         elif (started := _written_at(name)) is None or now - started < ORPHAN_DELAY:
             continue
-        fs.delete_dir(info.path)
+        try:
+            fs.delete_dir(info.path)
+        except FileNotFoundError:
+            continue  # deleted meanwhile by another cleanup
         if removed is not None:
             removed.append(info.path)
     return tuple(sorted(kept.items()))
@@ -183,7 +186,9 @@ def vacuum(settings: Settings, now: datetime | None = None) -> list[str]:
     compaction of that day would: a version left by a compaction killed before its publish,
     a superseded one); returns the version directories deleted. Cheap: one listing of
     `_compacted` and of each day's folder, and each day's manifest."""
-    now = now or settings.clock.now()
+    # The real clock, like the version names and supersession times it compares with (a
+    # shifted SHOPSTREAM_CLOCK_* must not delete a version being written; docs/time.md).
+    now = now or datetime.now(UTC)
     table = f"{settings.lake}/orders"
     fs, root = filesystem_for(table, settings)
     removed: list[str] = []

@@ -165,6 +165,7 @@ def order_document(
         "_id": str(event.order_id),
         "order_id": str(event.order_id),
         "created_at": created,
+        "received_at": event.received_at.astimezone(UTC),
         "day": created.strftime("%Y-%m-%d"),
         "customer": customer._asdict(),
         "items": items,

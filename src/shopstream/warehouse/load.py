@@ -354,12 +354,22 @@ def build(
     report(f"dbt {result.mode} for {describe_days(built)}: {result.seconds:.1f} s")
     if publish(settings):
         report("published the dashboard's serving copy")
-    if settings.lake_compaction and (removed := vacuum(settings)):
-        report(f"lake vacuum: deleted {len(removed)} unreadable compaction version(s)")
+    if settings.lake_compaction:
+        _vacuum(settings, report)
     if unready:
         names = ", ".join(f"{r.day} ({r.status})" for r in unready)
         raise WarehouseError(f"built {describe_days(built)}; not built: {names}")
     return result
+
+
+def _vacuum(settings: Settings, report: Report) -> None:
+    """The lake's unreadable compaction versions deleted; a failure is only reported (the
+    build it follows succeeded, and the next build tries again)."""
+    try:
+        if removed := vacuum(settings):
+            report(f"lake vacuum: deleted {len(removed)} unreadable compaction version(s)")
+    except OSError as exc:
+        log.warning("lake vacuum failed (the next build tries again): %s", exc)
 
 
 def mark_built(settings: Settings, wh: Warehouse, day: date) -> LoadRecord:

@@ -84,7 +84,7 @@ def test_history_at_the_edges_of_every_window_counts_exactly(db: Store, stack: S
         doc = order_doc(rng.randint(1, 40), at, [(rng.randint(1, 30), 1, rng.randint(99, 999))],
                         oid=f"edge-{i:04d}")  # fmt: skip
         if i % 2 and at < NOW - LIVE_HORIZON:
-            doc["ingest"]["kafka_timestamp"] = NOW
+            doc["received_at"] = doc["ingest"]["kafka_timestamp"] = NOW
         orders.append(doc)
     assert sum(is_late(o) for o in orders) > 100
     write_orders(db, orders, NEW_YORK, stack)

@@ -17,7 +17,7 @@ from psycopg import sql
 from shopstream.config import Settings
 from shopstream.db.migrate import migrate
 from shopstream.domain.documents import day_products_key, day_products_keys
-from shopstream.domain.rollups import order_deltas, recompute
+from shopstream.domain.rollups import customer_sets, order_deltas, recompute
 from shopstream.stack.probes import pg_superuser_dsn
 from shopstream.store.client import StoreDatabase
 from shopstream.store.customer_history import (
@@ -28,6 +28,8 @@ from shopstream.store.customer_history import (
     history_schema,
     read_history,
 )
+from shopstream.store.customer_sets import CustomerSetWriter
+from shopstream.store.customer_sets import stored_differences as stored_set_differences
 from shopstream.store.ferretdb import FerretStore
 from shopstream.store.rollup_store import (
     RollupWriter,
@@ -133,6 +135,51 @@ def test_a_large_batch_written_as_concurrent_commands_is_exact(
         if key[0] != "day":  # distinct customers of a day come from the sink's markers
             expected = tuple(delta.counts[n] for n in ("orders", "units", "sales_cents"))
             assert stored_counts(db, *key) == expected, key
+
+
+def late(doc: dict[str, Any], hour: int) -> dict[str, Any]:
+    """`doc` placed at `hour`:mm instead, and received three days later (history)."""
+    created = doc["created_at"].replace(hour=hour)
+    return {**doc, "created_at": created, "received_at": created + timedelta(days=3)}
+
+
+def test_late_minutes_stay_exact_in_their_hours_through_a_replay_and_a_tiny_cache(
+    db: StoreDatabase,
+) -> None:
+    # Live orders in 10:00-10:03 and history in hours 9, 10 and 11, the history's batches
+    # interleaving hours so that a one-document cache keeps missing; batch 1 crashes after its
+    # minute documents and is replayed by a restarted job.
+    live = [order(f"l{i}", i % 5, i % 4, i % 6 + 1, 1) for i in range(12)]
+    old = [late(order(f"h{i}", i % 7, i % 9, i % 6 + 1, 2), 9 + i % 3) for i in range(30)]
+    batches = [live[:6] + old[:10], live[6:] + old[10:20], old[20:]]
+    sets = CustomerSetWriter(db, cache_size=1)
+    RollupWriter(db).apply("q1:0", order_deltas(batches[0], UTC))
+    sets.apply(customer_sets(batches[0], UTC))
+    deltas = order_deltas(batches[1], UTC)
+    minutes = {k: v for k, v in deltas.items() if k[0] in ("minute", "minute_category")}
+    RollupWriter(db).apply("q1:1", minutes)  # whole minute documents, then the crash
+    restarted = RollupWriter(db, cache_size=1)
+    restarted.apply("q1:1", deltas)
+    restarted.apply("q1:1", deltas)  # a second replay changes nothing
+    restarted.apply("q1:2", order_deltas(batches[2], UTC))
+    for batch in batches[1:]:
+        sets.apply(customer_sets(batch, UTC))
+        sets.apply(customer_sets(batch, UTC))  # unions: again, harmlessly
+    everything = live + old
+    want = recompute(everything, UTC)
+    assert any(kind == "late_minute" for kind, _ in want)
+    for key, delta in want.items():
+        if key[0] != "day":  # distinct customers of a day come from the sink's markers
+            expected = tuple(delta.counts[n] for n in ("orders", "units", "sales_cents"))
+            assert stored_counts(db, *key) == expected, key
+    assert stored(db).keys() - want.keys() <= {("day", "2026-11-28")}
+    assert stored_set_differences(db, everything, UTC) == []
+    hour = db.rollup_hour.find_one({"_id": "2026-11-28T10Z"})
+    assert hour is not None
+    assert [m["minute_key"] for m in hour["minutes"]] == sorted(
+        {f"2026-11-28T10:{o['created_at'].minute:02d}Z" for o in old if o["created_at"].hour == 10}
+    )
+    assert "minutes" not in (db.rollup_minute.find_one({"_id": "2026-11-28T10:00Z"}) or {})
 
 
 def test_a_new_query_counts_from_its_own_batch_zero(db: StoreDatabase) -> None:

@@ -70,6 +70,8 @@ def test_a_valid_order_becomes_one_enriched_document_with_exact_money() -> None:
     assert doc["_id"] == doc["order_id"] == A
     assert doc["created_at"] == datetime(2026, 11, 27, 22, 59, 30, tzinfo=UTC)  # to UTC
     assert doc["day"] == "2026-11-27"  # the UTC day, like the lake's dt
+    # when the API received it (its clock, which decides whether an order is late history)
+    assert doc["received_at"] == datetime(2026, 11, 27, 23, 59, 31, tzinfo=UTC)
     assert doc["customer"] == {
         "id": 2,
         "name": "Alan Turing",
