@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from shopstream.domain.documents import hour_key, minute_hour_key, minute_key
 from shopstream.domain.rollups import (
     LIVE_HORIZON,
     customer_sets,
@@ -16,6 +17,7 @@ from shopstream.domain.rollups import (
     order_deltas,
     recompute,
 )
+from shopstream.store.customer_sets import late_minutes_key
 from shopstream.store.ferretdb import same_record
 
 
@@ -200,3 +202,11 @@ def test_a_late_orders_customer_is_in_its_minutes_late_set() -> None:
     assert sets["late_minute|2026-11-28T10:16Z"] == {2}
     assert sets["hour|2026-11-28T10Z"] == {1, 2}
     assert sets["day|2026-11-28"] == {1, 2}
+
+
+def test_minute_keys_find_their_hour_whatever_the_years_digits() -> None:
+    # strftime writes the year 424 as "424": keys are split at their colon, not by position
+    for year in (424, 2026):
+        at = datetime(year, 1, 1, 0, 5, tzinfo=UTC)
+        assert minute_hour_key(minute_key(at)) == hour_key(at.replace(minute=0))
+        assert late_minutes_key(minute_key(at)) == (f"late_minutes|{hour_key(at)}", "05")

@@ -108,8 +108,9 @@ def hour_key(hour: datetime) -> str:
 
 
 def minute_hour_key(minute_id: str) -> str:
-    """`2026-11-28T14Z`: the UTC hour of a minute key `2026-11-28T14:05Z`."""
-    return f"{minute_id[:13]}Z"
+    """`2026-11-28T14Z`: the UTC hour of a minute key `2026-11-28T14:05Z` (by its colon, not
+    by position: strftime writes the year 424 as `424`)."""
+    return f"{minute_id.rsplit(':', 1)[0]}Z"
 
 
 def customer_set_key(level: str, bucket: str) -> str:

@@ -46,7 +46,8 @@ _LATE_DOC = "late_minutes|"
 def late_minutes_key(minute_id: str) -> tuple[str, str]:
     """(the `late_minutes|<hour>` document, the minute's field in it) of a UTC minute
     `2026-11-28T14:05Z`."""
-    return f"{_LATE_DOC}{minute_id[:13]}Z", minute_id[14:16]
+    hour, minute = minute_id.rsplit(":", 1)  # by the colon: a year may have 1-4 digits
+    return f"{_LATE_DOC}{hour}Z", minute[:2]
 
 
 def late_minute_bitmap(doc: Mapping[str, Any] | None, minute_id: str) -> BitMap64:
