@@ -22,6 +22,7 @@ from typing import Any
 
 from bson.binary import Binary
 from pymongo import ReplaceOne
+from pymongo.collection import Collection
 from pymongo.database import Database
 from pyroaring import BitMap64
 
@@ -92,8 +93,9 @@ class CustomerSetWriter:
     def apply(self, sets: CustomerSets) -> int:
         """Unions `sets` into their documents; returns how many documents it wrote."""
         late = {k: v for k, v in sets.items() if k.startswith(_LATE)}
-        written = self._apply_late(late) if late else 0
+        written = 0
         if late:
+            written = self._apply_late(late)
             sets = {k: v for k, v in sets.items() if k not in late}
         missing = [k for k in sets if k not in self._cache]
         loaded = dict(zip(missing, (bitmap(d) for d in find_each(self.coll, missing)), strict=True))
@@ -105,11 +107,7 @@ class CustomerSetWriter:
             if len(merged) != len(current):
                 writes.append(ReplaceOne({"_id": key}, set_document(key, merged), upsert=True))
             changed[key] = merged
-        if writes:
-            self.coll.bulk_write(writes, ordered=False)
-        for key, merged in changed.items():  # remembered only once written
-            self._cache[key] = merged
-            self._cache.move_to_end(key)
+        _write_then_remember(self.coll, writes, self._cache, changed)
         self._trim()
         return written + len(writes)
 
@@ -135,11 +133,7 @@ class CustomerSetWriter:
                 doc = _late_document(doc_id, merged)
                 writes.append(ReplaceOne({"_id": doc_id}, doc, upsert=True))
             changed[doc_id] = merged
-        if writes:
-            self.coll.bulk_write(writes, ordered=False)
-        for doc_id, merged in changed.items():  # remembered only once written
-            self._late[doc_id] = merged
-            self._late.move_to_end(doc_id)
+        _write_then_remember(self.coll, writes, self._late, changed)
         return len(writes)
 
     def _trim(self) -> None:
@@ -147,6 +141,21 @@ class CustomerSetWriter:
             self._cache.popitem(last=False)
         while len(self._late) > self.cache_size:
             self._late.popitem(last=False)
+
+
+def _write_then_remember(
+    coll: Collection[dict[str, Any]],
+    writes: list[ReplaceOne[dict[str, Any]]],
+    cache: OrderedDict[str, Any],
+    changed: Mapping[str, Any],
+) -> None:
+    """Writes the replaced documents, then caches their new state: only once written, so a
+    failed write is read again next time."""
+    if writes:
+        coll.bulk_write(writes, ordered=False)
+    for key, value in changed.items():
+        cache[key] = value
+        cache.move_to_end(key)
 
 
 def _late_document(doc_id: str, minutes: Mapping[str, BitMap64]) -> dict[str, Any]:
