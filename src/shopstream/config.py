@@ -211,6 +211,11 @@ class Settings(BaseSettings):
     warehouse_catchup: bool = True
     # a complete day's lake files rewritten as a few before its load (streaming/compaction.py)
     lake_compaction: bool = True
+    # How long the file sink's log (`_spark_metadata`) names a raw file after it was written
+    # (the sink's `retention`; decision 49): the log then holds the last week's ~60,000 files
+    # instead of every file ever. Older days are read through their compaction manifests.
+    # 0 keeps every entry (the log grows ~8,640 entries a day without end).
+    lake_log_retention_hours: float = Field(default=168.0, ge=0)
     snowflake_account: str | None = None
     snowflake_user: str | None = None
     snowflake_password: SecretStr | None = None
@@ -243,6 +248,23 @@ class Settings(BaseSettings):
                 "set SHOPSTREAM_CLOCK_OFFSET_S or SHOPSTREAM_CLOCK_FROZEN_AT, not both"
             )
         return self
+
+    @model_validator(mode="after")
+    def _retention_needs_compaction(self) -> Settings:
+        if self.lake_log_retention_hours and not self.lake_compaction:
+            raise ValueError(
+                "SHOPSTREAM_LAKE_LOG_RETENTION_HOURS drops raw files from the lake's log once "
+                "they are that old, and only a compaction keeps them readable after that: with "
+                "SHOPSTREAM_LAKE_COMPACTION=false set SHOPSTREAM_LAKE_LOG_RETENTION_HOURS=0 too "
+                "(the log then keeps every file, growing without end)"
+            )
+        return self
+
+    @property
+    def lake_log_retention(self) -> timedelta | None:
+        """How long the lake's log names a raw file (None: for ever)."""
+        hours = self.lake_log_retention_hours
+        return timedelta(hours=hours) if hours else None
 
     @model_validator(mode="after")
     def _distinct_kafka_ports(self) -> Settings:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -13,8 +14,9 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from shopstream.config import Settings
-from shopstream.streaming.committed import committed_files, read_watermark
-from shopstream.streaming.lake import WatermarkPublisher, start_lake_query
+from shopstream.streaming.committed import committed_files, lake_files, read_watermark
+from shopstream.streaming.compaction import compact_at_risk, compact_day, vacuum
+from shopstream.streaming.lake import WatermarkPublisher, log_retention, start_lake_query
 from shopstream.streaming.progress import ProgressPoller
 from tests.integration.conftest import job_settings
 
@@ -102,3 +104,48 @@ def test_the_watermark_is_published_and_late_orders_still_land(
     assert published["complete_through"] == str(mark.date() - timedelta(days=1))
     landed = [r for r in committed_rows(table) if r["order_id"] == late["order_id"]]
     assert [r["dt"] for r in landed] == ["2026-10-01"]  # a watermark drops nothing here
+
+
+def test_with_a_log_retention_old_files_leave_the_log_and_readers_still_see_every_order(
+    spark: SparkSession, stack: Settings, api: httpx.Client, tmp_path: Path
+) -> None:
+    """The file sink's `retention` (decision 49) on real Spark: once a compacted day's files
+    are older than it, the sink's next log compaction drops them; the manifest still gives
+    every non-Spark reader the whole day, and `vacuum` then deletes the raw files."""
+    settings = job_settings(
+        stack, tmp_path, lake_log_retention_hours=1 / 3600, lake_max_offsets_per_trigger=10**7
+    )
+    table = f"{settings.lake}/orders"
+    day = "2026-09-14"
+    first = [new_order(f"{day}T10:00:00Z") for _ in range(6)]
+    assert api.post("/orders", json={"orders": first}).status_code == 202
+    interval = "spark.sql.streaming.fileSink.log.compactInterval"
+    spark.conf.set(interval, "2")  # a log compaction every 2nd batch (10 by default)
+    try:
+        land(spark, settings)  # batch 0
+        old = committed_files(table, day)
+        assert old
+        assert compact_day(settings, date.fromisoformat(day)).rows >= len(first)
+        time.sleep(1.5)  # batch 0's files are now older than the retention
+        compact_at_risk(settings)  # the other days of the shared topic's records, as a build does
+        assert log_retention(settings) == "1000ms"  # nothing old lacks a manifest
+        late = [new_order(f"{day}T11:00:00Z") for _ in range(3)]
+        assert api.post("/orders", json={"orders": late}).status_code == 202
+        land(spark, settings)  # batch 1: the log's compaction, with the retention
+    finally:
+        spark.conf.unset(interval)
+    assert (Path(settings.lake.removeprefix("file:")) / "orders/_spark_metadata/1.compact").exists()
+    now = committed_files(table, day)
+    assert not set(old) & set(now)  # dropped from Spark's log: a Spark reader misses them
+    ids = {o["order_id"] for o in first + late}
+
+    def landed() -> list[object]:
+        files = [p.removeprefix("file:") for p in lake_files(table, day)]
+        found = pq.ParquetDataset(files).read(columns=["order_id"]).column("order_id")
+        return sorted(i for i in found.to_pylist() if i in ids)
+
+    assert landed() == sorted(ids)  # the manifest's files and the late batch: each once
+    result = vacuum(settings, now=datetime.now(UTC) + timedelta(hours=1))
+    assert day in result.raw_days
+    assert not any(Path(p.removeprefix("file:")).exists() for p in old)
+    assert landed() == sorted(ids)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,15 @@ def test_settings_env_round_trips_for_child_processes(monkeypatch: pytest.Monkey
     assert child.kafka_servers == "k:1"
     assert child.data_path == original.data_path
     assert child.data_path.is_absolute()
+
+
+def test_a_log_retention_without_compaction_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files leave the lake's log after the retention; only compaction keeps them readable."""
+    monkeypatch.setenv("SHOPSTREAM_LAKE_COMPACTION", "false")
+    with pytest.raises(ValueError, match="SHOPSTREAM_LAKE_LOG_RETENTION_HOURS=0"):
+        Settings()
+    monkeypatch.setenv("SHOPSTREAM_LAKE_LOG_RETENTION_HOURS", "0")
+    assert Settings().lake_log_retention is None
+    monkeypatch.delenv("SHOPSTREAM_LAKE_COMPACTION")
+    monkeypatch.setenv("SHOPSTREAM_LAKE_LOG_RETENTION_HOURS", "36")
+    assert Settings().lake_log_retention == timedelta(hours=36)

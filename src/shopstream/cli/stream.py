@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import typer
 
 from shopstream.cli.common import console, fail, load_settings, parse_day
-from shopstream.streaming.committed import committed_files, lake_files, read_watermark
+from shopstream.streaming.committed import (
+    UNPARSED_PARTITION,
+    committed_files,
+    lake_files,
+    read_watermark,
+    unreplaced_files,
+)
 from shopstream.streaming.compaction import CompactionError, compact_day, vacuum
 from shopstream.warehouse.load import is_complete
 
@@ -55,34 +63,56 @@ def cmd_lake_files(
 
 @lake.command("compact")
 def cmd_lake_compact(
-    day: str = typer.Option(..., "--date", help="The lake day (UTC), YYYY-MM-DD."),
+    day: str = typer.Option(None, "--date", help="The lake day (UTC), YYYY-MM-DD."),
+    every: bool = typer.Option(
+        False, "--all", help="Every complete day (and `unparsed`) with files no compaction holds."
+    ),
     force: bool = typer.Option(False, help="Compact even if the day is not complete yet."),
 ) -> None:
     """Rewrite a complete day's files as a few (at most ~128 MB each), published atomically;
-    late files are folded in by the next compaction (docs/streaming.md, "Compaction")."""
+    late files are folded in by the next compaction (docs/streaming.md, "Compaction").
+    `--all` does it for every day that needs it: what a lake from before the log's retention
+    needs once (the streaming job says so when it starts)."""
     settings = load_settings()
-    the_day = parse_day(day, "--date")
-    if the_day is None:
-        fail("--date is required")
-    done, reason = is_complete(settings, the_day)
-    if not done and not force:
-        fail(f"{reason}. Wait, or pass --force.")
-    try:
-        console.print(compact_day(settings, the_day).message, highlight=False)
-    except CompactionError as exc:
-        fail(f"{exc}; nothing was published, readers still see the day as before")
+    if every == (day is not None):
+        fail("give --date D or --all")
+    if every:
+        parts = unreplaced_files(f"{settings.lake}/orders", settings)
+        todo: list[date | str] = [
+            part if part == UNPARSED_PARTITION else date.fromisoformat(part) for part in parts
+        ]
+        todo = [p for p in todo if isinstance(p, str) or force or is_complete(settings, p)[0]]
+        if not todo:
+            console.print("nothing to compact: every complete day is compacted", highlight=False)
+    else:
+        the_day = parse_day(day, "--date")
+        if the_day is None:
+            fail("--date is required")
+        done, reason = is_complete(settings, the_day)
+        if not done and not force:
+            fail(f"{reason}. Wait, or pass --force.")
+        todo = [the_day]
+    for part in todo:
+        try:
+            console.print(compact_day(settings, part).message, highlight=False)
+        except CompactionError as exc:
+            fail(f"{exc}; nothing was published, readers still see the day as before")
 
 
 @lake.command("vacuum")
 def cmd_lake_vacuum() -> None:
     """Delete compacted versions no reader can still be reading: those a compaction killed
     before its publish left (6 hours after they were started) and superseded ones (10 minutes
-    after). Each compaction does this for its own day, and each warehouse build for all."""
+    after); and the raw files a compacted day replaces once the log no longer names them
+    (SHOPSTREAM_LAKE_LOG_RETENTION_HOURS after its compaction). Each compaction does the
+    first for its own day, and each warehouse build all of it."""
     settings = load_settings()
-    removed = vacuum(settings)
-    for path in removed:
+    result = vacuum(settings)
+    for path in result.versions:
         console.print(f"deleted {path}", highlight=False)
-    console.print(f"{len(removed)} version(s) deleted", highlight=False)
+    if result.raw_days:
+        console.print(f"raw files deleted for {', '.join(result.raw_days)}", highlight=False)
+    console.print(result.describe(), highlight=False)
 
 
 @lake.command("watermark")

@@ -25,6 +25,7 @@ from shopstream.config import Settings
 
 __all__ = [
     "COMPACTED_DIR",
+    "UNPARSED_PARTITION",
     "WATERMARK_FILE",
     "Manifest",
     "committed_files",
@@ -36,6 +37,7 @@ __all__ = [
     "read_manifests",
     "read_watermark",
     "s3_filesystem",
+    "unreplaced_files",
     "watermark_passed",
 ]
 
@@ -127,6 +129,37 @@ def committed_files(
 
 
 _DAY_DIR = re.compile(r"/dt=(\d{4}-\d{2}-\d{2})/")
+_PARTITION_DIR = re.compile(r"/dt=([^/]+)/")
+# Records whose value does not parse land in `dt=unparsed` (streaming/lake.py)
+UNPARSED_PARTITION = "unparsed"
+
+
+def unreplaced_files(
+    table_uri: str, settings: Settings | None = None, written_before: datetime | None = None
+) -> dict[str, list[str]]:
+    """By partition (a day, or `unparsed`), the committed files no compaction manifest
+    replaces (never compacted: all its files; compacted: those committed since), only files
+    written before `written_before` if given. One read of the log, one manifest per
+    partition it names."""
+    fs, root = filesystem_for(table_uri, settings)
+    files: dict[str, int] = {}
+    for entry in _log_entries(fs, f"{root.rstrip('/')}/_spark_metadata"):
+        path = str(entry["path"])
+        if entry.get("action", "add") == "add":
+            files[path] = int(str(entry.get("modificationTime", 0)))
+        else:
+            files.pop(path, None)
+    before = written_before.timestamp() * 1000 if written_before is not None else None
+    by_day: dict[str, list[str]] = {}
+    for path, written in files.items():
+        if (m := _PARTITION_DIR.search(path)) and (before is None or written < before):
+            by_day.setdefault(m.group(1), []).append(path)
+    found: dict[str, list[str]] = {}
+    for day, paths in sorted(by_day.items()):
+        manifest = read_manifest(table_uri, day, settings)
+        if fresh := sorted(p for p in paths if manifest is None or p not in manifest.replaces):
+            found[day] = fresh
+    return found
 
 
 def lake_days(settings: Settings) -> list[date]:

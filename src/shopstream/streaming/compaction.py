@@ -22,14 +22,23 @@ no manifest ever named (a compaction killed before its publish) once it is `ORPH
 (it could still be being written). `vacuum` does the same for every day (`shopstream lake
 vacuum`, and each DAG run's build): a version left by a compaction killed before its publish
 is otherwise kept until the day is compacted again.
+
+The file sink's log names a raw file for `SHOPSTREAM_LAKE_LOG_RETENTION_HOURS` after it was
+written (the sink's `retention`, decision 49), so the log stays bounded; a compacted day's
+manifest names its rows from then on. `vacuum` also deletes the raw files a manifest replaces
+once no log names them (the retention and `CLEANUP_DELAY` after the manifest, and not in the
+log as it is now), leaving a `<version>.raw-deleted` marker so a day is done once: the lake
+then holds each old day once, as its compacted files.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -44,10 +53,12 @@ from shopstream.config import Settings
 from shopstream.failpoints import failpoint
 from shopstream.streaming.committed import (
     COMPACTED_DIR,
+    UNPARSED_PARTITION,
     Manifest,
     committed_files,
     filesystem_for,
     read_manifest,
+    unreplaced_files,
 )
 
 __all__ = [
@@ -56,6 +67,8 @@ __all__ = [
     "TARGET_FILE_BYTES",
     "Compaction",
     "CompactionError",
+    "Vacuum",
+    "compact_at_risk",
     "compact_day",
     "vacuum",
 ]
@@ -71,7 +84,7 @@ _VERSION_TIME = "%Y%m%dT%H%M%S"  # a version is named <its start, UTC>-<8 hex di
 
 @dataclass(frozen=True)
 class Compaction:
-    day: date
+    day: date | str  # a lake day, or the `unparsed` partition
     version: str | None  # None: nothing to do
     files_in: int
     files_out: int
@@ -181,29 +194,96 @@ def _cleanup(
     return tuple(sorted(kept.items()))
 
 
-def vacuum(settings: Settings, now: datetime | None = None) -> list[str]:
+@dataclass(frozen=True)
+class Vacuum:
+    versions: list[str]  # compaction version directories deleted
+    raw_files: int  # raw files deleted (replaced by a manifest and out of the log)
+    raw_days: list[str]  # the days they were of
+
+    def describe(self) -> str:
+        return (
+            f"{len(self.versions)} unreadable compaction version(s) and {self.raw_files:,} "
+            f"replaced raw file(s) of {len(self.raw_days)} day(s) deleted"
+        )
+
+
+def _raw_deleted_marker(day_dir: str, manifest: Manifest) -> str:
+    return f"{day_dir}/{manifest.version}.raw-deleted"
+
+
+def _delete_replaced(
+    fs: pafs.FileSystem,
+    settings: Settings,
+    day_dir: str,
+    manifest: Manifest,
+    logged: frozenset[str],
+    now: datetime,
+    retention: timedelta,
+) -> int | None:
+    """Deletes the raw files `manifest` replaces once no reader can reach them: the log
+    drops a file at its first compaction after the file is `retention` old, and every file
+    the manifest replaces was written before the manifest; `CLEANUP_DELAY` more for a reader
+    that listed the log just before. None: not yet (too young, or the log still names some:
+    the streaming job has not compacted its log since)."""
+    marker = _raw_deleted_marker(day_dir, manifest)
+    if now - datetime.fromisoformat(manifest.created_at) < retention + CLEANUP_DELAY:
+        return None
+    if fs.get_file_info(marker).type == pafs.FileType.File or manifest.replaces & logged:
+        return None
+    paths = sorted(manifest.replaces)
+    deleted = 0
+
+    def delete(path: str) -> int:
+        try:
+            fs.delete_file(_path(path, settings))
+        except FileNotFoundError:
+            return 0  # deleted by an earlier vacuum of an earlier version of the day
+        return 1
+
+    # one request per file on an object store: a few at a time
+    with ThreadPoolExecutor(max_workers=1 if isinstance(fs, pafs.LocalFileSystem) else 16) as pool:
+        deleted = sum(pool.map(delete, paths))
+    with fs.open_output_stream(marker) as out:
+        out.write(json.dumps({"deleted": deleted, "at": now.isoformat()}).encode())
+    return deleted
+
+
+def vacuum(settings: Settings, now: datetime | None = None) -> Vacuum:
     """Deletes, for every compacted day, the versions no reader can still be reading (as a
     compaction of that day would: a version left by a compaction killed before its publish,
-    a superseded one); returns the version directories deleted. Cheap: one listing of
-    `_compacted` and of each day's folder, and each day's manifest."""
+    a superseded one) and, with a log retention, the raw files its manifest replaces once no
+    log names them (see the module). Cheap: one listing of `_compacted` and of each day's
+    folder, each day's manifest, and the (bounded) log once."""
     # The real clock, like the version names and supersession times it compares with (a
     # shifted SHOPSTREAM_CLOCK_* must not delete a version being written; docs/time.md).
     now = now or datetime.now(UTC)
     table = f"{settings.lake}/orders"
     fs, root = filesystem_for(table, settings)
+    retention = settings.lake_log_retention
+    logged: frozenset[str] | None = None
     removed: list[str] = []
+    raw_files, raw_days = 0, []
     base = f"{root.rstrip('/')}/{COMPACTED_DIR}"
     for info in fs.get_file_info(pafs.FileSelector(base, allow_not_found=True)):
         if info.type != pafs.FileType.Directory or not info.base_name.startswith("dt="):
             continue
-        try:
-            day = date.fromisoformat(info.base_name.removeprefix("dt="))
-        except ValueError:
-            continue  # not a day folder: not ours to judge
-        _cleanup(fs, info.path, read_manifest(table, day, settings), now, removed)
-    if removed:
-        log.info("lake vacuum: deleted %d unreadable compaction versions", len(removed))
-    return removed
+        day = info.base_name.removeprefix("dt=")
+        if day != UNPARSED_PARTITION and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
+            continue  # not a partition's folder: not ours to judge
+        manifest = read_manifest(table, day, settings)
+        _cleanup(fs, info.path, manifest, now, removed)
+        if manifest is None or retention is None:
+            continue
+        if logged is None:
+            logged = frozenset(committed_files(table, settings=settings))
+        deleted = _delete_replaced(fs, settings, info.path, manifest, logged, now, retention)
+        if deleted is not None:
+            raw_files += deleted
+            raw_days.append(day)
+    result = Vacuum(removed, raw_files, raw_days)
+    if removed or raw_days:
+        log.info("lake vacuum: %s", result.describe())
+    return result
 
 
 def _publish(fs: pafs.FileSystem, path: str, doc: dict[str, Any]) -> None:
@@ -221,7 +301,7 @@ def _publish(fs: pafs.FileSystem, path: str, doc: dict[str, Any]) -> None:
 
 def compact_day(
     settings: Settings,
-    day: date,
+    day: date | str,
     target_bytes: int = TARGET_FILE_BYTES,
     now: datetime | None = None,
 ) -> Compaction:
@@ -236,7 +316,7 @@ def compact_day(
     # the manifest, then the log, each read once: a file committed meanwhile is either in
     # `raw` (compacted and replaced) or not (read beside the new version until the next)
     current = read_manifest(table, day, settings)
-    raw = committed_files(table, day.isoformat(), settings)
+    raw = committed_files(table, str(day), settings)
     fresh = [p for p in raw if current is None or p not in current.replaces]
     inputs = sorted([path for path, _ in current.files] if current else []) + fresh
     if not fresh or not inputs:
@@ -272,7 +352,7 @@ def compact_day(
     if current is not None:
         superseded += ((current.version, now.isoformat()),)
     doc = Manifest(
-        day=day.isoformat(),
+        day=str(day),
         version=version,
         files=tuple((_uri(table, p), n) for p, n in written),
         replaces=frozenset(raw) | (current.replaces if current else frozenset()),
@@ -288,3 +368,20 @@ def compact_day(
         f"{day}: {len(inputs):,} files ({bytes_in / 1e6:,.1f} MB) -> {len(written)} "
         f"({bytes_out / 1e6:,.1f} MB), {rows:,} rows, in {seconds:.1f} s",
     )  # fmt: skip
+
+
+def compact_at_risk(settings: Settings, now: datetime | None = None) -> list[Compaction]:
+    """Compacts every partition (a day, or `unparsed`) with a committed file older than a
+    quarter of the log's retention that no manifest holds yet, so that no file leaves the
+    log before a manifest names it (decision 49): days the runs' plans do not reach (before
+    the DAG's start date, `unparsed`) and late files of days loaded long ago. Nothing
+    without a retention."""
+    retention = settings.lake_log_retention
+    if retention is None:
+        return []
+    now = now or datetime.now(UTC)  # file times are the real clock's
+    table = f"{settings.lake}/orders"
+    return [
+        compact_day(settings, part if part == UNPARSED_PARTITION else date.fromisoformat(part))
+        for part in unreplaced_files(table, settings, now - retention / 4)
+    ]

@@ -29,7 +29,12 @@ from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
 from shopstream.config import Settings
-from shopstream.streaming.committed import WATERMARK_FILE, filesystem_for
+from shopstream.streaming.committed import (
+    UNPARSED_PARTITION,
+    WATERMARK_FILE,
+    filesystem_for,
+    unreplaced_files,
+)
 from shopstream.streaming.source import read_orders
 
 __all__ = [
@@ -37,13 +42,14 @@ __all__ = [
     "WatermarkPublisher",
     "complete_through",
     "lake_rows",
+    "log_retention",
     "start_lake_query",
 ]
 
 log = logging.getLogger(__name__)
 
 
-UNPARSED_DAY = "unparsed"
+UNPARSED_DAY = UNPARSED_PARTITION
 
 
 def _event_time(value: Column) -> Column:
@@ -83,11 +89,43 @@ def start_lake_query(
         .option("checkpointLocation", f"{settings.checkpoints}/lake")
         .partitionBy("dt")
     )
+    if (retention := log_retention(settings)) is not None:
+        writer = writer.option("retention", retention)
     if available_now:
         writer = writer.trigger(availableNow=True)
     else:
         writer = writer.trigger(processingTime=f"{settings.lake_trigger_s} seconds")
     return writer.start()
+
+
+def log_retention(settings: Settings, now: datetime | None = None) -> str | None:
+    """The file sink's `retention` option, or None to keep every log entry (decision 49).
+
+    Spark drops a file's entry at the first log compaction (every 10th batch) after the
+    file is `SHOPSTREAM_LAKE_LOG_RETENTION_HOURS` old; from then on only a compaction
+    manifest names it. So it is applied only when no file a quarter that old lacks a manifest
+    (`compaction.compact_at_risk` compacts those): a lake from before the retention, or whose
+    days were not compacted for days, keeps its whole log this run (the next start applies
+    it) instead of losing days from every reader's view.
+    """
+    retention = settings.lake_log_retention
+    if retention is None:
+        return None
+    # file times are the real clock's, whatever SHOPSTREAM_CLOCK_* says (docs/time.md)
+    now = now or datetime.now(UTC)
+    at_risk = unreplaced_files(f"{settings.lake}/orders", settings, now - retention / 4)
+    if at_risk:
+        days = sorted(at_risk)
+        log.warning(
+            "the lake's log keeps every entry this run (SHOPSTREAM_LAKE_LOG_RETENTION_HOURS "
+            "not applied): %d day(s) have files older than %s that no compaction holds "
+            "(%s%s). Run `shopstream lake compact --all` (or let the lake_to_warehouse DAG "
+            "catch up); the retention applies from the job's next start.",
+            len(days), retention / 4, ", ".join(map(str, days[:5])),
+            ", ..." if len(days) > 5 else "",
+        )  # fmt: skip
+        return None
+    return f"{round(retention.total_seconds() * 1000)}ms"
 
 
 def complete_through(watermark: datetime) -> date:

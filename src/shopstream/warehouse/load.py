@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -26,8 +27,18 @@ from datetime import time as dtime
 from pathlib import Path
 
 from shopstream.config import Settings
-from shopstream.streaming.committed import lake_days, read_watermark, watermark_passed
-from shopstream.streaming.compaction import compact_day, vacuum
+from shopstream.streaming.committed import (
+    lake_days,
+    read_watermark,
+    unreplaced_files,
+    watermark_passed,
+)
+from shopstream.streaming.compaction import (
+    CompactionError,
+    compact_at_risk,
+    compact_day,
+    vacuum,
+)
 from shopstream.warehouse import open_warehouse
 from shopstream.warehouse.base import LoadRecord, Warehouse, WarehouseError
 from shopstream.warehouse.dbt import (
@@ -62,6 +73,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 Report = Callable[[str], None]
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class ReconcileError(WarehouseError):
@@ -355,21 +367,25 @@ def build(
     if publish(settings):
         report("published the dashboard's serving copy")
     if settings.lake_compaction:
-        _vacuum(settings, report)
+        _lake_upkeep(settings, report)
     if unready:
         names = ", ".join(f"{r.day} ({r.status})" for r in unready)
         raise WarehouseError(f"built {describe_days(built)}; not built: {names}")
     return result
 
 
-def _vacuum(settings: Settings, report: Report) -> None:
-    """The lake's unreadable compaction versions deleted; a failure is only reported (the
-    build it follows succeeded, and the next build tries again)."""
+def _lake_upkeep(settings: Settings, report: Report) -> None:
+    """Partitions whose files would leave the log uncompacted compacted, then the lake's
+    unreadable versions and replaced raw files deleted (decision 49); a failure is only
+    reported (the build it follows succeeded, and the next build tries again)."""
     try:
-        if removed := vacuum(settings):
-            report(f"lake vacuum: deleted {len(removed)} unreadable compaction version(s)")
-    except OSError as exc:
-        log.warning("lake vacuum failed (the next build tries again): %s", exc)
+        for done in compact_at_risk(settings):
+            report(f"lake upkeep: compacted {done.message}")
+        result = vacuum(settings)
+        if result.versions or result.raw_days:
+            report(f"lake vacuum: {result.describe()}")
+    except (OSError, CompactionError) as exc:
+        log.warning("lake upkeep failed (the next build tries again): %s", exc)
 
 
 def mark_built(settings: Settings, wh: Warehouse, day: date) -> LoadRecord:
@@ -468,14 +484,26 @@ def plan(
         if d >= first and watermark is not None and watermark >= _due(settings, d)
     ]
     pending = {d for d in complete if statuses.get(d) != "built"}
+    late: set[date] = set()
+    if settings.lake_compaction:
+        # a built day whose log names a file its manifest does not replace was sent orders
+        # after its load (a backfill, a replayed dead letter): loaded again (decision 49)
+        late = {
+            d
+            for part in unreplaced_files(f"{settings.lake}/orders", settings)
+            if _ISO_DAY.fullmatch(part) and (d := date.fromisoformat(part)) in complete
+        } - pending
+        pending |= late
     if reload or statuses.get(day) != "built":
         pending.add(day)
     days = sorted(pending)
     if day in days and len(days) > limit:
         days = sorted([day, *[d for d in days if d != day][: limit - 1]])
     days = days[:limit]
+    again = sorted(late & set(days))
     why = (
         f"{len(days)} day(s) to load: {describe_days(days)}"
+        + (f" ({describe_days(again)} again: orders came after their load)" if again else "")
         if days
         else f"nothing to load: {day} and every complete lake day since {first} are built"
     )

@@ -39,14 +39,23 @@ class Lake:
         (self.table / "_spark_metadata").mkdir(parents=True)
         self.batch = 0
         self.offset = 0
+        self.entries: dict[str, dict[str, object]] = {}
 
-    def commit(self, day: date, rows: int, orders: int | None = None) -> Path:
+    def commit(
+        self,
+        day: date | str,
+        rows: int,
+        orders: int | None = None,
+        written: datetime | None = None,
+    ) -> Path:
+        """A batch of `rows` records of `day` (or the `unparsed` partition); its log entry
+        says the file was written at `written` (the epoch if None, as Spark never would)."""
         directory = self.table / f"dt={day}"
         directory.mkdir(exist_ok=True)
         offsets = list(range(self.offset, self.offset + rows))
         self.offset += rows
         ids = [f"order-{o % (orders or rows) if orders else o}" for o in offsets]
-        at = datetime.combine(day, datetime.min.time(), UTC)
+        at = datetime.combine(day if isinstance(day, date) else DAY, datetime.min.time(), UTC)
         table = pa.table({
             "key": pa.array([str(o).encode() for o in offsets], pa.binary()),
             "value": pa.array([b'{"order_id": "%d"}' % o for o in offsets], pa.binary()),
@@ -59,12 +68,25 @@ class Lake:
         })  # fmt: skip
         path = directory / f"part-{self.batch:05d}.c000.snappy.parquet"
         pq.write_table(table, path)
-        entry = {"path": f"file:{path}", "size": path.stat().st_size, "action": "add"}
+        entry = {
+            "path": f"file:{path}", "size": path.stat().st_size, "action": "add",
+            "modificationTime": round(written.timestamp() * 1000) if written else 0,
+        }  # fmt: skip
+        self.entries[entry["path"]] = entry
         (self.table / "_spark_metadata" / str(self.batch)).write_text(
             "v1\n" + json.dumps(entry) + "\n"
         )
         self.batch += 1
         return path
+
+    def expire(self, keep: list[Path]) -> None:
+        """The log compaction of a sink with a retention: a `<batch>.compact` naming only the
+        files in `keep` (the others were written longer ago than the retention)."""
+        kept = [self.entries[f"file:{p}"] for p in keep]
+        (self.table / "_spark_metadata" / f"{self.batch}.compact").write_text(
+            "v1\n" + "".join(json.dumps(e) + "\n" for e in kept)
+        )
+        self.batch += 1
 
 
 @pytest.fixture
@@ -232,13 +254,72 @@ def test_vacuum_deletes_what_no_reader_can_be_reading_on_every_day(
     assert {p.name for p in versions[other].iterdir()} == {first.version, second.version}
     before = {d: lake_files(table, str(d)) for d in (DAY, other)}
 
-    assert vacuum(settings, now=now + timedelta(minutes=5)) == []  # both still readable
-    removed = vacuum(settings, now=now + timedelta(minutes=20))
+    assert vacuum(settings, now=now + timedelta(minutes=5)).versions == []  # both readable
+    removed = vacuum(settings, now=now + timedelta(minutes=20)).versions
     assert removed == [str(versions[other] / first.version)]  # superseded 19 min ago
     assert len(list(versions[DAY].iterdir())) == 2  # the orphan: started 20 min ago
-    removed = vacuum(settings, now=now + timedelta(hours=7))
+    removed = vacuum(settings, now=now + timedelta(hours=7)).versions
     assert len(removed) == 1
     assert [p.name for p in versions[DAY].iterdir()] == [current.version]
     assert [p.name for p in versions[other].iterdir()] == [second.version]
     assert {d: lake_files(table, str(d)) for d in (DAY, other)} == before  # readers unmoved
     assert read_lake_day(settings, other).rows == 35
+
+
+def test_raw_files_a_manifest_replaces_go_once_no_log_names_them(
+    lake: Lake, settings: Settings
+) -> None:
+    """With the sink's retention the log drops a file once it is a week old; a compacted
+    day's raw files are then deleted by `vacuum`, and every reader still sees the day whole."""
+    old = [lake.commit(DAY, 10) for _ in range(3)]
+    now = datetime.now(UTC)
+    compact_day(settings, DAY, now=now)
+    late = lake.commit(DAY, 5, written=now)  # committed after the compaction
+    table = settings.lake + "/orders"
+    before = _records(settings, lake_files(table, str(DAY)))
+    assert len(before) == 35
+    week = timedelta(hours=settings.lake_log_retention_hours)
+    assert week == timedelta(days=7)  # the default
+
+    assert vacuum(settings, now=now + week).raw_days == []  # a reader may still list them
+    assert vacuum(settings, now=now + week + timedelta(hours=1)).raw_days == []  # still logged
+    assert all(p.exists() for p in old)
+    lake.expire(keep=[late])  # Spark's next log compaction, past the retention
+    assert committed_files(table, str(DAY)) == [f"file:{late}"]
+    assert _records(settings, lake_files(table, str(DAY))) == before  # the manifest holds them
+
+    result = vacuum(settings, now=now + week + timedelta(hours=1))
+    assert (result.raw_days, result.raw_files) == ([str(DAY)], 3)
+    assert not any(p.exists() for p in old)
+    assert late.exists()  # committed after the compaction: not replaced
+    assert _records(settings, lake_files(table, str(DAY))) == before
+    assert read_lake_day(settings, DAY).rows == 35
+    assert vacuum(settings, now=now + week + timedelta(hours=2)).raw_days == []  # done once
+    # without a retention the log keeps every file and nothing raw is deleted
+    unbounded = settings.model_copy(update={"lake_log_retention_hours": 0})
+    lake.commit(DAY + timedelta(days=1), 4)
+    compact_day(unbounded, DAY + timedelta(days=1), now=now)
+    lake.expire(keep=[late])
+    assert vacuum(unbounded, now=now + timedelta(days=400)).raw_days == []
+
+
+def test_files_about_to_leave_the_log_are_compacted_first(lake: Lake, settings: Settings) -> None:
+    """What no run's plan reaches (a day before the DAG's start, `unparsed`, a late file of a
+    day loaded long ago) is compacted before the retention could drop it from the log; the
+    job applies its retention only when nothing old lacks a manifest."""
+    from shopstream.streaming.compaction import compact_at_risk
+    from shopstream.streaming.lake import log_retention
+
+    now = datetime.now(UTC)
+    lake.commit(DAY, 10, written=now - timedelta(days=3))
+    lake.commit("unparsed", 2, written=now - timedelta(days=3))
+    recent = DAY + timedelta(days=1)
+    lake.commit(recent, 7, written=now - timedelta(hours=1))
+    assert log_retention(settings, now=now) is None  # 3-day-old files without a manifest
+    done = compact_at_risk(settings, now=now)
+    assert sorted(str(c.day) for c in done) == [str(DAY), "unparsed"]
+    assert read_manifest(settings.lake + "/orders", "unparsed") is not None
+    assert read_manifest(settings.lake + "/orders", recent) is None  # an hour old: the DAG's
+    assert log_retention(settings, now=now) == f"{7 * 24 * 3600 * 1000}ms"
+    assert compact_at_risk(settings, now=now) == []
+    assert log_retention(settings.model_copy(update={"lake_log_retention_hours": 0})) is None

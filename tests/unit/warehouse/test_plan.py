@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from shopstream.config import Settings
+from shopstream.streaming.committed import Manifest, committed_files
 from shopstream.warehouse import open_warehouse
 from shopstream.warehouse.base import LoadRecord
 from shopstream.warehouse.dbt import NodeResult, run_results_path
@@ -43,7 +44,28 @@ def _lake(settings: Settings, days: list[date]) -> None:
     (table / "_spark_metadata" / "0").write_text("v1\n" + "\n".join(entries) + "\n")
 
 
+def _table(settings: Settings) -> Path:
+    return Path(settings.lake.removeprefix("file://")) / "orders"
+
+
+def _commit(settings: Settings, batch: int, paths: list[str]) -> None:
+    entries = [json.dumps({"path": f"file:{_table(settings)}/{p}", "action": "add"}) for p in paths]
+    (_table(settings) / "_spark_metadata" / str(batch)).write_text("v1\n" + "\n".join(entries))
+
+
+def _compacted(settings: Settings, day: date) -> None:
+    """The day's manifest, replacing every file the log names for it (as its stage does)."""
+    replaces = frozenset(p for p in committed_files(str(_table(settings))) if f"/dt={day}/" in p)
+    doc = Manifest(
+        str(day), "v1", ((f"file:{_table(settings)}/_compacted/dt={day}/v1/part-0.parquet", 1),),
+        replaces, 1, datetime(2026, 4, 1, tzinfo=UTC).isoformat(),
+    ).to_json()  # fmt: skip
+    (_table(settings) / "_compacted").mkdir(exist_ok=True)
+    (_table(settings) / "_compacted" / f"dt={day}.json").write_text(json.dumps(doc))
+
+
 def _status(settings: Settings, day: date, status: str, minutes: int = 0) -> None:
+    _compacted(settings, day)  # a stage compacts a complete day before loading it
     at = datetime(2026, 4, 1, tzinfo=UTC) + timedelta(minutes=minutes)
     with open_warehouse(settings) as wh:
         wh.ensure_tables()
@@ -94,6 +116,26 @@ def test_built_days_are_left_and_a_failed_or_mismatched_one_is_taken_again(
         statuses = day_statuses(wh, FIRST)
     assert statuses[date(2026, 3, 3)] == "failed"
     assert statuses[date(2026, 3, 6)] == "built"
+
+
+def test_a_built_day_sent_orders_after_its_load_is_loaded_again(settings: Settings) -> None:
+    """A file committed to a built day after its compaction (no manifest replaces it) makes
+    the next run load the day again; with compaction off nothing tells, as before."""
+    write_watermark(Path(settings.lake.removeprefix("file://")), datetime(2026, 3, 20, tzinfo=UTC))
+    for day in _days(0, 9):
+        _status(settings, day, "built")
+    assert _plan(settings, date(2026, 3, 10)) == []
+    _commit(settings, 1, ["dt=2026-03-04/part-late.parquet", "dt=2026-03-25/part-new.parquet"])
+    with open_warehouse(settings) as wh:
+        found = plan(settings, wh, date(2026, 3, 10), FIRST)
+    assert found.days == [date(2026, 3, 4)]  # March 25 is not complete
+    assert "2026-03-04 again" in found.reason
+    _compacted(settings, date(2026, 3, 4))  # its next stage folds the file in
+    assert _plan(settings, date(2026, 3, 10)) == []
+    _commit(settings, 2, ["dt=2026-03-05/part-late.parquet"])
+    off = settings.model_copy(update={"lake_compaction": False, "lake_log_retention_hours": 0})
+    assert _plan(off, date(2026, 3, 10)) == []
+    assert _plan(settings, date(2026, 3, 10)) == [date(2026, 3, 5)]
 
 
 def test_the_run_s_own_day_is_planned_even_without_lake_data(settings: Settings) -> None:
