@@ -8,9 +8,9 @@ import typer
 
 from shopstream.cli.common import console, fail, load_settings, parse_day
 from shopstream.streaming.committed import (
-    UNPARSED_PARTITION,
     committed_files,
     lake_files,
+    partition_key,
     read_watermark,
     unreplaced_files,
 )
@@ -77,11 +77,12 @@ def cmd_lake_compact(
     if every == (day is not None):
         fail("give --date D or --all")
     if every:
-        parts = unreplaced_files(f"{settings.lake}/orders", settings)
+        found = [partition_key(p) for p in unreplaced_files(f"{settings.lake}/orders", settings)]
         todo: list[date | str] = [
-            part if part == UNPARSED_PARTITION else date.fromisoformat(part) for part in parts
+            p
+            for p in found
+            if p is not None and (isinstance(p, str) or force or is_complete(settings, p)[0])
         ]
-        todo = [p for p in todo if isinstance(p, str) or force or is_complete(settings, p)[0]]
         if not todo:
             console.print("nothing to compact: every complete day is compacted", highlight=False)
     else:

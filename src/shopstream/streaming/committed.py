@@ -33,6 +33,7 @@ __all__ = [
     "filesystem_for",
     "lake_days",
     "lake_files",
+    "partition_key",
     "read_manifest",
     "read_manifests",
     "read_watermark",
@@ -132,6 +133,19 @@ _DAY_DIR = re.compile(r"/dt=(\d{4}-\d{2}-\d{2})/")
 _PARTITION_DIR = re.compile(r"/dt=([^/]+)/")
 # Records whose value does not parse land in `dt=unparsed` (streaming/lake.py)
 UNPARSED_PARTITION = "unparsed"
+
+
+def partition_key(name: str) -> date | str | None:
+    """A `dt=` partition's name as compaction takes it: a day, `unparsed`, or None (not
+    a partition the landing query writes)."""
+    if name == UNPARSED_PARTITION:
+        return name
+    if not _DAY_NAME.fullmatch(name):
+        return None
+    try:
+        return date.fromisoformat(name)
+    except ValueError:
+        return None
 
 
 def unreplaced_files(

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -53,10 +52,10 @@ from shopstream.config import Settings
 from shopstream.failpoints import failpoint
 from shopstream.streaming.committed import (
     COMPACTED_DIR,
-    UNPARSED_PARTITION,
     Manifest,
     committed_files,
     filesystem_for,
+    partition_key,
     read_manifest,
     unreplaced_files,
 )
@@ -248,6 +247,15 @@ def _delete_replaced(
     return deleted
 
 
+def _settled(fs: pafs.FileSystem, day_dir: str) -> bool:
+    """Whether a day has nothing left to vacuum, from a listing alone: one version, and its
+    raw files deleted (so a year of old days costs a listing each, not a manifest each)."""
+    listed = fs.get_file_info(pafs.FileSelector(day_dir, allow_not_found=True))
+    versions = [i.base_name for i in listed if i.type == pafs.FileType.Directory]
+    files = {i.base_name for i in listed if i.type == pafs.FileType.File}
+    return len(versions) == 1 and f"{versions[0]}.raw-deleted" in files
+
+
 def vacuum(settings: Settings, now: datetime | None = None) -> Vacuum:
     """Deletes, for every compacted day, the versions no reader can still be reading (as a
     compaction of that day would: a version left by a compaction killed before its publish,
@@ -268,8 +276,10 @@ def vacuum(settings: Settings, now: datetime | None = None) -> Vacuum:
         if info.type != pafs.FileType.Directory or not info.base_name.startswith("dt="):
             continue
         day = info.base_name.removeprefix("dt=")
-        if day != UNPARSED_PARTITION and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
+        if partition_key(day) is None:
             continue  # not a partition's folder: not ours to judge
+        if _settled(fs, info.path):
+            continue
         manifest = read_manifest(table, day, settings)
         _cleanup(fs, info.path, manifest, now, removed)
         if manifest is None or retention is None:
@@ -381,7 +391,5 @@ def compact_at_risk(settings: Settings, now: datetime | None = None) -> list[Com
         return []
     now = now or datetime.now(UTC)  # file times are the real clock's
     table = f"{settings.lake}/orders"
-    return [
-        compact_day(settings, part if part == UNPARSED_PARTITION else date.fromisoformat(part))
-        for part in unreplaced_files(table, settings, now - retention / 4)
-    ]
+    parts = [partition_key(p) for p in unreplaced_files(table, settings, now - retention / 4)]
+    return [compact_day(settings, part) for part in parts if part is not None]

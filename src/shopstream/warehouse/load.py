@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from pathlib import Path
 from shopstream.config import Settings
 from shopstream.streaming.committed import (
     lake_days,
+    partition_key,
     read_watermark,
     unreplaced_files,
     watermark_passed,
@@ -73,7 +73,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 Report = Callable[[str], None]
-_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class ReconcileError(WarehouseError):
@@ -491,7 +490,7 @@ def plan(
         late = {
             d
             for part in unreplaced_files(f"{settings.lake}/orders", settings)
-            if _ISO_DAY.fullmatch(part) and (d := date.fromisoformat(part)) in complete
+            if isinstance(d := partition_key(part), date) and d in complete
         } - pending
         pending |= late
     if reload or statuses.get(day) != "built":

@@ -295,6 +295,9 @@ def test_raw_files_a_manifest_replaces_go_once_no_log_names_them(
     assert _records(settings, lake_files(table, str(DAY))) == before
     assert read_lake_day(settings, DAY).rows == 35
     assert vacuum(settings, now=now + week + timedelta(hours=2)).raw_days == []  # done once
+    with pytest.MonkeyPatch.context() as patch:  # settled: a listing, no manifest read
+        patch.setattr("shopstream.streaming.compaction.read_manifest", None)
+        assert vacuum(settings, now=now + week + timedelta(hours=3)).versions == []
     # without a retention the log keeps every file and nothing raw is deleted
     unbounded = settings.model_copy(update={"lake_log_retention_hours": 0})
     lake.commit(DAY + timedelta(days=1), 4)
