@@ -122,7 +122,7 @@ class _Sinks(threading.Thread):
                 f"{minute.orders:,} orders, ${minute.sales_cents / 100:,.2f}",
             ),
             ("dead letters", f"{sum(store.status.dead_letter_counts().values()):,}"),
-            ("committed Parquet files in the lake", f"{len(committed_files(lake)):,}"),
+            ("raw Parquet files the lake's log names", f"{len(committed_files(lake)):,}"),
             ("lake complete through", mark["complete_through"] if mark else "-"),
             (
                 "last micro-batch",

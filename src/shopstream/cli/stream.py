@@ -14,7 +14,7 @@ from shopstream.streaming.committed import (
     read_watermark,
     unreplaced_files,
 )
-from shopstream.streaming.compaction import CompactionError, compact_day, vacuum
+from shopstream.streaming.compaction import CompactionError, at_risk, compact_day, vacuum
 from shopstream.warehouse.load import is_complete
 
 __all__ = ["register"]
@@ -71,17 +71,20 @@ def cmd_lake_compact(
 ) -> None:
     """Rewrite a complete day's files as a few (at most ~128 MB each), published atomically;
     late files are folded in by the next compaction (docs/streaming.md, "Compaction").
-    `--all` does it for every day that needs it: what a lake from before the log's retention
-    needs once (the streaming job says so when it starts)."""
+    `--all` does it for every complete day that needs it, and for any partition with files
+    old enough for the log's retention to drop: what a lake from before the retention needs
+    once (the streaming job says so when it starts)."""
     settings = load_settings()
     if every == (day is not None):
         fail("give --date D or --all")
     if every:
         found = [partition_key(p) for p in unreplaced_files(f"{settings.lake}/orders", settings)]
+        risky = set(at_risk(settings))  # compacted complete or not: the log would drop them
         todo: list[date | str] = [
             p
             for p in found
-            if p is not None and (isinstance(p, str) or force or is_complete(settings, p)[0])
+            if p is not None
+            and (isinstance(p, str) or p in risky or force or is_complete(settings, p)[0])
         ]
         if not todo:
             console.print("nothing to compact: every complete day is compacted", highlight=False)

@@ -53,11 +53,15 @@ def end_offsets(consumer: Consumer, topic: str, timeout_s: float = 5.0) -> dict[
 
 
 def lake_state(
-    files: Callable[[], list[str]], watermark: Callable[[], dict[str, Any] | None]
+    files: Callable[[], list[str]],
+    watermark: Callable[[], dict[str, Any] | None],
+    compacted: Callable[[], list[str]] = list,
 ) -> LakeState:
-    """The lake's committed files (by day) and its watermark."""
+    """The files the lake's log names (by day), the days compacted (older days are only
+    there once the log keeps a week: decision 49), and its watermark."""
     paths = files()
-    days = sorted({p.split("dt=", 1)[1].split("/", 1)[0] for p in paths if "dt=" in p})
+    days = {p.split("dt=", 1)[1].split("/", 1)[0] for p in paths if "dt=" in p}
+    days = sorted(days | set(compacted()))
     mark = watermark() or {}
     return LakeState(len(paths), days, mark.get("complete_through"), mark.get("watermark"))
 

@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -33,6 +33,7 @@ __all__ = [
     "filesystem_for",
     "lake_days",
     "lake_files",
+    "manifest_times",
     "partition_key",
     "read_manifest",
     "read_manifests",
@@ -245,6 +246,25 @@ def compacted_days(table_uri: str, settings: Settings | None = None) -> list[str
         for info in fs.get_file_info(selector)
         if info.type == pafs.FileType.File and (m := _MANIFEST_NAME.match(info.base_name))
     )
+
+
+def _utc(at: datetime) -> datetime:
+    return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def manifest_times(table_uri: str, settings: Settings | None = None) -> dict[str, datetime]:
+    """When each partition's manifest was last published (a listing; no manifest is read)."""
+    fs, root = filesystem_for(table_uri, settings)
+    selector = pafs.FileSelector(f"{root.rstrip('/')}/{COMPACTED_DIR}", allow_not_found=True)
+    return {
+        m.group(1): info.mtime.astimezone(UTC)
+        if info.mtime.tzinfo
+        else info.mtime.replace(tzinfo=UTC)
+        for info in fs.get_file_info(selector)
+        if info.type == pafs.FileType.File
+        and info.mtime is not None
+        and (m := _MANIFEST_NAME.match(info.base_name))
+    }
 
 
 def read_manifests(table_uri: str, settings: Settings | None = None) -> dict[str, Manifest]:

@@ -67,6 +67,7 @@ __all__ = [
     "Compaction",
     "CompactionError",
     "Vacuum",
+    "at_risk",
     "compact_at_risk",
     "compact_day",
     "vacuum",
@@ -380,16 +381,32 @@ def compact_day(
     )  # fmt: skip
 
 
-def compact_at_risk(settings: Settings, now: datetime | None = None) -> list[Compaction]:
-    """Compacts every partition (a day, or `unparsed`) with a committed file older than a
-    quarter of the log's retention that no manifest holds yet, so that no file leaves the
-    log before a manifest names it (decision 49): days the runs' plans do not reach (before
-    the DAG's start date, `unparsed`) and late files of days loaded long ago. Nothing
-    without a retention."""
+def at_risk(settings: Settings, now: datetime | None = None) -> list[date | str]:
+    """The partitions (days, `unparsed`) holding a committed file older than a quarter of
+    the log's retention that no manifest holds: compact them before the log drops such a
+    file (decision 49). A `dt=` folder the landing query cannot have written is left out.
+    Nothing without a retention."""
     retention = settings.lake_log_retention
     if retention is None:
         return []
     now = now or datetime.now(UTC)  # file times are the real clock's
     table = f"{settings.lake}/orders"
     parts = [partition_key(p) for p in unreplaced_files(table, settings, now - retention / 4)]
-    return [compact_day(settings, part) for part in parts if part is not None]
+    return [part for part in parts if part is not None]
+
+
+def compact_at_risk(
+    settings: Settings, now: datetime | None = None
+) -> tuple[list[Compaction], list[str]]:
+    """Compacts every partition `at_risk` names: days the runs' plans do not reach (before
+    the DAG's start date, `unparsed`) and late files of days loaded long ago. Each on its
+    own: one that fails (named in the second list) does not hold back the others."""
+    done: list[Compaction] = []
+    failed: list[str] = []
+    for part in at_risk(settings, now):
+        try:
+            done.append(compact_day(settings, part))
+        except (OSError, CompactionError) as exc:
+            log.error("compaction of dt=%s failed: %s", part, exc)
+            failed.append(f"dt={part}: {exc}")
+    return done, failed

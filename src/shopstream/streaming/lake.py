@@ -29,12 +29,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
 from shopstream.config import Settings
-from shopstream.streaming.committed import (
-    UNPARSED_PARTITION,
-    WATERMARK_FILE,
-    filesystem_for,
-    unreplaced_files,
-)
+from shopstream.streaming.committed import UNPARSED_PARTITION, WATERMARK_FILE, filesystem_for
+from shopstream.streaming.compaction import at_risk
 from shopstream.streaming.source import read_orders
 
 __all__ = [
@@ -111,11 +107,8 @@ def log_retention(settings: Settings, now: datetime | None = None) -> str | None
     retention = settings.lake_log_retention
     if retention is None:
         return None
-    # file times are the real clock's, whatever SHOPSTREAM_CLOCK_* says (docs/time.md)
-    now = now or datetime.now(UTC)
-    at_risk = unreplaced_files(f"{settings.lake}/orders", settings, now - retention / 4)
-    if at_risk:
-        days = sorted(at_risk)
+    if risky := at_risk(settings, now):  # on the real clock, as file times (docs/time.md)
+        days = sorted(map(str, risky))
         log.warning(
             "the lake's log keeps every entry this run (SHOPSTREAM_LAKE_LOG_RETENTION_HOURS "
             "not applied): %d day(s) have files older than %s that no compaction holds "

@@ -28,13 +28,13 @@ from pathlib import Path
 from shopstream.config import Settings
 from shopstream.streaming.committed import (
     lake_days,
+    manifest_times,
     partition_key,
     read_watermark,
     unreplaced_files,
     watermark_passed,
 )
 from shopstream.streaming.compaction import (
-    CompactionError,
     compact_at_risk,
     compact_day,
     vacuum,
@@ -345,7 +345,16 @@ def build(
     are built: one bad day does not hold back the rest).
 
     On a retry whose loads' last build finished, the dimensions are not snapshotted again:
-    `dbt retry` then re-runs the failed nodes over the inputs the build had."""
+    `dbt retry` then re-runs the failed nodes over the inputs the build had. The lake's
+    upkeep follows, whether the build succeeded or not."""
+    try:
+        return _build(settings, days, retry, report)
+    finally:
+        if settings.lake_compaction:
+            _lake_upkeep(settings, report)
+
+
+def _build(settings: Settings, days: list[date], retry: bool, report: Report) -> BuildResult:
     with open_warehouse(settings) as wh:
         records = [_latest(wh, d) for d in sorted(set(days))]
     ready = [r for r in records if _reconciled(r)]
@@ -365,8 +374,6 @@ def build(
     report(f"dbt {result.mode} for {describe_days(built)}: {result.seconds:.1f} s")
     if publish(settings):
         report("published the dashboard's serving copy")
-    if settings.lake_compaction:
-        _lake_upkeep(settings, report)
     if unready:
         names = ", ".join(f"{r.day} ({r.status})" for r in unready)
         raise WarehouseError(f"built {describe_days(built)}; not built: {names}")
@@ -375,16 +382,22 @@ def build(
 
 def _lake_upkeep(settings: Settings, report: Report) -> None:
     """Partitions whose files would leave the log uncompacted compacted, then the lake's
-    unreadable versions and replaced raw files deleted (decision 49); a failure is only
-    reported (the build it follows succeeded, and the next build tries again)."""
+    unreadable versions and replaced raw files deleted (decision 49). Run after every build,
+    failed or not; a failure is reported as an error but does not fail a build that
+    succeeded (the next build tries again, and the streaming job keeps its whole log at its
+    next start while a file is at risk)."""
     try:
-        for done in compact_at_risk(settings):
-            report(f"lake upkeep: compacted {done.message}")
+        done, failed = compact_at_risk(settings)
+        for compaction in done:
+            report(f"lake upkeep: compacted {compaction.message}")
+        for failure in failed:
+            report(f"lake upkeep: COMPACTION FAILED for {failure}")
         result = vacuum(settings)
         if result.versions or result.raw_days:
             report(f"lake vacuum: {result.describe()}")
-    except (OSError, CompactionError) as exc:
-        log.warning("lake upkeep failed (the next build tries again): %s", exc)
+    except OSError as exc:
+        log.error("lake upkeep failed (the next build tries again): %s", exc)
+        report(f"lake upkeep failed (the next build tries again): {exc}")
 
 
 def mark_built(settings: Settings, wh: Warehouse, day: date) -> LoadRecord:
@@ -453,6 +466,22 @@ def day_statuses(wh: Warehouse, since: date) -> dict[date, str]:
     return {_as_date(day): str(status) for day, status in rows}
 
 
+def latest_loads(wh: Warehouse, since: date) -> dict[date, tuple[str, datetime]]:
+    """Each day's latest load (status, when it started), from `since` on."""
+    rows = wh.query(
+        "select day, status, started_at from (select day, status, started_at, row_number() "
+        "over (partition by day order by started_at desc) as n from audit.loads where day >= ?) "
+        "as latest where n = 1",
+        (since,),
+    )
+    return {_as_date(day): (str(status), _as_utc(at)) for day, status, at in rows}
+
+
+def _as_utc(value: object) -> datetime:
+    at = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
 def _as_date(value: object) -> date:
     if isinstance(value, datetime):
         return value.date()
@@ -474,7 +503,8 @@ def plan(
     oldest first, at most `limit` (the next run takes the rest). A first start or an outage
     is then one run, not one run per day."""
     wh.ensure_tables()
-    statuses = day_statuses(wh, min(first, day))
+    loads = latest_loads(wh, min(first, day))
+    statuses = {d: status for d, (status, _) in loads.items()}
     mark = read_watermark(f"{settings.lake}/orders", settings)
     watermark = datetime.fromisoformat(mark["watermark"]) if mark else None
     complete = [
@@ -485,13 +515,17 @@ def plan(
     pending = {d for d in complete if statuses.get(d) != "built"}
     late: set[date] = set()
     if settings.lake_compaction:
-        # a built day whose log names a file its manifest does not replace was sent orders
-        # after its load (a backfill, a replayed dead letter): loaded again (decision 49)
-        late = {
-            d
-            for part in unreplaced_files(f"{settings.lake}/orders", settings)
-            if isinstance(d := partition_key(part), date) and d in complete
-        } - pending
+        # A built day was sent orders after its load (a backfill, a replayed dead letter)
+        # when its log names a file its manifest does not replace, or when its manifest was
+        # published after the load started (a compaction outside the day's stage folded such
+        # files in: `compact_at_risk`, `lake compact`): loaded again (decision 49).
+        table = f"{settings.lake}/orders"
+        unloaded = {partition_key(part) for part in unreplaced_files(table, settings)}
+        for part, published in manifest_times(table, settings).items():
+            d = partition_key(part)
+            if isinstance(d, date) and d in loads and published > loads[d][1]:
+                unloaded.add(d)
+        late = {d for d in complete if d in unloaded} - pending
         pending |= late
     if reload or statuses.get(day) != "built":
         pending.add(day)

@@ -73,6 +73,8 @@ def test_the_lake_summary_counts_files_and_days() -> None:
     state = lake_state(lambda: files, lambda: {"complete_through": "2026-11-27"})
     assert (state.files, state.days, state.complete_through) == (3, ["2026-11-27", "2026-11-28"],
                                                                  "2026-11-27")  # fmt: skip
+    older = lake_state(lambda: files, lambda: None, lambda: ["2026-10-01", "2026-11-27"])
+    assert older.days == ["2026-10-01", "2026-11-27", "2026-11-28"]  # out of the log: compacted
     empty = lake_state(list, lambda: None)
     assert (empty.files, empty.days, empty.complete_through) == (0, [], None)
 

@@ -319,10 +319,27 @@ def test_files_about_to_leave_the_log_are_compacted_first(lake: Lake, settings: 
     recent = DAY + timedelta(days=1)
     lake.commit(recent, 7, written=now - timedelta(hours=1))
     assert log_retention(settings, now=now) is None  # 3-day-old files without a manifest
-    done = compact_at_risk(settings, now=now)
+    done, failed = compact_at_risk(settings, now=now)
     assert sorted(str(c.day) for c in done) == [str(DAY), "unparsed"]
+    assert failed == []
     assert read_manifest(settings.lake + "/orders", "unparsed") is not None
     assert read_manifest(settings.lake + "/orders", recent) is None  # an hour old: the DAG's
     assert log_retention(settings, now=now) == f"{7 * 24 * 3600 * 1000}ms"
-    assert compact_at_risk(settings, now=now) == []
+    assert compact_at_risk(settings, now=now) == ([], [])
     assert log_retention(settings.model_copy(update={"lake_log_retention_hours": 0})) is None
+
+
+def test_a_partition_that_fails_to_compact_does_not_hold_back_the_others(
+    lake: Lake, settings: Settings
+) -> None:
+    from shopstream.streaming.compaction import compact_at_risk
+
+    now = datetime.now(UTC)
+    old = now - timedelta(days=3)
+    gone = lake.commit(DAY, 10, written=old)
+    lake.commit(DAY + timedelta(days=1), 10, written=old)
+    gone.unlink()  # a file the log names is missing: that day's compaction must refuse
+    done, failed = compact_at_risk(settings, now=now)
+    assert [c.day for c in done] == [DAY + timedelta(days=1)]
+    assert len(failed) == 1
+    assert failed[0].startswith(f"dt={DAY}: ")

@@ -65,8 +65,9 @@ def _compacted(settings: Settings, day: date) -> None:
 
 
 def _status(settings: Settings, day: date, status: str, minutes: int = 0) -> None:
-    _compacted(settings, day)  # a stage compacts a complete day before loading it
-    at = datetime(2026, 4, 1, tzinfo=UTC) + timedelta(minutes=minutes)
+    if not (_table(settings) / "_compacted" / f"dt={day}.json").exists():
+        _compacted(settings, day)  # a stage compacts a complete day before loading it
+    at = datetime.now(UTC) + timedelta(minutes=minutes)  # after its manifest (real times)
     with open_warehouse(settings) as wh:
         wh.ensure_tables()
         wh.save_load(LoadRecord(uuid.uuid4().hex, day, at, status=status))
@@ -130,7 +131,9 @@ def test_a_built_day_sent_orders_after_its_load_is_loaded_again(settings: Settin
         found = plan(settings, wh, date(2026, 3, 10), FIRST)
     assert found.days == [date(2026, 3, 4)]  # March 25 is not complete
     assert "2026-03-04 again" in found.reason
-    _compacted(settings, date(2026, 3, 4))  # its next stage folds the file in
+    _compacted(settings, date(2026, 3, 4))  # folded in by a compaction outside its stage
+    assert _plan(settings, date(2026, 3, 10)) == [date(2026, 3, 4)]  # still not loaded
+    _status(settings, date(2026, 3, 4), "built")  # its reload: compaction, then the load
     assert _plan(settings, date(2026, 3, 10)) == []
     _commit(settings, 2, ["dt=2026-03-05/part-late.parquet"])
     off = settings.model_copy(update={"lake_compaction": False, "lake_log_retention_hours": 0})

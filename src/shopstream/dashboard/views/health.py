@@ -15,7 +15,7 @@ from shopstream.dashboard.format import ago, local_time, number
 from shopstream.dashboard.health_checks import QUERIES, REPLAY_COMMAND, lake_state
 from shopstream.stack.manager import status
 from shopstream.store.errors import StoreUnavailableError
-from shopstream.streaming.committed import committed_files, read_watermark
+from shopstream.streaming.committed import committed_files, compacted_days, read_watermark
 
 __all__ = ["render"]
 
@@ -159,7 +159,9 @@ def _lake_rows() -> tuple[int, list[str], str | None, str | None]:
     settings = resources.settings()
     table = f"{settings.lake}/orders"
     state = lake_state(
-        lambda: committed_files(table, None, settings), lambda: read_watermark(table, settings)
+        lambda: committed_files(table, None, settings),
+        lambda: read_watermark(table, settings),
+        lambda: compacted_days(table, settings),
     )
     return state.files, state.days, state.complete_through, state.watermark
 
@@ -172,7 +174,12 @@ def _lake() -> None:
         st.warning(f"The lake at {resources.settings().lake} cannot be read: {exc}")
         return
     cols = st.columns(3)
-    cols[0].metric("Committed files", number(files))
+    cols[0].metric(
+        "Files in the log",
+        number(files),
+        help="The raw files Spark's log names: the last SHOPSTREAM_LAKE_LOG_RETENTION_HOURS "
+        "of writes. Older days are read through their compaction manifests.",
+    )
     cols[1].metric("Days", f"{days[0]} → {days[-1]}" if days else "–")
     cols[2].metric("Complete through", complete or "–", help=f"Watermark {watermark or '–'}")
 
