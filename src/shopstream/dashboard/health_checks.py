@@ -60,8 +60,8 @@ def lake_state(
     """The files the lake's log names (by day), the days compacted (older days are only
     there once the log keeps a week: decision 49), and its watermark."""
     paths = files()
-    days = {p.split("dt=", 1)[1].split("/", 1)[0] for p in paths if "dt=" in p}
-    days = sorted(days | set(compacted()))
+    logged = {p.split("dt=", 1)[1].split("/", 1)[0] for p in paths if "dt=" in p}
+    days = sorted(logged | set(compacted()))
     mark = watermark() or {}
     return LakeState(len(paths), days, mark.get("complete_through"), mark.get("watermark"))
 
