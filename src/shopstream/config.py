@@ -216,6 +216,9 @@ class Settings(BaseSettings):
     # instead of every file ever. Older days are read through their compaction manifests.
     # 0 keeps every entry (the log grows ~8,640 entries a day without end).
     lake_log_retention_hours: float = Field(default=168.0, ge=0)
+    # How often the running job judges that retention again (a restart of the landing query
+    # when a file nears it without a manifest, or when none does any more)
+    lake_retention_check_s: float = Field(default=3600.0, gt=0)
     snowflake_account: str | None = None
     snowflake_user: str | None = None
     snowflake_password: SecretStr | None = None

@@ -41,7 +41,12 @@ from shopstream.domain.documents import (
 from shopstream.store.ferretdb import open_store
 from shopstream.store.mongo import all_of
 from shopstream.store.protocols import BatchRecorder
-from shopstream.streaming.lake import WatermarkPublisher, start_lake_query
+from shopstream.streaming.lake import (
+    RetentionGuard,
+    WatermarkPublisher,
+    log_retention,
+    start_lake_query,
+)
 from shopstream.streaming.progress import ProgressPoller
 from shopstream.streaming.sink import BatchWrites, PartitionResult, SinkConfig, sink_config
 from shopstream.streaming.source import read_orders
@@ -51,6 +56,7 @@ __all__ = [
     "EnrichBatch",
     "partition_writer",
     "progress_poller",
+    "restart_lake_query",
     "start_enrich_query",
     "start_job",
 ]
@@ -251,9 +257,23 @@ def progress_poller(settings: Settings) -> ProgressPoller:
 
 def start_job(
     spark: SparkSession, settings: Settings, available_now: bool = False
-) -> list[StreamingQuery]:
+) -> tuple[list[StreamingQuery], RetentionGuard]:
     """Starts both queries; each keeps its own Kafka offsets in its checkpoint. Their progress
-    is published by the caller's loop (`progress_poller`)."""
+    is published by the caller's loop (`progress_poller`), which also asks the guard whether
+    the landing query's log retention still holds (`restart_lake_query`)."""
     _in_pool(spark, "lake")
-    lake = start_lake_query(spark, settings, available_now)
-    return [lake, start_enrich_query(spark, settings, available_now)]
+    retention = log_retention(settings)
+    lake = start_lake_query(spark, settings, available_now, retention)
+    return [lake, start_enrich_query(spark, settings, available_now)], RetentionGuard(
+        settings, retention
+    )
+
+
+def restart_lake_query(
+    spark: SparkSession, settings: Settings, query: StreamingQuery, retention: str | None
+) -> StreamingQuery:
+    """The landing query stopped and started again with `retention` (its interrupted batch
+    is replayed from the checkpoint: the file sink commits each batch id once)."""
+    query.stop()
+    _in_pool(spark, "lake")
+    return start_lake_query(spark, settings, False, retention)

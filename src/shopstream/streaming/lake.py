@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -35,6 +36,7 @@ from shopstream.streaming.source import read_orders
 
 __all__ = [
     "UNPARSED_DAY",
+    "RetentionGuard",
     "WatermarkPublisher",
     "complete_through",
     "lake_rows",
@@ -69,10 +71,17 @@ def lake_rows(kafka: DataFrame) -> DataFrame:
     )
 
 
+_JUDGE = "judge"
+
+
 def start_lake_query(
-    spark: SparkSession, settings: Settings, available_now: bool = False
+    spark: SparkSession,
+    settings: Settings,
+    available_now: bool = False,
+    retention: str | None = _JUDGE,
 ) -> StreamingQuery:
-    """Starts the landing query: Parquet under `settings.lake`/orders, one commit per batch."""
+    """Starts the landing query: Parquet under `settings.lake`/orders, one commit per batch;
+    its log's retention as `log_retention` judges it now unless given (None: none)."""
     kafka = read_orders(spark, settings, settings.lake_max_offsets_per_trigger)
     writer = (
         lake_rows(kafka)
@@ -85,7 +94,9 @@ def start_lake_query(
         .option("checkpointLocation", f"{settings.checkpoints}/lake")
         .partitionBy("dt")
     )
-    if (retention := log_retention(settings)) is not None:
+    if retention == _JUDGE:
+        retention = log_retention(settings)
+    if retention is not None:
         writer = writer.option("retention", retention)
     if available_now:
         writer = writer.trigger(availableNow=True)
@@ -119,6 +130,42 @@ def log_retention(settings: Settings, now: datetime | None = None) -> str | None
         )  # fmt: skip
         return None
     return f"{round(retention.total_seconds() * 1000)}ms"
+
+
+class RetentionGuard:
+    """Judges the log's retention again while the job runs (decision 49): every
+    `SHOPSTREAM_LAKE_RETENTION_CHECK_S` (an hour), `log_retention` as at a start. When its
+    answer differs from the running query's (a file is at risk: the DAG has not compacted
+    for days; or nothing is any more), `due` says which retention to restart the landing
+    query with: a restart replays at most the batch it interrupts, exactly once."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        applied: str | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings, self.applied, self.clock = settings, applied, clock
+        self.next_check = clock() + settings.lake_retention_check_s
+
+    def due(self, judge: Callable[[], str | None] | None = None) -> tuple[bool, str | None]:
+        """(whether to restart the landing query, with which retention)."""
+        if self.settings.lake_log_retention is None or self.clock() < self.next_check:
+            return False, self.applied
+        self.next_check = self.clock() + self.settings.lake_retention_check_s
+        wanted = (judge or (lambda: log_retention(self.settings)))()
+        if wanted == self.applied:
+            return False, self.applied
+        if wanted is None:
+            log.error(
+                "the lake's landing query restarts without its log retention: files near "
+                "the retention have no compaction manifest (is the lake_to_warehouse DAG "
+                "running? `shopstream lake compact --all` compacts them)"
+            )
+        else:
+            log.info("the lake's landing query restarts with its log retention (%s)", wanted)
+        self.applied = wanted
+        return True, wanted
 
 
 def complete_through(watermark: datetime) -> date:

@@ -13,7 +13,7 @@ import signal
 import threading
 
 from shopstream.config import Settings
-from shopstream.streaming.job import progress_poller, start_job
+from shopstream.streaming.job import progress_poller, restart_lake_query, start_job
 from shopstream.streaming.session import spark_session
 
 __all__ = ["run_job"]
@@ -30,7 +30,7 @@ def run_job(settings: Settings, once: bool = False) -> None:
     """
     spark = spark_session(settings)
     poller = progress_poller(settings)
-    queries = start_job(spark, settings, available_now=once)
+    queries, guard = start_job(spark, settings, available_now=once)
     ready = settings.stream_ready_path
     ready.parent.mkdir(parents=True, exist_ok=True)
     ready.write_text(json.dumps({"pid": os.getpid(), "queries": [q.name for q in queries]}))
@@ -47,6 +47,9 @@ def run_job(settings: Settings, once: bool = False) -> None:
                 if not query.isActive:
                     query.awaitTermination()  # returns at once; raises if the query failed
             poller.poll(queries)  # the lake watermark and the status documents
+            restart, retention = guard.due()
+            if restart and not once and queries[0].isActive:
+                queries[0] = restart_lake_query(spark, settings, queries[0], retention)
     except KeyboardInterrupt:
         stopping.set()
     finally:

@@ -343,3 +343,25 @@ def test_a_partition_that_fails_to_compact_does_not_hold_back_the_others(
     assert [c.day for c in done] == [DAY + timedelta(days=1)]
     assert len(failed) == 1
     assert failed[0].startswith(f"dt={DAY}: ")
+
+
+def test_the_running_job_judges_its_retention_again_each_check(settings: Settings) -> None:
+    """The guard asks every SHOPSTREAM_LAKE_RETENTION_CHECK_S whether the retention holds,
+    and says to restart the landing query only when the answer changes."""
+    from shopstream.streaming.lake import RetentionGuard
+
+    now = [0.0]
+    guard = RetentionGuard(settings, "604800000ms", clock=lambda: now[0])
+    answers = iter([None, None, "604800000ms"])
+    judge = lambda: next(answers)  # noqa: E731
+    assert guard.due(judge) == (False, "604800000ms")  # not yet time: not even asked
+    now[0] = 3600.0
+    assert guard.due(judge) == (True, None)  # a file is at risk: restart without it
+    assert guard.due(judge) == (False, None)  # checked a moment ago
+    now[0] = 7200.0
+    assert guard.due(judge) == (False, None)  # still at risk: nothing to change
+    now[0] = 10800.0
+    assert guard.due(judge) == (True, "604800000ms")  # compacted since: the retention again
+    unbounded = settings.model_copy(update={"lake_log_retention_hours": 0})
+    never = RetentionGuard(unbounded, None, clock=lambda: now[0] + 10**6)
+    assert never.due(lambda: "1ms") == (False, None)  # no retention configured: never asks
