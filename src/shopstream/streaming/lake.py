@@ -112,8 +112,8 @@ def log_retention(settings: Settings, now: datetime | None = None) -> str | None
     file is `SHOPSTREAM_LAKE_LOG_RETENTION_HOURS` old; from then on only a compaction
     manifest names it. So it is applied only when no file a quarter that old lacks a manifest
     (`compaction.compact_at_risk` compacts those): a lake from before the retention, or whose
-    days were not compacted for days, keeps its whole log this run (the next start applies
-    it) instead of losing days from every reader's view.
+    days were not compacted for days, keeps its whole log until they are (`RetentionGuard`
+    judges again hourly) instead of losing days from every reader's view.
     """
     retention = settings.lake_log_retention
     if retention is None:
@@ -124,7 +124,8 @@ def log_retention(settings: Settings, now: datetime | None = None) -> str | None
             "the lake's log keeps every entry this run (SHOPSTREAM_LAKE_LOG_RETENTION_HOURS "
             "not applied): %d day(s) have files older than %s that no compaction holds "
             "(%s%s). Run `shopstream lake compact --all` (or let the lake_to_warehouse DAG "
-            "catch up); the retention applies from the job's next start.",
+            "catch up); the job applies the retention once they are compacted (it checks "
+            "every SHOPSTREAM_LAKE_RETENTION_CHECK_S).",
             len(days), retention / 4, ", ".join(map(str, days[:5])),
             ", ..." if len(days) > 5 else "",
         )  # fmt: skip
@@ -153,7 +154,12 @@ class RetentionGuard:
         if self.settings.lake_log_retention is None or self.clock() < self.next_check:
             return False, self.applied
         self.next_check = self.clock() + self.settings.lake_retention_check_s
-        wanted = (judge or (lambda: log_retention(self.settings)))()
+        try:
+            wanted = (judge or (lambda: log_retention(self.settings)))()
+        except OSError as exc:  # the lake unreachable for a moment: judge at the next check
+            log.warning("could not judge the lake log's retention (next check in %.0f s): %s",
+                        self.settings.lake_retention_check_s, exc)  # fmt: skip
+            return False, self.applied
         if wanted == self.applied:
             return False, self.applied
         if wanted is None:

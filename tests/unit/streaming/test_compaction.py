@@ -362,6 +362,12 @@ def test_the_running_job_judges_its_retention_again_each_check(settings: Setting
     assert guard.due(judge) == (False, None)  # still at risk: nothing to change
     now[0] = 10800.0
     assert guard.due(judge) == (True, "604800000ms")  # compacted since: the retention again
+
+    def unreachable() -> str | None:
+        raise OSError("the lake's store did not answer")
+
+    now[0] = 14400.0
+    assert guard.due(unreachable) == (False, "604800000ms")  # kept; judged at the next check
     unbounded = settings.model_copy(update={"lake_log_retention_hours": 0})
     never = RetentionGuard(unbounded, None, clock=lambda: now[0] + 10**6)
     assert never.due(lambda: "1ms") == (False, None)  # no retention configured: never asks
