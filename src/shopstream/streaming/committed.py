@@ -118,16 +118,23 @@ def committed_files(
     Paths are as Spark wrote them (`file:/...`, `s3a://...`); open them with
     `filesystem_for(path, settings)`. `settings` are needed for S3 other than plain AWS.
     """
+    files = _logged(table_uri, settings)
+    wanted = f"/dt={day}/" if day else None
+    return sorted(p for p in files if wanted is None or wanted in p)
+
+
+def _logged(table_uri: str, settings: Settings | None) -> dict[str, int]:
+    """Every committed file the log names -> when it was written (ms since the epoch; 0
+    when the entry does not say)."""
     fs, root = filesystem_for(table_uri, settings)
-    files: dict[str, None] = {}
+    files: dict[str, int] = {}
     for entry in _log_entries(fs, f"{root.rstrip('/')}/_spark_metadata"):
         path = str(entry["path"])
         if entry.get("action", "add") == "add":
-            files[path] = None
+            files[path] = int(str(entry.get("modificationTime", 0)))
         else:
             files.pop(path, None)
-    wanted = f"/dt={day}/" if day else None
-    return sorted(p for p in files if wanted is None or wanted in p)
+    return files
 
 
 _DAY_DIR = re.compile(r"/dt=(\d{4}-\d{2}-\d{2})/")
@@ -156,14 +163,7 @@ def unreplaced_files(
     replaces (never compacted: all its files; compacted: those committed since), only files
     written before `written_before` if given. One read of the log, one manifest per
     partition it names."""
-    fs, root = filesystem_for(table_uri, settings)
-    files: dict[str, int] = {}
-    for entry in _log_entries(fs, f"{root.rstrip('/')}/_spark_metadata"):
-        path = str(entry["path"])
-        if entry.get("action", "add") == "add":
-            files[path] = int(str(entry.get("modificationTime", 0)))
-        else:
-            files.pop(path, None)
+    files = _logged(table_uri, settings)
     before = written_before.timestamp() * 1000 if written_before is not None else None
     by_day: dict[str, list[str]] = {}
     for path, written in files.items():

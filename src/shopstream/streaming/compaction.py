@@ -207,8 +207,7 @@ class Vacuum:
         )
 
 
-def _raw_deleted_marker(day_dir: str, manifest: Manifest) -> str:
-    return f"{day_dir}/{manifest.version}.raw-deleted"
+_RAW_DELETED = ".raw-deleted"  # `<version>.raw-deleted`: that version's raw files are gone
 
 
 def _delete_replaced(
@@ -225,13 +224,12 @@ def _delete_replaced(
     the manifest replaces was written before the manifest; `CLEANUP_DELAY` more for a reader
     that listed the log just before. None: not yet (too young, or the log still names some:
     the streaming job has not compacted its log since)."""
-    marker = _raw_deleted_marker(day_dir, manifest)
+    marker = f"{day_dir}/{manifest.version}{_RAW_DELETED}"
     if now - datetime.fromisoformat(manifest.created_at) < retention + CLEANUP_DELAY:
         return None
     if fs.get_file_info(marker).type == pafs.FileType.File or manifest.replaces & logged:
         return None
     paths = sorted(manifest.replaces)
-    deleted = 0
 
     def delete(path: str) -> int:
         try:
@@ -254,7 +252,7 @@ def _settled(fs: pafs.FileSystem, day_dir: str) -> bool:
     listed = fs.get_file_info(pafs.FileSelector(day_dir, allow_not_found=True))
     versions = [i.base_name for i in listed if i.type == pafs.FileType.Directory]
     files = {i.base_name for i in listed if i.type == pafs.FileType.File}
-    return len(versions) == 1 and f"{versions[0]}.raw-deleted" in files
+    return len(versions) == 1 and f"{versions[0]}{_RAW_DELETED}" in files
 
 
 def vacuum(settings: Settings, now: datetime | None = None) -> Vacuum:
